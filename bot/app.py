@@ -1,0 +1,69 @@
+"""Wire one running bot from a ``Config``: store, source, harvester, service.
+
+Every entry point (console, demo, preview, later Slack and Discord) builds the
+bot here, so the demo and production share one assembly and one code path;
+only the config differs (e.g. the demo's arXiv URL points at a local replay
+server holding bundled real captures).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from sqlalchemy.engine import make_url
+
+from bot.clock import Clock, FixedClock, SystemClock
+from bot.config import Config
+from bot.digest.harvest import Harvester, PaperSource
+from bot.errors import StoreError
+from bot.service import RadarService
+from bot.sources.arxiv import ArxivSource
+from bot.store import migrate
+from bot.store.repo import Store
+
+
+@dataclass
+class App:
+    config: Config
+    store: Store
+    source: PaperSource
+    harvester: Harvester
+    service: RadarService
+    clock: Clock
+
+    def close(self) -> None:
+        close = getattr(self.source, "close", None)
+        if close is not None:
+            close()
+        self.store.close()
+
+
+def build(
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    source: PaperSource | None = None,
+    rng: random.Random | None = None,
+) -> App:
+    url = config.database.url
+    if config.database.auto_upgrade:
+        migrate.upgrade(url)
+    elif migrate.needs_upgrade(url):
+        raise StoreError(
+            "The database schema is behind this version: run `paper-radar db upgrade`."
+        )
+    if clock is None:
+        pinned = config.pinned_now()
+        clock = FixedClock(pinned) if pinned is not None else SystemClock()
+    store = Store.from_url(url)
+    if source is None:
+        source = ArxivSource(config.arxiv)
+    harvester = Harvester(store, source, clock, config.harvest)
+    service = RadarService(store, source, harvester, clock, config, rng or random.Random())
+    return App(config, store, source, harvester, service, clock)
+
+
+def describe_db(url: str) -> str:
+    """The URL without its password, for logs and messages."""
+    return make_url(url).render_as_string(hide_password=True)

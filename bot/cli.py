@@ -1,0 +1,132 @@
+"""The `paper-radar` command.
+
+Global options come before the subcommand:
+    paper-radar --config PATH --db URL console --channel lab
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot import __version__
+from bot import config as config_mod
+from bot.errors import RadarError
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="paper-radar",
+        description="A shared literature radar for research teams, in Slack, Discord or "
+        "a terminal.",
+    )
+    p.add_argument(
+        "--config",
+        metavar="PATH",
+        help=f"config file (default: ${config_mod.CONFIG_ENV}, else built-in defaults)",
+    )
+    p.add_argument("--db", metavar="URL", help="SQLAlchemy database URL; overrides the config")
+    p.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING (default: config)")
+    p.add_argument("--version", action="version", version=f"paper-radar {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    console = sub.add_parser("console", help="type /radar commands for one channel")
+    console.add_argument("--channel", required=True, help="channel name, e.g. lab")
+    console.add_argument("--workspace", default="local", help="workspace name (default: local)")
+    console.add_argument("--echo", action="store_true", help="echo each command (scripts)")
+
+    demo = sub.add_parser("demo", help="offline demo on bundled real arXiv data")
+    demo.add_argument("--keep", metavar="URL", help="keep the demo database at this URL")
+
+    preview = sub.add_parser("preview", help="print a channel's current digest; changes nothing")
+    preview.add_argument("--platform", choices=["console", "slack", "discord"], default="console")
+    preview.add_argument("--channel", required=True)
+    preview.add_argument("--workspace", default="local")
+
+    sub.add_parser("harvest", help="fetch newly announced papers now (one shared pass)")
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help="migrate the schema to this version")
+    db_sub.add_parser("current", help="print the schema revision")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        config = config_mod.load(args.config).with_db(args.db)
+    except RadarError as err:
+        print(f"paper-radar: {err}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=(args.log_level or config.logging.level).upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    # Chatty third-party loggers would drown the console's own output.
+    for name in ("arxiv", "urllib3", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        return _run(args, config)
+    except RadarError as err:
+        print(f"paper-radar: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace, config: config_mod.Config) -> int:
+    from bot import app as app_mod
+
+    if args.command == "demo":
+        from bot import demo
+
+        demo.run(sys.stdout, config, db_url=args.keep)
+        return 0
+    if args.command == "db":
+        from bot.store import migrate
+
+        if args.db_command == "upgrade":
+            migrate.upgrade(config.database.url)
+            print(
+                f"Database at {app_mod.describe_db(config.database.url)} is up to date "
+                f"({migrate.current(config.database.url)})."
+            )
+        else:
+            print(migrate.current(config.database.url) or "(no schema yet)")
+        return 0
+
+    from bot.handlers.console import ConsoleAdapter, channel_ref
+
+    app = app_mod.build(config)
+    try:
+        if args.command == "console":
+            ConsoleAdapter(app.service, channel_ref(args.channel, args.workspace)).repl()
+        elif args.command == "preview":
+            reply = app.service.preview(channel_ref(args.channel, args.workspace))
+            if args.platform == "console":
+                from bot.handlers import render_text
+
+                print(render_text.render(reply))
+            elif args.platform == "slack":
+                from bot.handlers import render_slack
+
+                print(json.dumps(render_slack.render(reply), indent=2, ensure_ascii=False))
+            else:
+                from bot.handlers import render_discord
+
+                print(json.dumps(render_discord.render(reply), indent=2, ensure_ascii=False))
+        elif args.command == "harvest":
+            result = app.harvester.run(force=True)
+            print(f"Harvested {result.fetched} papers ({result.new} new).")
+        return 0
+    finally:
+        app.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

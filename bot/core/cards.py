@@ -1,0 +1,107 @@
+"""The neutral reply model: ``Card`` and ``Reply``.
+
+The core answers every command with a ``Reply``; adapters render it (Block
+Kit, Discord embeds, terminal text). All text here is plain and unescaped:
+escaping and mention-proofing belong to each renderer, since what is dangerous
+differs per platform.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bot.core.chips import Chip
+from bot.core.paper import Paper
+
+SOURCE_NAMES = {"arxiv": "arXiv"}
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
+
+
+@dataclass(frozen=True)
+class Card:
+    """One paper as a numbered card: ``01.  arXiv (CS.CL)  2026-06-18``."""
+
+    number: int
+    key: str
+    source_label: str
+    date: str
+    title: str
+    url: str
+    authors: str
+    abstract: str
+    pdf_url: str | None = None
+    matched: tuple[str, ...] = ()
+
+    @property
+    def tag(self) -> str:
+        return f"{self.number:02d}."
+
+    @property
+    def heading(self) -> str:
+        return f"{self.tag}  {self.source_label}  {self.date}"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the bot says back. ``ephemeral`` replies go only to the person who asked."""
+
+    title: str
+    lines: tuple[str, ...] = ()
+    cards: tuple[Card, ...] = ()
+    chips: tuple[tuple[int, Chip], ...] | None = None  # header chips, with their ids
+    footer: str | None = None
+    ephemeral: bool = False
+    kind: str = "info"  # info | radar | digest | shuffle | filter | help | error
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def source_label(paper: Paper) -> str:
+    name = SOURCE_NAMES.get(paper.source, paper.source)
+    if paper.primary_category:
+        return f"{name} ({paper.primary_category.upper()})"
+    return name
+
+
+def shorten_authors(authors: tuple[str, ...] | list[str], limit: int = 4) -> str:
+    """Up to ``limit`` names in full; beyond that the first three, an ellipsis and
+    the last author (often the lab's PI, whom readers look for)."""
+    names = [" ".join(a.split()) for a in authors if a.strip()]
+    if not names:
+        return "Unknown authors"
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:3])}, … {names[-1]} ({len(names)} authors)"
+
+
+def trim_abstract(text: str, limit: int) -> str:
+    """Trim at a sentence end when one falls in the last third of ``limit``,
+    else at a word boundary with an ellipsis; never mid-word."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit + 1]
+    ends = [m.start() for m in _SENTENCE_END.finditer(cut)]
+    if ends and ends[-1] >= limit * 2 // 3:
+        return cut[: ends[-1]].rstrip()
+    space = cut.rfind(" ", 0, limit)
+    if space < limit // 2:
+        space = limit - 1
+    return cut[:space].rstrip(" ,;:-") + "…"
+
+
+def make_card(
+    number: int, paper: Paper, abstract_chars: int, matched: tuple[str, ...] = ()
+) -> Card:
+    return Card(
+        number=number,
+        key=paper.key,
+        source_label=source_label(paper),
+        date=paper.published.date().isoformat(),
+        title=" ".join(paper.title.split()),
+        url=paper.url,
+        authors=shorten_authors(paper.authors),
+        abstract=trim_abstract(paper.abstract, abstract_chars),
+        pdf_url=paper.pdf_url,
+        matched=matched,
+    )

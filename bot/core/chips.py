@@ -1,0 +1,52 @@
+"""Chips: the filters a channel's radar is made of.
+
+A radar is a union of watches: a paper is on the radar when it matches ANY
+author, keyword or category chip, provided it comes from one of the radar's
+sources (all sources when there is no source chip) and matches no exclusion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ChipKind(StrEnum):
+    AUTHOR = "author"
+    KEYWORD = "keyword"
+    CATEGORY = "category"
+    SOURCE = "source"
+    EXCLUDE = "exclude"  # typed as `/radar keyword -survey`
+
+
+#: Kinds that add papers to a radar (the others narrow it).
+WATCH_KINDS = frozenset({ChipKind.AUTHOR, ChipKind.KEYWORD, ChipKind.CATEGORY})
+
+
+@dataclass(frozen=True)
+class Chip:
+    """One filter chip. ``value`` is its canonical text, as shown on the chip.
+
+    Canonical forms: author names with single spaces (``Yehui Tang``), keyword
+    and exclusion text as typed but whitespace-folded (phrases keep their
+    quotes: ``"large language model" agents``), categories in arXiv's casing
+    (``cs.CL``), sources in lower case (``arxiv``).
+    """
+
+    kind: ChipKind
+    value: str
+
+    def label(self) -> str:
+        """How the chip reads in a header: ``Authors: Yehui Tang``-style pieces."""
+        if self.kind is ChipKind.EXCLUDE:
+            return f"-{self.value}"
+        return self.value
+
+
+KIND_TITLES = {
+    ChipKind.AUTHOR: "Authors",
+    ChipKind.KEYWORD: "Keywords",
+    ChipKind.CATEGORY: "Categories",
+    ChipKind.SOURCE: "Sources",
+    ChipKind.EXCLUDE: "Excluding",
+}

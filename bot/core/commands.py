@@ -1,0 +1,601 @@
+"""One command grammar for every platform: parse a `/radar ...` line.
+
+Slack hands us the text after `/radar`; Discord's typed options are joined
+back into the same line; the console reads it from a terminal. Everything is
+parsed here, once, into a small frozen ``Command`` value, so platform adapters
+never interpret user text themselves.
+
+``parse`` either returns a command or raises ``UsageError`` with a short,
+specific message; it never raises anything else (the hypothesis fuzz test
+holds it to that), and it never touches the database.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo, available_timezones
+
+from bot.core import taxonomy
+from bot.core.chips import Chip, ChipKind
+from bot.errors import UsageError
+
+MAX_LINE = 1000
+MAX_ARG = 200
+MAX_SHUFFLE = 20
+KNOWN_SOURCES = ("arxiv",)
+
+USAGE: dict[str, str] = {
+    "": "/radar  (show this channel's radar)",
+    "author": "/radar author <name>   e.g. /radar author Yehui Tang",
+    "keyword": '/radar keyword <words or "a phrase">   (-word excludes), e.g. '
+    '/radar keyword "diffusion model" -survey',
+    "category": "/radar category <arXiv category>   e.g. /radar category cs.CL",
+    "source": "/radar source <" + "|".join(KNOWN_SOURCES) + ">",
+    "remove": "/radar remove <chip number or text>   e.g. /radar remove 2",
+    "clear": "/radar clear   (remove every chip)",
+    "digest": "/radar digest   (post a digest now, as the schedule would)",
+    "shuffle": f"/radar shuffle [n]   (a fresh random draw, n from 1 to {MAX_SHUFFLE})",
+    "filter": '/radar filter <terms>   e.g. /radar filter since:7d author:"Yehui Tang" -survey',
+    "brief": "/radar brief [topic] | /radar brief every day|week | /radar brief off",
+    "schedule": "/radar schedule HH:MM [Area/City] | /radar schedule off",
+    "cap": "/radar cap <n>   (cards per digest, 1 to 50)",
+    "help": "/radar help [command]",
+}
+
+ALIASES = {
+    "authors": "author",
+    "au": "author",
+    "keywords": "keyword",
+    "kw": "keyword",
+    "cat": "category",
+    "categories": "category",
+    "sources": "source",
+    "rm": "remove",
+    "del": "remove",
+    "delete": "remove",
+    "now": "digest",
+    "random": "shuffle",
+    "briefing": "brief",
+    "?": "help",
+}
+
+# Characters that mean something to arXiv's query language (or to Lucene under
+# it). Refusing them in chips keeps every chip a plain literal, and the sources
+# quote terms again when they build queries.
+_QUERY_SYNTAX = set(":()[]{}*?^~\\|!<>=;`$%@")
+_BOOLEAN_WORDS = {"AND", "OR", "NOT", "ANDNOT"}
+_SMART_QUOTES = str.maketrans(
+    {
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2018": "'",
+        "\u2019": "'",
+    }
+)
+_TIME = re.compile(r"^([01]?\d|2[0-3])[:.h]([0-5]\d)$")
+_SINCE = re.compile(r"^(\d{1,4})([dwm])$")
+
+
+# -- commands -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Show:
+    """`/radar`: the channel's chips, schedule and last digest."""
+
+
+@dataclass(frozen=True)
+class Help:
+    topic: str | None = None
+
+
+@dataclass(frozen=True)
+class AddChip:
+    chip: Chip
+
+
+@dataclass(frozen=True)
+class RemoveChip:
+    target: str  # a chip number as shown by `/radar`, or the chip's text
+
+
+@dataclass(frozen=True)
+class ClearChips:
+    pass
+
+
+@dataclass(frozen=True)
+class RunDigest:
+    pass
+
+
+@dataclass(frozen=True)
+class Shuffle:
+    n: int | None = None
+
+
+@dataclass(frozen=True)
+class FilterQuery:
+    """The terms of one `/radar filter` view: every term must hold (AND)."""
+
+    since_days: int | None = None
+    since_date: date | None = None
+    authors: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        parts: list[str] = []
+        if self.since_days is not None:
+            parts.append(f"last {self.since_days} days")
+        if self.since_date is not None:
+            parts.append(f"since {self.since_date.isoformat()}")
+        parts += [f"author {a}" for a in self.authors]
+        parts += [f"keyword {k}" for k in self.keywords]
+        parts += [f"category {c}" for c in self.categories]
+        parts += [f"source {s}" for s in self.sources]
+        parts += [f"not {e}" for e in self.excludes]
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Filter:
+    query: FilterQuery
+
+
+@dataclass(frozen=True)
+class Brief:
+    topic: str | None = None
+
+
+@dataclass(frozen=True)
+class BriefCadence:
+    cadence: str | None  # "day", "week", or None for off
+
+
+@dataclass(frozen=True)
+class SetSchedule:
+    time: str | None  # "HH:MM"; None turns the daily digest off
+    zone: str | None = None  # IANA name; None keeps the channel's or the default
+
+
+@dataclass(frozen=True)
+class SetCap:
+    n: int
+
+
+Command = (
+    Show
+    | Help
+    | AddChip
+    | RemoveChip
+    | ClearChips
+    | RunDigest
+    | Shuffle
+    | Filter
+    | Brief
+    | BriefCadence
+    | SetSchedule
+    | SetCap
+)
+
+
+# -- parsing --------------------------------------------------------------------
+
+
+def parse(line: str) -> Command:
+    """Parse one command line (with or without the leading `/radar`)."""
+    text = _clean(line)
+    head, _, rest = text.partition(" ")
+    if head.lower() in ("/radar", "radar"):
+        text = rest.strip()
+        head, _, rest = text.partition(" ")
+    if not text:
+        return Show()
+    word = head.lower()
+    word = ALIASES.get(word, word)
+    rest = rest.strip()
+    handler = _HANDLERS.get(word)
+    if handler is None:
+        guess = difflib.get_close_matches(word, list(_HANDLERS), n=1, cutoff=0.6)
+        hint = f" Did you mean `/radar {guess[0]}`?" if guess else ""
+        raise UsageError(
+            f"Unknown command `{_shorten(head)}`.{hint} Try `/radar help`.",
+        )
+    return handler(rest)
+
+
+def _clean(line: str) -> str:
+    if not isinstance(line, str):
+        raise UsageError("A command must be text.")
+    if len(line) > MAX_LINE:
+        raise UsageError(
+            f"That command is too long ({len(line):,} characters; the limit is {MAX_LINE:,})."
+        )
+    line = line.translate(_SMART_QUOTES)
+    out = []
+    for ch in line:
+        if ch in "\t\r\n\u00a0\u3000":
+            out.append(" ")
+            continue
+        cat = unicodedata.category(ch)
+        if cat == "Cc" or (cat == "Cf" and ch not in "\u200d\u200c"):
+            raise UsageError("That command contains control characters; please retype it.")
+        if cat == "Cs" or cat == "Co" or cat == "Cn":
+            raise UsageError("That command contains characters that are not text.")
+        out.append(ch)
+    return re.sub(r" {2,}", " ", "".join(out)).strip()
+
+
+def _shorten(text: str, limit: int = 30) -> str:
+    text = text.replace("`", "'")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _need(rest: str, command: str, what: str) -> str:
+    if not rest:
+        raise UsageError(f"`/radar {command}` needs {what}.", USAGE[command])
+    if len(rest) > MAX_ARG:
+        raise UsageError(
+            f"That {command} is too long ({len(rest):,} characters; the limit is {MAX_ARG}).",
+            USAGE[command],
+        )
+    return rest
+
+
+def split_terms(text: str, command: str) -> list[tuple[str, bool]]:
+    """Split on spaces, keeping "quoted phrases" whole: [(term, was_quoted)]."""
+    terms: list[tuple[str, bool]] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i] == " ":
+            i += 1
+            continue
+        prefix = ""
+        if text[i] == "-" and i + 1 < n and text[i + 1] == '"':
+            prefix, i = "-", i + 1
+        if text[i] == '"':
+            end = text.find('"', i + 1)
+            if end < 0:
+                raise UsageError(
+                    'There is an unbalanced quote (") in that command.', USAGE.get(command, "")
+                )
+            phrase = " ".join(text[i + 1 : end].split())
+            if not phrase:
+                raise UsageError(
+                    'An empty quoted phrase ("") says nothing to match.', USAGE.get(command, "")
+                )
+            terms.append((prefix + phrase, True))
+            i = end + 1
+            continue
+        j = i
+        while j < n and text[j] != " ":
+            if text[j] == '"':
+                # key:"a phrase" keeps its quotes; the value is split later.
+                end = text.find('"', j + 1)
+                if end < 0:
+                    raise UsageError(
+                        'There is an unbalanced quote (") in that command.', USAGE.get(command, "")
+                    )
+                j = end
+            j += 1
+        terms.append((text[i:j], False))
+        i = j
+    return terms
+
+
+def _author(rest: str) -> Command:
+    return AddChip(Chip(ChipKind.AUTHOR, author_name(_need(rest, "author", "a name"), "author")))
+
+
+def author_name(raw: str, command: str) -> str:
+    name = " ".join(raw.replace('"', " ").split())
+    bad = sorted({ch for ch in name if not (ch.isalpha() or ch in " .-',")})
+    if bad:
+        shown = " ".join(f"`{c}`" for c in bad[:5])
+        raise UsageError(
+            f"An author name holds letters, spaces, hyphens, apostrophes and dots; not {shown}.",
+            USAGE[command],
+        )
+    if not any(ch.isalpha() for ch in name):
+        raise UsageError("An author name needs letters.", USAGE[command])
+    if len(name) > 100 or len(name.split()) > 8:
+        raise UsageError("That is too long for one person's name.", USAGE[command])
+    if name.count(",") > 1:
+        raise UsageError(
+            "One author per chip: add each person with its own `/radar author`.", USAGE[command]
+        )
+    return name.strip(" ,")
+
+
+def _keyword(rest: str) -> Command:
+    rest = _need(rest, "keyword", 'words or a "phrase"')
+    terms = split_terms(rest, "keyword")
+    excluded = [t for t in terms if t[0].startswith("-")]
+    if excluded and len(excluded) != len(terms):
+        raise UsageError(
+            "Add exclusions on their own: `/radar keyword -survey`, then the words you want.",
+            USAGE["keyword"],
+        )
+    kind = ChipKind.EXCLUDE if excluded else ChipKind.KEYWORD
+    parts: list[str] = []
+    for term, quoted in terms:
+        body = term[1:] if term.startswith("-") else term
+        keyword_term(body, "keyword")
+        parts.append(f'"{body}"' if quoted else body)
+    value = " ".join(parts)
+    if kind is ChipKind.EXCLUDE and not value:
+        raise UsageError(
+            "`-` needs a word to exclude, e.g. `/radar keyword -survey`.", USAGE["keyword"]
+        )
+    return AddChip(Chip(kind, value))
+
+
+def keyword_term(body: str, command: str) -> str:
+    if not body or body == "-":
+        raise UsageError("There is an empty term in that command.", USAGE[command])
+    bad = sorted({ch for ch in body if ch in _QUERY_SYNTAX or ch == '"'})
+    if bad:
+        shown = " ".join(f"`{c}`" for c in bad[:5])
+        raise UsageError(
+            f"Keywords are matched literally; remove {shown} (search syntax is not needed).",
+            USAGE[command],
+        )
+    for word in body.split():
+        if word in _BOOLEAN_WORDS:
+            raise UsageError(
+                f"`{word}` is not needed: words in one chip must all appear, and separate "
+                "chips are alternatives. Add one chip per alternative.",
+                USAGE[command],
+            )
+    if not any(ch.isalnum() for ch in body):
+        raise UsageError("A keyword needs letters or digits.", USAGE[command])
+    return body
+
+
+def _category(rest: str) -> Command:
+    return AddChip(Chip(ChipKind.CATEGORY, category_name(_need(rest, "category", "a category"))))
+
+
+def category_name(raw: str, command: str = "category") -> str:
+    raw = raw.strip()
+    if " " in raw:
+        raise UsageError("One category per chip, e.g. `/radar category cs.CL`.", USAGE[command])
+    canonical = taxonomy.canonical(raw)
+    if canonical is None:
+        guesses = difflib.get_close_matches(raw.lower(), list(taxonomy.categories()), n=3)
+        hint = ""
+        if guesses:
+            hint = (
+                " Did you mean " + ", ".join(f"`{taxonomy.categories()[g]}`" for g in guesses) + "?"
+            )
+        raise UsageError(f"`{_shorten(raw)}` is not an arXiv category.{hint}", USAGE[command])
+    return canonical
+
+
+def _source(rest: str) -> Command:
+    return AddChip(Chip(ChipKind.SOURCE, source_name(_need(rest, "source", "a source"))))
+
+
+def source_name(raw: str, command: str = "source") -> str:
+    name = raw.strip().lower()
+    if name not in KNOWN_SOURCES:
+        raise UsageError(
+            f"`{_shorten(raw)}` is not a source I know. Known: {', '.join(KNOWN_SOURCES)}.",
+            USAGE[command],
+        )
+    return name
+
+
+def _remove(rest: str) -> Command:
+    rest = _need(rest, "remove", "a chip number or its text")
+    return RemoveChip(
+        " ".join(rest.replace('"', " ").split()) if not rest.startswith('"') else rest
+    )
+
+
+def _no_args(command: str, factory: type) -> object:
+    def handler(rest: str) -> Command:
+        if rest:
+            raise UsageError(f"`/radar {command}` takes no arguments.", USAGE[command])
+        return factory()  # type: ignore[no-any-return]
+
+    return handler
+
+
+def _shuffle(rest: str) -> Command:
+    if not rest:
+        return Shuffle()
+    if not rest.isdigit() or not 1 <= int(rest) <= MAX_SHUFFLE:
+        raise UsageError(
+            f"`/radar shuffle` takes a number from 1 to {MAX_SHUFFLE}.", USAGE["shuffle"]
+        )
+    return Shuffle(int(rest))
+
+
+def _cap(rest: str) -> Command:
+    if not rest.isdigit() or not 1 <= int(rest) <= 50:
+        raise UsageError("`/radar cap` takes a number from 1 to 50.", USAGE["cap"])
+    return SetCap(int(rest))
+
+
+def _filter(rest: str) -> Command:
+    rest = _need(rest, "filter", "terms")
+    since_days: int | None = None
+    since_date: date | None = None
+    authors: list[str] = []
+    keywords: list[str] = []
+    categories: list[str] = []
+    sources: list[str] = []
+    excludes: list[str] = []
+    for term, quoted in split_terms(rest, "filter"):
+        if quoted:
+            if term.startswith("-"):
+                excludes.append(f'"{keyword_term(term[1:], "filter")}"')
+            else:
+                keywords.append(f'"{keyword_term(term, "filter")}"')
+            continue
+        key, colon, value = term.partition(":")
+        if not colon:
+            if term.startswith("-"):
+                excludes.append(keyword_term(term[1:], "filter"))
+            else:
+                keywords.append(keyword_term(term, "filter"))
+            continue
+        key = key.lower()
+        value = value.strip()
+        if value.startswith('"') and value.endswith('"') and len(value) >= 2:
+            value = value[1:-1].strip()
+        if not value:
+            raise UsageError(f"`{_shorten(key)}:` needs a value.", USAGE["filter"])
+        if key == "since":
+            since_days, since_date = _since(value)
+        elif key in ("author", "au"):
+            authors.append(author_name(value, "filter"))
+        elif key in ("keyword", "kw"):
+            keywords.append(keyword_term(value, "filter"))
+        elif key in ("category", "cat"):
+            categories.append(category_name(value, "filter"))
+        elif key == "source":
+            sources.append(source_name(value, "filter"))
+        else:
+            raise UsageError(
+                f"`{_shorten(key)}:` is not a filter term. Use since:, author:, keyword:, "
+                "category:, source:, or -word.",
+                USAGE["filter"],
+            )
+    return Filter(
+        FilterQuery(
+            since_days,
+            since_date,
+            tuple(authors),
+            tuple(keywords),
+            tuple(categories),
+            tuple(sources),
+            tuple(excludes),
+        )
+    )
+
+
+def _since(value: str) -> tuple[int | None, date | None]:
+    m = _SINCE.match(value.lower())
+    if m:
+        n = int(m.group(1)) * {"d": 1, "w": 7, "m": 30}[m.group(2)]
+        if not 1 <= n <= 3650:
+            raise UsageError("`since:` must be between 1d and 10 years.", USAGE["filter"])
+        return n, None
+    try:
+        return None, date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            "`since:` takes a span like 7d, 2w, 3m or a date like 2026-06-01.", USAGE["filter"]
+        ) from None
+
+
+def _brief(rest: str) -> Command:
+    words = rest.lower().split()
+    if words == ["off"]:
+        return BriefCadence(None)
+    if len(words) == 2 and words[0] == "every":
+        if words[1] in ("day", "daily"):
+            return BriefCadence("day")
+        if words[1] in ("week", "weekly"):
+            return BriefCadence("week")
+        raise UsageError("Briefings can come `every day` or `every week`.", USAGE["brief"])
+    if not rest:
+        return Brief(None)
+    if len(rest) > MAX_ARG:
+        raise UsageError(
+            f"That topic is too long (the limit is {MAX_ARG} characters).", USAGE["brief"]
+        )
+    return Brief(rest)
+
+
+def _schedule(rest: str) -> Command:
+    rest = _need(rest, "schedule", "a time like 09:00 and a time zone like Europe/Berlin")
+    parts = rest.split()
+    if [p.lower() for p in parts] == ["off"]:
+        return SetSchedule(None, None)
+    if len(parts) > 2:
+        raise UsageError(
+            "A schedule is a time and a time zone, e.g. `/radar schedule 09:00 Asia/Shanghai`.",
+            USAGE["schedule"],
+        )
+    m = _TIME.match(parts[0])
+    if not m:
+        raise UsageError(
+            f"`{_shorten(parts[0])}` is not a time of day; use 24-hour HH:MM.", USAGE["schedule"]
+        )
+    time = f"{int(m.group(1)):02d}:{m.group(2)}"
+    zone = time_zone(parts[1]) if len(parts) == 2 else None
+    return SetSchedule(time, zone)
+
+
+def time_zone(raw: str) -> str:
+    """The canonical IANA name for ``raw`` (case-insensitive), or a UsageError."""
+    zones = _zones()
+    canonical = zones.get(raw.lower())
+    if canonical is not None:
+        try:
+            ZoneInfo(canonical)
+            return canonical
+        except (ValueError, OSError):
+            pass
+    guesses = difflib.get_close_matches(raw.lower(), list(zones), n=2, cutoff=0.7)
+    hint = (
+        (" Did you mean " + " or ".join(f"`{zones[g]}`" for g in guesses) + "?") if guesses else ""
+    )
+    raise UsageError(
+        f"`{_shorten(raw)}` is not a time zone I know; use an IANA name like Europe/Berlin.{hint}",
+        USAGE["schedule"],
+    )
+
+
+_ZONES: dict[str, str] = {}
+
+
+def _zones() -> dict[str, str]:
+    if not _ZONES:
+        _ZONES.update({z.lower(): z for z in available_timezones()})
+        _ZONES.setdefault("utc", "UTC")
+    return _ZONES
+
+
+def _help(rest: str) -> Command:
+    topic = rest.strip().lower() or None
+    if topic:
+        topic = ALIASES.get(topic, topic)
+        if topic not in USAGE:
+            raise UsageError(f"No help for `{_shorten(topic)}`. Try `/radar help`.")
+    return Help(topic)
+
+
+_HANDLERS = {
+    "author": _author,
+    "keyword": _keyword,
+    "category": _category,
+    "source": _source,
+    "remove": _remove,
+    "clear": _no_args("clear", ClearChips),
+    "digest": _no_args("digest", RunDigest),
+    "shuffle": _shuffle,
+    "filter": _filter,
+    "brief": _brief,
+    "schedule": _schedule,
+    "cap": _cap,
+    "help": _help,
+    "show": _no_args("", Show),
+}
+
+
+def since_delta(query: FilterQuery) -> timedelta | None:
+    return timedelta(days=query.since_days) if query.since_days is not None else None

@@ -1,0 +1,537 @@
+"""Radar matching: keyword queries, one radar against one paper, and the indexed
+matcher that runs every channel's radar over a day's papers in one pass.
+
+Semantics (``docs/matching.md`` has the full policy):
+
+* A radar is a union of watches. A paper is on the radar when it matches ANY
+  author, keyword or category chip, comes from one of the radar's SOURCE chips
+  (all sources when there are none) and matches NO exclusion chip.
+* Author chips use :mod:`bot.core.names` (same person, not a namesake).
+* Keyword chips are :class:`KeywordQuery`: every phrase must occur in the title
+  or the abstract (AND), a phrase's tokens consecutively, compared as tokens
+  with light plural folding (:mod:`bot.core.text`).
+* Category chips match any of the paper's categories, case-insensitively; a
+  chip without a subcategory (``astro-ph``) covers its subcategories.
+
+:class:`RadarIndex` gives exactly what :func:`match_paper` gives for every
+(radar, paper) pair, but the work per paper is a handful of dictionary lookups
+per token and per author, whatever the number of channels, because the daily
+digest runs every channel's radar over the same harvest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Generic, TypeVar
+
+from bot.core.chips import Chip, ChipKind
+from bot.core.names import AuthorName, author_matches, parse_name
+from bot.core.paper import Paper
+from bot.core.text import tokenize, word_forms
+
+__all__ = [
+    "KeywordQuery",
+    "Match",
+    "PaperText",
+    "Radar",
+    "RadarIndex",
+    "author_in_paper",
+    "category_in_paper",
+    "keyword_in_paper",
+    "match_paper",
+    "paper_text",
+]
+
+K = TypeVar("K", bound=Hashable)
+
+#: Weights of the relevance score (see :class:`Match`).
+AUTHOR_WEIGHT = 100.0
+KEYWORD_WEIGHT = 10.0
+TITLE_HIT_WEIGHT = 2.0
+ABSTRACT_HIT_WEIGHT = 1.0
+CATEGORY_WEIGHT = 1.0
+
+
+# --- keyword queries ----------------------------------------------------------------
+
+_QUERY_PART = re.compile(r'"([^"]*)"?|([^\s"]+)')
+_SMART_QUOTES = str.maketrans(
+    {"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"'}
+)
+
+
+@dataclass(frozen=True)
+class KeywordQuery:
+    """A keyword chip, parsed: phrases that must all occur in title or abstract.
+
+    ``phrases`` holds normalised token tuples; a bare word is a one-token phrase,
+    and a bare hyphenated word is a phrase of its parts (``state-of-the-art``).
+    Equality is on ``phrases`` only, so ``Diffusion  Transformer`` and
+    ``diffusion transformer`` are one query (and one index entry).
+    """
+
+    phrases: tuple[tuple[str, ...], ...]
+    text: str = field(default="", compare=False)
+    forms: tuple[tuple[frozenset[str], ...], ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.phrases or not all(self.phrases):
+            raise ValueError("a keyword query needs at least one word")
+        if not self.forms:
+            object.__setattr__(
+                self, "forms", tuple(tuple(word_forms(t) for t in p) for p in self.phrases)
+            )
+
+    @classmethod
+    def parse(cls, value: str) -> KeywordQuery:
+        """Parse chip text (``"large language model" agents``); ``ValueError`` if no words.
+
+        Unbalanced quotes run to the end of the text; a leading ``-`` (an
+        exclusion typed as such) is ignored; duplicate phrases are dropped.
+        """
+        if not isinstance(value, str):
+            raise ValueError(f"not keyword text: {value!r}")
+        return _parse_query(value)
+
+    @property
+    def anchor(self) -> str:
+        """The token the index files this query under: the longest (rarest, in
+        practice) token of any phrase, ties broken alphabetically. Every phrase is
+        required, so a paper without (a plural form of) it cannot match."""
+        return min((t for p in self.phrases for t in p), key=lambda t: (-len(t), t))
+
+    def __str__(self) -> str:
+        return self.text or " ".join(
+            f'"{" ".join(p)}"' if len(p) > 1 else p[0] for p in self.phrases
+        )
+
+
+@lru_cache(maxsize=4096)
+def _parse_query(value: str) -> KeywordQuery:
+    text = " ".join(value.translate(_SMART_QUOTES).split())
+    body = text[1:] if text.startswith("-") else text
+    phrases: list[tuple[str, ...]] = []
+    for m in _QUERY_PART.finditer(body):
+        quoted, bare = m.group(1), m.group(2)
+        tokens = tokenize(quoted if quoted is not None else bare)
+        if tokens and tokens not in phrases:
+            phrases.append(tokens)
+    if not phrases:
+        raise ValueError(f"no words to match in {value!r}")
+    return KeywordQuery(tuple(phrases), text)
+
+
+# --- paper text ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PaperText:
+    """A paper's title and abstract tokenised once, with token -> positions maps."""
+
+    title: tuple[str, ...]
+    abstract: tuple[str, ...]
+    title_at: Mapping[str, tuple[int, ...]]
+    abstract_at: Mapping[str, tuple[int, ...]]
+
+    @property
+    def vocabulary(self) -> Iterable[str]:
+        """Each distinct token once."""
+        return self.title_at.keys() | self.abstract_at.keys()
+
+
+def _positions(tokens: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    at: dict[str, list[int]] = defaultdict(list)
+    for i, tok in enumerate(tokens):
+        at[tok].append(i)
+    return {tok: tuple(pos) for tok, pos in at.items()}
+
+
+@lru_cache(maxsize=8192)
+def _text_of(title: str, abstract: str) -> PaperText:
+    t, a = tokenize(title), tokenize(abstract)
+    return PaperText(t, a, _positions(t), _positions(a))
+
+
+def paper_text(paper: Paper) -> PaperText:
+    """The tokenised title and abstract of ``paper`` (cached: tokenise each paper once)."""
+    return _text_of(paper.title, paper.abstract)
+
+
+def _phrase_in(
+    tokens: tuple[str, ...], at: Mapping[str, tuple[int, ...]], forms: tuple[frozenset[str], ...]
+) -> bool:
+    """Whether the phrase occurs in one field: its tokens consecutive, each agreeing."""
+    n = len(forms)
+    last = len(tokens) - n
+    for form in forms[0]:
+        for p in at.get(form, ()):
+            if p <= last and all(tokens[p + i] in forms[i] for i in range(1, n)):
+                return True
+    return False
+
+
+def _keyword_hits(query: KeywordQuery, text: PaperText) -> tuple[int, int] | None:
+    """(phrases in title, phrases in abstract), or None unless every phrase occurs."""
+    title_hits = abstract_hits = 0
+    for forms in query.forms:
+        in_title = _phrase_in(text.title, text.title_at, forms)
+        in_abstract = _phrase_in(text.abstract, text.abstract_at, forms)
+        if not (in_title or in_abstract):
+            return None
+        title_hits += in_title
+        abstract_hits += in_abstract
+    return title_hits, abstract_hits
+
+
+# --- primitives (also used by `/radar filter`) -----------------------------------------
+
+
+@lru_cache(maxsize=8192)
+def _bylines(authors: tuple[str, ...]) -> tuple[AuthorName, ...]:
+    out: list[AuthorName] = []
+    for raw in authors:
+        try:
+            out.append(parse_name(raw))
+        except ValueError:
+            continue  # an unparseable byline entry (e.g. only punctuation) is nobody
+    return tuple(out)
+
+
+def author_in_paper(name: AuthorName, paper: Paper) -> bool:
+    """Whether any author of ``paper`` is the person ``name`` (a chip) names."""
+    return any(author_matches(name, b) for b in _bylines(paper.authors))
+
+
+def keyword_in_paper(query: KeywordQuery, paper: Paper) -> tuple[bool, float]:
+    """Whether ``query`` matches ``paper``, and a score: 2 per phrase in the title
+    plus 1 per phrase in the abstract (a phrase in both counts 3)."""
+    hits = _keyword_hits(query, paper_text(paper))
+    if hits is None:
+        return False, 0.0
+    return True, TITLE_HIT_WEIGHT * hits[0] + ABSTRACT_HIT_WEIGHT * hits[1]
+
+
+def _category_key(category: str) -> str:
+    return category.strip().casefold()
+
+
+def _category_lookups(category: str) -> list[str]:
+    """The chip keys a paper category satisfies: itself and each dotted prefix."""
+    key = _category_key(category)
+    out = [key]
+    i = key.find(".")
+    while i > 0:
+        out.append(key[:i])
+        i = key.find(".", i + 1)
+    return out
+
+
+def category_in_paper(category: str, paper: Paper) -> bool:
+    """Whether ``paper`` is in ``category`` (any casing; ``astro-ph`` covers ``astro-ph.GA``)."""
+    want = _category_key(category)
+    if not want:
+        return False
+    return any(
+        want in _category_lookups(c) for c in (*paper.categories, paper.primary_category) if c
+    )
+
+
+# --- one radar --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One paper on one radar, and why.
+
+    ``chips`` are the watch chips (author, keyword, category) that matched, in
+    the radar's order, so a card can say "matched: author Yehui Tang".
+    ``title_hits``/``abstract_hits`` count the matched keyword chips' phrases
+    found in the title / abstract. ``score`` summarises relevance as
+    100 per author chip + 10 per keyword chip + 2 per title hit + 1 per abstract
+    hit + 1 per category chip; :func:`bot.core.ranking.rank` orders by the
+    parts themselves, not by this sum.
+    """
+
+    paper: Paper
+    chips: tuple[Chip, ...]
+    score: float
+    title_hits: int = 0
+    abstract_hits: int = 0
+
+    def _count(self, kind: ChipKind) -> int:
+        return sum(1 for c in self.chips if c.kind is kind)
+
+    @property
+    def author_count(self) -> int:
+        return self._count(ChipKind.AUTHOR)
+
+    @property
+    def keyword_count(self) -> int:
+        return self._count(ChipKind.KEYWORD)
+
+    @property
+    def category_count(self) -> int:
+        return self._count(ChipKind.CATEGORY)
+
+    def reason(self) -> str:
+        """``matched: author Yehui Tang, keyword diffusion`` for a card's footer."""
+        return "matched: " + ", ".join(f"{c.kind.value} {c.value}" for c in self.chips)
+
+
+def _make_match(paper: Paper, chips: Sequence[Chip], title_hits: int, abstract_hits: int) -> Match:
+    """The one constructor both matchers use, so their results compare equal."""
+    score = 0.0
+    for chip in chips:
+        if chip.kind is ChipKind.AUTHOR:
+            score += AUTHOR_WEIGHT
+        elif chip.kind is ChipKind.KEYWORD:
+            score += KEYWORD_WEIGHT
+        else:
+            score += CATEGORY_WEIGHT
+    score += TITLE_HIT_WEIGHT * title_hits + ABSTRACT_HIT_WEIGHT * abstract_hits
+    return Match(paper, tuple(chips), score, title_hits, abstract_hits)
+
+
+@dataclass(frozen=True, slots=True)
+class _Watch:
+    chip: Chip
+    author: AuthorName | None = None
+    query: KeywordQuery | None = None
+    category: str | None = None  # casefolded
+
+
+@dataclass(frozen=True)
+class Radar:
+    """The chips of one channel, compiled for matching.
+
+    Chips that cannot be parsed (an author "name" with no letters, a keyword
+    with no words) match nothing rather than failing the whole radar: the
+    command layer rejects them on entry, and a stored oddity must not stop a
+    channel's digest.
+    """
+
+    chips: tuple[Chip, ...]
+    watches: tuple[_Watch, ...]
+    sources: frozenset[str] | None  # casefolded; None = every source
+    exclusions: tuple[KeywordQuery, ...]
+
+    @classmethod
+    def from_chips(cls, chips: Iterable[Chip]) -> Radar:
+        """Compile chips (duplicates dropped, order kept)."""
+        unique = tuple(dict.fromkeys(chips))
+        watches: list[_Watch] = []
+        sources: set[str] = set()
+        exclusions: list[KeywordQuery] = []
+        for chip in unique:
+            try:
+                if chip.kind is ChipKind.AUTHOR:
+                    watches.append(_Watch(chip, author=parse_name(chip.value)))
+                elif chip.kind is ChipKind.KEYWORD:
+                    watches.append(_Watch(chip, query=KeywordQuery.parse(chip.value)))
+                elif chip.kind is ChipKind.CATEGORY:
+                    if _category_key(chip.value):
+                        watches.append(_Watch(chip, category=_category_key(chip.value)))
+                elif chip.kind is ChipKind.SOURCE:
+                    if chip.value.strip():
+                        sources.add(chip.value.strip().casefold())
+                elif chip.kind is ChipKind.EXCLUDE:
+                    query = KeywordQuery.parse(chip.value)
+                    if query not in exclusions:
+                        exclusions.append(query)
+            except ValueError:
+                continue
+        return cls(unique, tuple(watches), frozenset(sources) or None, tuple(exclusions))
+
+    def admits_source(self, paper: Paper) -> bool:
+        return self.sources is None or paper.source.casefold() in self.sources
+
+    def match(self, paper: Paper) -> Match | None:
+        """This radar's verdict on ``paper`` (the reference the index must equal)."""
+        if not self.watches or not self.admits_source(paper):
+            return None
+        matched: list[Chip] = []
+        title_hits = abstract_hits = 0
+        for watch in self.watches:
+            if watch.author is not None:
+                if author_in_paper(watch.author, paper):
+                    matched.append(watch.chip)
+            elif watch.query is not None:
+                hits = _keyword_hits(watch.query, paper_text(paper))
+                if hits is not None:
+                    matched.append(watch.chip)
+                    title_hits += hits[0]
+                    abstract_hits += hits[1]
+            elif watch.category is not None and category_in_paper(watch.category, paper):
+                matched.append(watch.chip)
+        if not matched:
+            return None
+        text = paper_text(paper) if self.exclusions else None
+        if text is not None and any(_keyword_hits(q, text) for q in self.exclusions):
+            return None
+        return _make_match(paper, matched, title_hits, abstract_hits)
+
+
+def match_paper(radar_chips: Sequence[Chip], paper: Paper) -> Match | None:
+    """Whether ``paper`` is on the radar made of ``radar_chips``, and why."""
+    return _compiled(tuple(radar_chips)).match(paper)
+
+
+@lru_cache(maxsize=1024)
+def _compiled(chips: tuple[Chip, ...]) -> Radar:
+    return Radar.from_chips(chips)
+
+
+# --- many radars ---------------------------------------------------------------------------
+
+
+class RadarIndex(Generic[K]):
+    """Every channel's radar, indexed so one pass over the papers serves them all.
+
+    Author chips are filed under their surname keys, keyword chips under every
+    plural form of their anchor token, category chips under their category.
+    Per paper, the matcher looks up each byline's surname keys, each distinct
+    token of title+abstract, and each category (with its dotted prefixes), then
+    verifies only the candidates it found; equal chips in different channels are
+    verified once per paper. Results equal :func:`match_paper` for every pair.
+    """
+
+    def __init__(self) -> None:
+        self._keys: list[K] = []
+        self._radars: list[Radar] = []
+        # author chip names: id -> name, surname key -> ids, id -> [(radar, watch pos)]
+        self._authors: list[AuthorName] = []
+        self._authors_by_key: dict[str, list[int]] = {}
+        self._author_entries: list[list[tuple[int, int]]] = []
+        # keyword queries: id -> query, anchor form -> ids, id -> [(radar, watch pos)]
+        self._queries: list[KeywordQuery] = []
+        self._queries_by_token: dict[str, list[int]] = {}
+        self._query_entries: list[list[tuple[int, int]]] = []
+        self._category_entries: dict[str, list[tuple[int, int]]] = {}
+        # exclusions: radar -> query ids
+        self._exclusion_ids: list[tuple[int, ...]] = []
+
+    @classmethod
+    def build(cls, radars: Mapping[K, Sequence[Chip]]) -> RadarIndex[K]:
+        """Compile and index ``radars`` (channel id -> chips)."""
+        index: RadarIndex[K] = cls()
+        author_ids: dict[AuthorName, int] = {}
+        query_ids: dict[KeywordQuery, int] = {}
+
+        def query_id(query: KeywordQuery) -> int:
+            qid = query_ids.get(query)
+            if qid is None:
+                qid = query_ids[query] = len(index._queries)
+                index._queries.append(query)
+                index._query_entries.append([])
+            return qid
+
+        for rid, (key, chips) in enumerate(radars.items()):
+            radar = _compiled(tuple(chips))
+            index._keys.append(key)
+            index._radars.append(radar)
+            index._exclusion_ids.append(tuple(query_id(q) for q in radar.exclusions))
+            for pos, watch in enumerate(radar.watches):
+                if watch.author is not None:
+                    aid = author_ids.get(watch.author)
+                    if aid is None:
+                        aid = author_ids[watch.author] = len(index._authors)
+                        index._authors.append(watch.author)
+                        index._author_entries.append([])
+                        for skey in watch.author.keys:
+                            index._authors_by_key.setdefault(skey, []).append(aid)
+                    index._author_entries[aid].append((rid, pos))
+                elif watch.query is not None:
+                    qid = query_id(watch.query)
+                    if not index._query_entries[qid]:
+                        for form in word_forms(watch.query.anchor):
+                            ids = index._queries_by_token.setdefault(form, [])
+                            if qid not in ids:
+                                ids.append(qid)
+                    index._query_entries[qid].append((rid, pos))
+                elif watch.category is not None:
+                    index._category_entries.setdefault(watch.category, []).append((rid, pos))
+        return index
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def match(self, papers: Sequence[Paper]) -> dict[K, list[Match]]:
+        """Every radar's matches among ``papers`` (every radar is a key; lists keep
+        the papers' order)."""
+        out: dict[K, list[Match]] = {key: [] for key in self._keys}
+        keys = self._keys
+        for paper in papers:
+            for rid, match in self._match_one(paper):
+                out[keys[rid]].append(match)
+        return out
+
+    def _match_one(self, paper: Paper) -> list[tuple[int, Match]]:
+        # radar id -> [(watch pos, title hits, abstract hits)]
+        hits: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+
+        if self._authors:
+            found: set[int] = set()
+            for byline in _bylines(paper.authors):
+                for skey in byline.keys:
+                    for aid in self._authors_by_key.get(skey, ()):
+                        if aid not in found and author_matches(self._authors[aid], byline):
+                            found.add(aid)
+            for aid in found:
+                for rid, pos in self._author_entries[aid]:
+                    hits[rid].append((pos, 0, 0))
+
+        text: PaperText | None = None
+        query_hits: dict[int, tuple[int, int] | None] = {}
+        if self._queries_by_token:
+            text = paper_text(paper)
+            by_token = self._queries_by_token
+            for token in text.vocabulary:
+                for qid in by_token.get(token, ()):
+                    if qid not in query_hits:
+                        query_hits[qid] = _keyword_hits(self._queries[qid], text)
+            for qid, qh in query_hits.items():
+                if qh is not None:
+                    t, a = qh
+                    for rid, pos in self._query_entries[qid]:
+                        hits[rid].append((pos, t, a))
+
+        if self._category_entries:
+            seen: set[str] = set()
+            for cat in (*paper.categories, paper.primary_category):
+                if not cat:
+                    continue
+                for ckey in _category_lookups(cat):
+                    if ckey in seen:
+                        continue
+                    seen.add(ckey)
+                    for rid, pos in self._category_entries.get(ckey, ()):
+                        hits[rid].append((pos, 0, 0))
+
+        results: list[tuple[int, Match]] = []
+        for rid in sorted(hits):
+            radar = self._radars[rid]
+            if not radar.admits_source(paper):
+                continue
+            excluded = False
+            for qid in self._exclusion_ids[rid]:
+                if qid not in query_hits:
+                    if text is None:
+                        text = paper_text(paper)
+                    query_hits[qid] = _keyword_hits(self._queries[qid], text)
+                if query_hits[qid] is not None:
+                    excluded = True
+                    break
+            if excluded:
+                continue
+            entries = hits[rid]
+            entries.sort()
+            watches = radar.watches
+            chips = [watches[pos].chip for pos, _, _ in entries]
+            title_hits = sum(e[1] for e in entries)
+            abstract_hits = sum(e[2] for e in entries)
+            results.append((rid, _make_match(paper, chips, title_hits, abstract_hits)))
+        return results

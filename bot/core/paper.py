@@ -1,0 +1,38 @@
+"""``Paper``: the neutral record every source produces and every radar matches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Paper:
+    """One work, as the bot knows it.
+
+    ``key`` is the identity across versions: for arXiv the identifier without
+    its version suffix (``2604.26951``, ``astro-ph/0601001``), prefixed by the
+    source (``arxiv:2604.26951``) so other sources can share the table.
+    """
+
+    key: str
+    source: str  # "arxiv", later "openalex", ...
+    title: str
+    abstract: str
+    authors: tuple[str, ...]
+    categories: tuple[str, ...]
+    primary_category: str
+    published: datetime  # first version, timezone-aware UTC
+    updated: datetime  # latest version, timezone-aware UTC
+    url: str  # the abstract page
+    version: int = 1
+    pdf_url: str | None = None
+    doi: str | None = None
+    journal_ref: str | None = None
+    comment: str | None = None
+    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def source_id(self) -> str:
+        """The identifier without the source prefix (``2604.26951``)."""
+        return self.key.split(":", 1)[1] if ":" in self.key else self.key

@@ -1,0 +1,62 @@
+"""Deterministic ranking of a radar's matches.
+
+The order a channel sees is a promise too: the same pool must give the same
+cards in the same order on every run and every worker (digests are claimed
+once, and a re-run after a crash must not reshuffle). So the order is a total
+order on explicit fields, never a float sum, and never input order:
+
+1. Tier: papers matched by an author chip first (the people a channel follows
+   are why it exists), then papers matched by a keyword chip, then papers
+   matched only by a category chip (the broad "whole category" firehose).
+2. Within a tier, more matched author chips, then more matched keyword chips,
+   then more keyword phrases found in the title, then more found in the
+   abstract (a keyword in the title means the paper is *about* it), then more
+   matched category chips.
+3. Ties: newest ``published`` first, then ``paper.key`` ascending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from bot.core.matching import Match
+
+#: Tier numbers, in display order.
+AUTHOR_TIER, KEYWORD_TIER, CATEGORY_TIER = 0, 1, 2
+
+
+def tier(match: Match) -> int:
+    """Which group ``match`` is shown in: author, keyword, or category only."""
+    if match.author_count:
+        return AUTHOR_TIER
+    if match.keyword_count:
+        return KEYWORD_TIER
+    return CATEGORY_TIER
+
+
+def _timestamp(when: datetime) -> float:
+    # Papers are timezone-aware UTC; a naive one is read as UTC, not local time,
+    # so the order never depends on the machine's zone.
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def rank_key(match: Match) -> tuple[int, int, int, int, int, int, float, str]:
+    """The sort key implementing the documented order (smaller sorts first)."""
+    return (
+        tier(match),
+        -match.author_count,
+        -match.keyword_count,
+        -match.title_hits,
+        -match.abstract_hits,
+        -match.category_count,
+        -_timestamp(match.paper.published),
+        match.paper.key,
+    )
+
+
+def rank(matches: Sequence[Match]) -> list[Match]:
+    """``matches`` in the documented order (a new list; the input is untouched)."""
+    return sorted(matches, key=rank_key)

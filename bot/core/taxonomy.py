@@ -1,0 +1,37 @@
+"""arXiv's category taxonomy, so a typo in `/radar category` is caught at once."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+
+@cache
+def categories() -> dict[str, str]:
+    """Map of lower-cased category id to its canonical id (``cs.cl`` -> ``cs.CL``)."""
+    text = resources.files("bot.core").joinpath("arxiv_categories.txt").read_text("utf-8")
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            cat = line.split(None, 1)[0]
+            out[cat.lower()] = cat
+    return out
+
+
+@cache
+def names() -> dict[str, str]:
+    """Map of canonical category id to its human name."""
+    text = resources.files("bot.core").joinpath("arxiv_categories.txt").read_text("utf-8")
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            cat, _, name = line.partition(" ")
+            out[cat] = name.strip()
+    return out
+
+
+def canonical(category: str) -> str | None:
+    """The canonical id for ``category`` (any casing), or None if arXiv has no such one."""
+    return categories().get(category.strip().lower())

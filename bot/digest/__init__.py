@@ -1,0 +1,1 @@
+"""From stored papers to numbered cards: harvest, pool, digest plans."""

@@ -1,0 +1,110 @@
+"""Match a channel's radar against the stored pool and turn matches into cards.
+
+This is the one path every card takes (digest, chip reply, shuffle, filter,
+preview), so what a channel sees is decided in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.core.cards import Card, make_card
+from bot.core.channel import ChannelState
+from bot.core.chips import Chip, ChipKind
+from bot.core.commands import FilterQuery
+from bot.core.matching import (
+    KeywordQuery,
+    Match,
+    author_in_paper,
+    category_in_paper,
+    keyword_in_paper,
+    match_paper,
+)
+from bot.core.names import parse_name
+from bot.core.paper import Paper
+from bot.core.ranking import rank
+from bot.store.repo import Store
+
+
+@dataclass(frozen=True)
+class DigestPlan:
+    """The cards a digest would post now, and how many more matched."""
+
+    matches: tuple[Match, ...]
+    more: int
+    considered: int  # matching papers in the window, shown before or not
+
+
+def radar_matches(chips: Sequence[Chip], papers: Sequence[Paper]) -> list[Match]:
+    """Ranked matches of ``papers`` on the radar made of ``chips``."""
+    found = [m for m in (match_paper(chips, p) for p in papers) if m is not None]
+    return rank(found)
+
+
+def plan_digest(
+    store: Store, state: ChannelState, now: datetime, window_days: int, cap: int | None = None
+) -> DigestPlan:
+    """What a digest posted at ``now`` would contain: new matches the channel has not seen."""
+    pool = store.papers_since(now - timedelta(days=window_days), until=now)
+    matches = radar_matches(state.chip_list, pool)
+    seen = store.seen_keys(state.id, [m.paper.key for m in matches])
+    fresh = [m for m in matches if m.paper.key not in seen]
+    limit = cap if cap is not None else state.digest_cap
+    return DigestPlan(tuple(fresh[:limit]), max(0, len(fresh) - limit), len(matches))
+
+
+def filter_view(
+    chips: Sequence[Chip], papers: Sequence[Paper], query: FilterQuery, now: datetime
+) -> list[Match]:
+    """One `/radar filter` view: the radar's pool (or every paper, for an empty
+    radar) narrowed by every term of ``query``."""
+    has_watch = any(c.kind in (ChipKind.AUTHOR, ChipKind.KEYWORD, ChipKind.CATEGORY) for c in chips)
+    if has_watch:
+        base = radar_matches(chips, papers)
+    else:
+        # No watch chips: the view is over everything stored, still honouring
+        # the radar's source and exclusion chips.
+        everything = [Chip(ChipKind.CATEGORY, c) for c in _all_categories(papers)]
+        base = radar_matches([*chips, *everything], papers)
+    authors = [parse_name(a) for a in query.authors]
+    keywords = [KeywordQuery.parse(k) for k in query.keywords]
+    excludes = [KeywordQuery.parse(e) for e in query.excludes]
+    since = None
+    if query.since_days is not None:
+        since = now - timedelta(days=query.since_days)
+    elif query.since_date is not None:
+        since = datetime.combine(query.since_date, datetime.min.time(), tzinfo=now.tzinfo)
+    out = []
+    for match in base:
+        p = match.paper
+        if since is not None and p.published < since:
+            continue
+        if query.sources and p.source not in query.sources:
+            continue
+        if query.categories and not all(category_in_paper(c, p) for c in query.categories):
+            continue
+        if not all(author_in_paper(a, p) for a in authors):
+            continue
+        if not all(keyword_in_paper(k, p)[0] for k in keywords):
+            continue
+        if any(keyword_in_paper(e, p)[0] for e in excludes):
+            continue
+        out.append(match)
+    return out
+
+
+def _all_categories(papers: Sequence[Paper]) -> set[str]:
+    return {c for p in papers for c in p.categories}
+
+
+def matched_labels(match: Match) -> tuple[str, ...]:
+    return tuple(f"{c.kind.value} {c.value}" for c in match.chips)
+
+
+def cards_for(matches: Sequence[Match], abstract_chars: int) -> tuple[Card, ...]:
+    return tuple(
+        make_card(i, m.paper, abstract_chars, matched_labels(m))
+        for i, m in enumerate(matches, start=1)
+    )

@@ -1,0 +1,49 @@
+"""Render a ``Reply`` as terminal text (the console adapter and `preview`)."""
+
+from __future__ import annotations
+
+import textwrap
+
+from bot.core.cards import Card, Reply
+from bot.core.chips import ChipKind
+
+WIDTH = 88
+INDENT = " " * 5
+
+
+def render(reply: Reply, width: int = WIDTH) -> str:
+    out: list[str] = []
+    prefix = "! " if reply.kind == "error" else ""
+    out.append(prefix + reply.title)
+    if reply.chips:
+        out.append(chips_line(reply))
+    for line in reply.lines:
+        out.extend(textwrap.wrap(line, width) or [""])
+    for card in reply.cards:
+        out.append("")
+        out.extend(render_card(card, width))
+    if reply.footer:
+        out.append("")
+        out.append(reply.footer)
+    return "\n".join(out)
+
+
+def chips_line(reply: Reply) -> str:
+    assert reply.chips is not None
+    parts = []
+    for i, (_, chip) in enumerate(reply.chips, start=1):
+        kind = "not" if chip.kind is ChipKind.EXCLUDE else chip.kind.value
+        parts.append(f"[{i}] {kind}: {chip.value} ×")
+    return "Chips: " + "   ".join(parts)
+
+
+def render_card(card: Card, width: int = WIDTH) -> list[str]:
+    lines = [card.heading]
+    wrap = textwrap.TextWrapper(width=width, initial_indent=INDENT, subsequent_indent=INDENT)
+    lines.extend(wrap.wrap(card.title))
+    lines.append(INDENT + card.url)
+    lines.extend(wrap.wrap(card.authors))
+    lines.extend(wrap.wrap(card.abstract))
+    if card.matched:
+        lines.extend(wrap.wrap("matched: " + "; ".join(card.matched)))
+    return lines

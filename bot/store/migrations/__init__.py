@@ -1,0 +1,1 @@
+"""Alembic environment for the store (see ``bot.store.migrate``); revisions in ``versions/``."""

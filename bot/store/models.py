@@ -1,0 +1,196 @@
+"""SQLAlchemy 2 typed models.
+
+Identity choices, and why:
+- a channel is (platform, workspace, channel): Slack channel ids are unique only
+  within a team, Discord's within a guild, so isolation needs all three;
+- a paper is its versionless key (``arxiv:2604.26951``): a v2 replaces v1 in
+  place, so a channel that saw v1 never gets v2 as "new";
+- ``seen`` is the never-repeat ledger, one row per (channel, paper), separate
+  from ``posts`` (one row per card message) so a repost for threads never
+  weakens the never-repeat rule.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names: Alembic batch migrations on SQLite need them.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend.
+
+    SQLite has no timezone type and hands back naive values; storing naive UTC
+    and re-attaching UTC on the way out keeps comparisons honest everywhere.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use timezone-aware UTC")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+    }
+
+
+class Channel(Base):
+    __tablename__ = "channels"
+    __table_args__ = (UniqueConstraint("platform", "workspace", "channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    workspace: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    digest_cap: Mapped[int] = mapped_column(Integer, default=10)
+    schedule_time: Mapped[str | None] = mapped_column(String(5), default=None)
+    schedule_tz: Mapped[str | None] = mapped_column(String(64), default=None)
+    brief_cadence: Mapped[str | None] = mapped_column(String(8), default=None)
+    last_shuffle: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    chips: Mapped[list[Chip]] = relationship(
+        back_populates="channel", cascade="all, delete-orphan", order_by="Chip.id"
+    )
+
+
+class Chip(Base):
+    __tablename__ = "chips"
+    __table_args__ = (UniqueConstraint("channel_id", "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    channel: Mapped[Channel] = relationship(back_populates="chips")
+
+
+class Paper(Base):
+    __tablename__ = "papers"
+    __table_args__ = (Index("ix_papers_published", "published"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    source: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    title: Mapped[str] = mapped_column(Text)
+    abstract: Mapped[str] = mapped_column(Text)
+    authors: Mapped[list[str]] = mapped_column(default=list)
+    categories: Mapped[list[str]] = mapped_column(default=list)
+    primary_category: Mapped[str] = mapped_column(String(32), default="")
+    published: Mapped[datetime]
+    updated: Mapped[datetime]
+    url: Mapped[str] = mapped_column(String(500))
+    pdf_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    doi: Mapped[str | None] = mapped_column(String(255), default=None)
+    journal_ref: Mapped[str | None] = mapped_column(Text, default=None)
+    comment: Mapped[str | None] = mapped_column(Text, default=None)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Seen(Base):
+    """The never-repeat ledger: this channel has been shown this paper."""
+
+    __tablename__ = "seen"
+
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    paper_id: Mapped[int] = mapped_column(
+        ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True
+    )
+    shown_at: Mapped[datetime] = mapped_column(default=utcnow)
+    via: Mapped[str] = mapped_column(String(16), default="digest")
+
+
+class DigestRun(Base):
+    """One digest for one channel; ``run_key`` makes a scheduled day claimable once."""
+
+    __tablename__ = "digest_runs"
+    __table_args__ = (UniqueConstraint("channel_id", "run_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    run_key: Mapped[str] = mapped_column(String(64))
+    trigger: Mapped[str] = mapped_column(String(16))  # "schedule" | "manual"
+    status: Mapped[str] = mapped_column(String(16), default="claimed")
+    planned: Mapped[list[str]] = mapped_column(default=list)
+    more: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Post(Base):
+    """One card as posted: which message shows which paper (threads hang off it)."""
+
+    __tablename__ = "posts"
+    __table_args__ = (Index("ix_posts_message", "channel_id", "message_ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("digest_runs.id", ondelete="SET NULL"), default=None
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    message_ref: Mapped[str | None] = mapped_column(String(128), default=None)
+    posted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Harvest(Base):
+    """A completed upstream pass, so a window is fetched once however many radars want it."""
+
+    __tablename__ = "harvests"
+    __table_args__ = (Index("ix_harvests_fetched", "source", "scope", "fetched_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(300), default="")
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    papers: Mapped[int] = mapped_column(Integer, default=0)
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)

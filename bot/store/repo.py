@@ -1,0 +1,462 @@
+"""``Store``: the one narrow door between the bot and its database.
+
+Every method is one unit of work (one transaction), takes and returns neutral
+values (``bot.core`` dataclasses, keys, ints), and never leaks ORM objects, so
+callers cannot trigger lazy loads or half-commits by accident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, selectinload
+
+from bot.core.channel import ChannelRef, ChannelState
+from bot.core.chips import Chip, ChipKind
+from bot.core.paper import Paper
+from bot.errors import NotFoundError, StoreError
+from bot.store import models as m
+from bot.store.db import make_engine, make_sessionmaker
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: int
+    channel_id: int
+    run_key: str
+    trigger: str
+    status: str
+    planned: tuple[str, ...]
+    more: int
+    started_at: datetime
+    finished_at: datetime | None
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = make_sessionmaker(engine)
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        return cls(make_engine(url))
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except (OperationalError, ProgrammingError) as exc:
+            session.rollback()
+            if "no such table" in str(exc) or "does not exist" in str(exc):
+                raise StoreError(
+                    "The database has no Paper Radar tables yet: run `paper-radar db upgrade`."
+                ) from exc
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- channels and chips -------------------------------------------------
+
+    def channel(self, ref: ChannelRef) -> ChannelState:
+        """The channel's state, creating an empty radar on first contact."""
+        with self._session() as s:
+            row = self._find_channel(s, ref)
+            if row is None:
+                row = m.Channel(
+                    platform=ref.platform,
+                    workspace=ref.workspace,
+                    channel=ref.channel,
+                    name=ref.name,
+                )
+                s.add(row)
+                try:
+                    s.flush()
+                except IntegrityError:
+                    # Another worker created it between our select and insert.
+                    s.rollback()
+                    row = self._find_channel(s, ref)
+                    assert row is not None
+            elif ref.name and row.name != ref.name:
+                row.name = ref.name
+            return self._state(s, row)
+
+    def find_channel(self, ref: ChannelRef) -> ChannelState | None:
+        with self._session() as s:
+            row = self._find_channel(s, ref)
+            return None if row is None else self._state(s, row)
+
+    def channel_by_id(self, channel_id: int) -> ChannelState:
+        with self._session() as s:
+            row = s.get(m.Channel, channel_id, options=[selectinload(m.Channel.chips)])
+            if row is None:
+                raise NotFoundError(f"No channel with id {channel_id}.")
+            return self._state(s, row)
+
+    def channels(self) -> list[ChannelState]:
+        with self._session() as s:
+            rows = s.scalars(select(m.Channel).options(selectinload(m.Channel.chips))).all()
+            return [self._state(s, row, last_digest=False) for row in rows]
+
+    def radars(self) -> dict[int, list[Chip]]:
+        """Every channel's chips, for matching all radars in one indexed pass."""
+        with self._session() as s:
+            out: dict[int, list[Chip]] = {}
+            for channel_id, kind, value in s.execute(
+                select(m.Chip.channel_id, m.Chip.kind, m.Chip.value).order_by(m.Chip.id)
+            ):
+                out.setdefault(channel_id, []).append(Chip(ChipKind(kind), value))
+            return out
+
+    def add_chip(self, channel_id: int, chip: Chip) -> bool:
+        """Add ``chip``; False when the channel already has it (nothing changes)."""
+        with self._session() as s:
+            exists = s.scalar(
+                select(m.Chip.id).where(
+                    m.Chip.channel_id == channel_id,
+                    m.Chip.kind == chip.kind.value,
+                    m.Chip.value == chip.value,
+                )
+            )
+            if exists is not None:
+                return False
+            s.add(m.Chip(channel_id=channel_id, kind=chip.kind.value, value=chip.value))
+            return True
+
+    def remove_chip(self, channel_id: int, chip_id: int) -> None:
+        with self._session() as s:
+            s.execute(delete(m.Chip).where(m.Chip.id == chip_id, m.Chip.channel_id == channel_id))
+
+    def clear_chips(self, channel_id: int) -> int:
+        with self._session() as s:
+            result = s.execute(delete(m.Chip).where(m.Chip.channel_id == channel_id))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    def set_schedule(self, channel_id: int, time: str | None, tz: str | None) -> None:
+        with self._session() as s:
+            row = s.get_one(m.Channel, channel_id)
+            row.schedule_time, row.schedule_tz = time, tz
+
+    def set_brief_cadence(self, channel_id: int, cadence: str | None) -> None:
+        with self._session() as s:
+            s.get_one(m.Channel, channel_id).brief_cadence = cadence
+
+    def set_digest_cap(self, channel_id: int, cap: int) -> None:
+        with self._session() as s:
+            s.get_one(m.Channel, channel_id).digest_cap = cap
+
+    def set_last_shuffle(self, channel_id: int, keys: Sequence[str]) -> None:
+        with self._session() as s:
+            s.get_one(m.Channel, channel_id).last_shuffle = list(keys)
+
+    # -- papers -------------------------------------------------------------
+
+    def upsert_papers(self, papers: Iterable[Paper], seen_at: datetime) -> int:
+        """Store papers in one transaction; returns how many were new.
+
+        A later version replaces the stored one; an older or equal one (the same
+        paper met again in a backfill) changes nothing.
+        """
+        with self._session() as s:
+            return _upsert(s, papers, seen_at)
+
+    def papers_since(self, since: datetime, until: datetime | None = None) -> list[Paper]:
+        """Papers first published in [since, until): the radar's recent pool."""
+        with self._session() as s:
+            q = select(m.Paper).where(m.Paper.published >= since)
+            if until is not None:
+                q = q.where(m.Paper.published < until)
+            return [_paper(row) for row in s.scalars(q.order_by(m.Paper.published.desc()))]
+
+    def papers_by_key(self, keys: Sequence[str]) -> dict[str, Paper]:
+        out: dict[str, Paper] = {}
+        with self._session() as s:
+            for i in range(0, len(keys), _CHUNK):
+                q = select(m.Paper).where(m.Paper.key.in_(keys[i : i + _CHUNK]))
+                out.update((row.key, _paper(row)) for row in s.scalars(q))
+        return out
+
+    def paper_count(self) -> int:
+        with self._session() as s:
+            return int(s.scalar(select(func.count(m.Paper.id))) or 0)
+
+    # -- what a channel has been shown -------------------------------------
+
+    def seen_keys(self, channel_id: int, keys: Sequence[str]) -> set[str]:
+        out: set[str] = set()
+        with self._session() as s:
+            for i in range(0, len(keys), _CHUNK):
+                q = (
+                    select(m.Paper.key)
+                    .join(m.Seen, m.Seen.paper_id == m.Paper.id)
+                    .where(m.Seen.channel_id == channel_id, m.Paper.key.in_(keys[i : i + _CHUNK]))
+                )
+                out.update(s.scalars(q))
+        return out
+
+    def mark_seen(self, channel_id: int, keys: Sequence[str], when: datetime, via: str) -> None:
+        with self._session() as s:
+            ids = dict(
+                s.execute(select(m.Paper.key, m.Paper.id).where(m.Paper.key.in_(keys))).all()
+            )
+            already = set(
+                s.scalars(
+                    select(m.Seen.paper_id).where(
+                        m.Seen.channel_id == channel_id, m.Seen.paper_id.in_(ids.values())
+                    )
+                )
+            )
+            for key in keys:
+                pid = ids.get(key)
+                if pid is not None and pid not in already:
+                    s.add(m.Seen(channel_id=channel_id, paper_id=pid, shown_at=when, via=via))
+                    already.add(pid)
+
+    # -- digest runs and posts ---------------------------------------------
+
+    def claim_run(
+        self,
+        channel_id: int,
+        run_key: str,
+        trigger: str,
+        planned: Sequence[str],
+        more: int,
+        when: datetime,
+    ) -> RunInfo | None:
+        """Insert the run row; None when (channel, run_key) was already claimed."""
+        with self._sessions() as s:
+            row = m.DigestRun(
+                channel_id=channel_id,
+                run_key=run_key,
+                trigger=trigger,
+                planned=list(planned),
+                more=more,
+                started_at=when,
+            )
+            s.add(row)
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                return None
+            return _run(row)
+
+    def finish_run(self, run_id: int, when: datetime, status: str = "done") -> None:
+        with self._session() as s:
+            row = s.get_one(m.DigestRun, run_id)
+            row.status, row.finished_at = status, when
+
+    def last_run(self, channel_id: int) -> RunInfo | None:
+        with self._session() as s:
+            row = s.scalars(
+                select(m.DigestRun)
+                .where(m.DigestRun.channel_id == channel_id)
+                .order_by(m.DigestRun.started_at.desc(), m.DigestRun.id.desc())
+                .limit(1)
+            ).first()
+            return None if row is None else _run(row)
+
+    def record_posts(
+        self,
+        channel_id: int,
+        run_id: int | None,
+        posts: Sequence[tuple[str, int, str | None]],
+        when: datetime,
+    ) -> None:
+        """Record posted cards as (paper key, card number, platform message ref)."""
+        with self._session() as s:
+            ids = dict(
+                s.execute(
+                    select(m.Paper.key, m.Paper.id).where(m.Paper.key.in_([p[0] for p in posts]))
+                ).all()
+            )
+            for key, number, ref in posts:
+                if key in ids:
+                    s.add(
+                        m.Post(
+                            channel_id=channel_id,
+                            paper_id=ids[key],
+                            run_id=run_id,
+                            number=number,
+                            message_ref=ref,
+                            posted_at=when,
+                        )
+                    )
+
+    def paper_for_message(self, channel_id: int, message_ref: str) -> Paper | None:
+        with self._session() as s:
+            row = s.scalars(
+                select(m.Paper)
+                .join(m.Post, m.Post.paper_id == m.Paper.id)
+                .where(m.Post.channel_id == channel_id, m.Post.message_ref == message_ref)
+                .order_by(m.Post.id.desc())
+                .limit(1)
+            ).first()
+            return None if row is None else _paper(row)
+
+    # -- harvests ---------------------------------------------------------
+
+    def harvested_since(self, source: str, scope: str, since: datetime) -> bool:
+        """Whether a pass over ``scope`` completed at or after ``since``."""
+        with self._session() as s:
+            return (
+                s.scalar(
+                    select(m.Harvest.id)
+                    .where(
+                        m.Harvest.source == source,
+                        m.Harvest.scope == scope,
+                        m.Harvest.fetched_at >= since,
+                    )
+                    .limit(1)
+                )
+                is not None
+            )
+
+    def harvest_count(self) -> int:
+        with self._session() as s:
+            return int(s.scalar(select(func.count(m.Harvest.id))) or 0)
+
+    def record_harvest(
+        self,
+        source: str,
+        scope: str,
+        start: datetime,
+        end: datetime,
+        papers: Sequence[Paper],
+        when: datetime,
+    ) -> int:
+        """Store a harvest's papers and mark its window done, in one transaction."""
+        with self._session() as s:
+            new = _upsert(s, papers, when)
+            s.add(
+                m.Harvest(
+                    source=source,
+                    scope=scope,
+                    window_start=start,
+                    window_end=end,
+                    papers=len(papers),
+                    fetched_at=when,
+                )
+            )
+        return new
+
+    # -- helpers -------------------------------------------------------------
+
+    @staticmethod
+    def _find_channel(s: Session, ref: ChannelRef) -> m.Channel | None:
+        return s.scalars(
+            select(m.Channel)
+            .options(selectinload(m.Channel.chips))
+            .where(
+                m.Channel.platform == ref.platform,
+                m.Channel.workspace == ref.workspace,
+                m.Channel.channel == ref.channel,
+            )
+        ).first()
+
+    @staticmethod
+    def _state(s: Session, row: m.Channel, last_digest: bool = True) -> ChannelState:
+        last = None
+        if last_digest:
+            last = s.scalar(
+                select(func.max(m.DigestRun.finished_at)).where(m.DigestRun.channel_id == row.id)
+            )
+        return ChannelState(
+            id=row.id,
+            ref=ChannelRef(row.platform, row.workspace, row.channel, row.name),
+            chips=tuple((c.id, Chip(ChipKind(c.kind), c.value)) for c in row.chips),
+            digest_cap=row.digest_cap,
+            schedule_time=row.schedule_time,
+            schedule_tz=row.schedule_tz,
+            brief_cadence=row.brief_cadence,
+            last_shuffle=tuple(row.last_shuffle or ()),
+            last_digest_at=last,
+        )
+
+
+def _upsert(s: Session, papers: Iterable[Paper], seen_at: datetime) -> int:
+    by_key: dict[str, Paper] = {}
+    for paper in papers:
+        current = by_key.get(paper.key)
+        if current is None or paper.version > current.version:
+            by_key[paper.key] = paper
+    new = 0
+    keys = list(by_key)
+    for i in range(0, len(keys), _CHUNK):
+        chunk = keys[i : i + _CHUNK]
+        existing = {
+            row.key: row for row in s.scalars(select(m.Paper).where(m.Paper.key.in_(chunk)))
+        }
+        for key in chunk:
+            paper = by_key[key]
+            row = existing.get(key)
+            if row is None:
+                s.add(_paper_row(paper, seen_at))
+                new += 1
+            elif paper.version > row.version:
+                _update_row(row, paper)
+    return new
+
+
+def _paper_row(p: Paper, seen_at: datetime) -> m.Paper:
+    row = m.Paper(key=p.key, source=p.source, first_seen=seen_at)
+    _update_row(row, p)
+    return row
+
+
+def _update_row(row: m.Paper, p: Paper) -> None:
+    row.version = p.version
+    row.title, row.abstract = p.title, p.abstract
+    row.authors, row.categories = list(p.authors), list(p.categories)
+    row.primary_category = p.primary_category
+    row.published, row.updated = p.published, p.updated
+    row.url, row.pdf_url, row.doi = p.url, p.pdf_url, p.doi
+    row.journal_ref, row.comment = p.journal_ref, p.comment
+
+
+def _paper(row: m.Paper) -> Paper:
+    return Paper(
+        key=row.key,
+        source=row.source,
+        title=row.title,
+        abstract=row.abstract,
+        authors=tuple(row.authors or ()),
+        categories=tuple(row.categories or ()),
+        primary_category=row.primary_category,
+        published=row.published,
+        updated=row.updated,
+        url=row.url,
+        version=row.version,
+        pdf_url=row.pdf_url,
+        doi=row.doi,
+        journal_ref=row.journal_ref,
+        comment=row.comment,
+    )
+
+
+def _run(row: m.DigestRun) -> RunInfo:
+    return RunInfo(
+        id=row.id,
+        channel_id=row.channel_id,
+        run_key=row.run_key,
+        trigger=row.trigger,
+        status=row.status,
+        planned=tuple(row.planned or ()),
+        more=row.more,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )

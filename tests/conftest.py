@@ -1,0 +1,79 @@
+"""Shared pytest fixtures.
+
+Databases
+- ``pg_server``  (session)  the one real PostgreSQL server of the run (tests/pg.py);
+                            ``pg_server.create_database()`` -> URL of a new empty DB.
+- ``pg_url``     (session)  URL of the session's database ``radar_test`` on it.
+- ``pg_db_url``  (function) URL of a fresh, empty PostgreSQL database, dropped after.
+- ``sqlite_url`` (function) URL of a fresh SQLite file in ``tmp_path``.
+- ``db_url``     (function) parametrized [sqlite, postgresql]: run a store test on both.
+
+PostgreSQL tests are skipped only when no server binaries are installed; a server
+that exists but fails to start is an error. ``-m "not postgres"`` deselects them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# A fresh clone runs the tests without installing the package: make the repo
+# root (``bot``, ``tests``) importable whatever pytest's rootdir/import mode.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests import pg  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgres: needs the test run's PostgreSQL server")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "pg_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[pg.PgServer]:
+    bindir = pg.find_bindir()
+    if bindir is None:
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH, "
+            f"in /usr/lib/postgresql/*/bin or ${pg.BINDIR_ENV}; install postgresql-15"
+        )
+    server = pg.start_server(bindir)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: pg.PgServer) -> str:
+    return pg_server.create_database("radar_test")
+
+
+@pytest.fixture
+def pg_db_url(pg_server: pg.PgServer) -> Iterator[str]:
+    url = pg_server.create_database()
+    yield url
+    pg_server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'radar.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """A fresh empty database on each backend; PostgreSQL starts only if asked for."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("pg_db_url"))
+    return str(request.getfixturevalue("sqlite_url"))

@@ -1,0 +1,184 @@
+"""The one command grammar: every line parses to a command or a short usage error."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.core import commands as c
+from bot.core.chips import Chip, ChipKind
+from bot.errors import UsageError
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("", c.Show()),
+        ("/radar", c.Show()),
+        ("radar", c.Show()),
+        ("/radar author Yehui Tang", c.AddChip(Chip(ChipKind.AUTHOR, "Yehui Tang"))),
+        ("author   Tang,  Yehui ", c.AddChip(Chip(ChipKind.AUTHOR, "Tang, Yehui"))),
+        ("/radar author Jörg Frochte", c.AddChip(Chip(ChipKind.AUTHOR, "Jörg Frochte"))),
+        (
+            'keyword "large language model" agents',
+            c.AddChip(Chip(ChipKind.KEYWORD, '"large language model" agents')),
+        ),
+        (
+            "keyword \u201cdiffusion model\u201d",  # Slack's smart quotes
+            c.AddChip(Chip(ChipKind.KEYWORD, '"diffusion model"')),
+        ),
+        ("keyword -survey", c.AddChip(Chip(ChipKind.EXCLUDE, "survey"))),
+        ('keyword -"position paper"', c.AddChip(Chip(ChipKind.EXCLUDE, '"position paper"'))),
+        ("category CS.cl", c.AddChip(Chip(ChipKind.CATEGORY, "cs.CL"))),
+        ("category quant-ph", c.AddChip(Chip(ChipKind.CATEGORY, "quant-ph"))),
+        ("source arXiv", c.AddChip(Chip(ChipKind.SOURCE, "arxiv"))),
+        ("remove 2", c.RemoveChip("2")),
+        ("remove author Yehui Tang", c.RemoveChip("author Yehui Tang")),
+        ("clear", c.ClearChips()),
+        ("digest", c.RunDigest()),
+        ("shuffle", c.Shuffle(None)),
+        ("shuffle 7", c.Shuffle(7)),
+        ("brief", c.Brief(None)),
+        ("brief protein folding", c.Brief("protein folding")),
+        ("brief every week", c.BriefCadence("week")),
+        ("brief off", c.BriefCadence(None)),
+        ("schedule 9:05 asia/shanghai", c.SetSchedule("09:05", "Asia/Shanghai")),
+        ("schedule 23:59 UTC", c.SetSchedule("23:59", "UTC")),
+        ("schedule 07:30", c.SetSchedule("07:30", None)),
+        ("schedule off", c.SetSchedule(None, None)),
+        ("cap 15", c.SetCap(15)),
+        ("help", c.Help(None)),
+        ("help filter", c.Help("filter")),
+    ],
+)
+def test_lines_parse_to_commands(line: str, expected: c.Command) -> None:
+    assert c.parse(line) == expected
+
+
+def test_filter_terms_narrow_with_and() -> None:
+    cmd = c.parse(
+        'filter since:7d author:"Yehui Tang" cat:cs.cl -survey "graph neural" rl source:arxiv'
+    )
+    assert cmd == c.Filter(
+        c.FilterQuery(
+            since_days=7,
+            authors=("Yehui Tang",),
+            keywords=('"graph neural"', "rl"),
+            categories=("cs.CL",),
+            sources=("arxiv",),
+            excludes=("survey",),
+        )
+    )
+    assert c.parse("filter since:2026-06-01").query.since_date == date(2026, 6, 1)  # type: ignore[union-attr]
+    assert c.parse("filter since:2w").query.since_days == 14  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("author", "needs a name"),
+        ("author " + "x" * 10_000, "too long"),
+        ("keyword " + "deep " * 3000, "too long"),
+        ("author au:x OR cat:*", "letters, spaces"),
+        ("author (Tang)", "letters, spaces"),
+        ("author Tang\x00Yehui", "control characters"),
+        ("keyword a\x1b[31mred", "control characters"),
+        ("keyword \u202eevil", "control characters"),
+        ('keyword "unbalanced', "unbalanced quote"),
+        ("keyword transformer OR attention", "not needed"),
+        ("keyword ti:attention", "matched literally"),
+        ("keyword cat:*", "matched literally"),
+        ("keyword -", "empty term"),
+        ("keyword diffusion -survey", "exclusions on their own"),
+        ('keyword ""', "empty quoted phrase"),
+        ("category cs.XX", "not an arXiv category"),
+        ("category cs.CL cs.LG", "One category per chip"),
+        ("source biorxiv", "not a source I know"),
+        ("shuffle 0", "from 1 to 20"),
+        ("shuffle 21", "from 1 to 20"),
+        ("shuffle many", "from 1 to 20"),
+        ("schedule 25:00 UTC", "not a time of day"),
+        ("schedule 09:00 Mars/Olympus_Mons", "not a time zone"),
+        ("schedule 09:00 ../../etc/passwd", "not a time zone"),
+        ("schedule 09:00 Europe/Berlin extra", "a time and a time zone"),
+        ("schedule", "needs a time"),
+        ("digest now please", "takes no arguments"),
+        ("frobnicate", "Unknown command"),
+        ("filter", "needs terms"),
+        ("filter since:yesterday", "since:"),
+        ("filter colour:red", "not a filter term"),
+        ("filter author:", "needs a value"),
+        ("cap 0", "from 1 to 50"),
+        ("help nothing", "No help"),
+        ("x" * 2000, "too long"),
+    ],
+)
+def test_bad_input_gets_a_short_specific_message(line: str, says: str) -> None:
+    with pytest.raises(UsageError) as info:
+        c.parse(line)
+    message = str(info.value)
+    assert says in message
+    assert len(message) < 400
+    assert "Traceback" not in message
+
+
+def test_unknown_command_suggests_the_close_one() -> None:
+    with pytest.raises(UsageError, match="Did you mean `/radar shuffle`"):
+        c.parse("shufle")
+
+
+def test_bad_time_zone_suggests_the_close_one() -> None:
+    with pytest.raises(UsageError, match="Europe/Berlin"):
+        c.parse("schedule 09:00 Europe/Berln")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_is_a_command_or_a_usage_error(line: str) -> None:
+    try:
+        result = c.parse(line)
+    except UsageError as err:
+        assert str(err)
+    else:
+        assert isinstance(result, c.Command)
+
+
+_WORDS = st.sampled_from(
+    [
+        "author",
+        "keyword",
+        "category",
+        "source",
+        "remove",
+        "filter",
+        "schedule",
+        "shuffle",
+        "brief",
+        "cap",
+        "help",
+        "digest",
+        "clear",
+    ]
+)
+_ARGS = st.text(alphabet=st.characters(codec="utf-8"), max_size=60) | st.sampled_from(
+    ['"', '""', "-", '-"x', "au:x OR cat:*", "since:", "09:00", "cs.CL", ":", "\u200d"]
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_WORDS, st.lists(_ARGS, max_size=4))
+def test_subcommands_with_hostile_arguments_never_raise_anything_else(
+    word: str, args: list[str]
+) -> None:
+    line = "/radar " + word + " " + " ".join(args)
+    try:
+        result = c.parse(line)
+    except UsageError:
+        return
+    assert isinstance(result, c.Command)
+    if isinstance(result, c.AddChip):
+        # Whatever got through is a literal: no query syntax survives into a chip.
+        assert not set(result.chip.value) & set(":()[]{}*?^~\\")

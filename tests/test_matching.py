@@ -1,0 +1,417 @@
+"""Keyword queries, radar semantics, and the index == brute-force contract."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.core.chips import Chip, ChipKind
+from bot.core.matching import (
+    KeywordQuery,
+    Radar,
+    RadarIndex,
+    author_in_paper,
+    category_in_paper,
+    keyword_in_paper,
+    match_paper,
+)
+from bot.core.names import parse_name
+from bot.core.paper import Paper
+from bot.core.text import strip_latex, tokenize, word_forms
+
+BASE = datetime(2026, 4, 29, 17, 0, tzinfo=UTC)
+
+
+def paper(
+    title: str = "A paper",
+    abstract: str = "",
+    authors: tuple[str, ...] = ("Ann Example",),
+    categories: tuple[str, ...] = ("cs.LG",),
+    source: str = "arxiv",
+    key: str = "arxiv:2604.00001",
+    days_ago: int = 0,
+) -> Paper:
+    when = BASE - timedelta(days=days_ago)
+    return Paper(
+        key=key,
+        source=source,
+        title=title,
+        abstract=abstract,
+        authors=authors,
+        categories=categories,
+        primary_category=categories[0] if categories else "",
+        published=when,
+        updated=when,
+        url=f"https://arxiv.org/abs/{key.split(':')[-1]}",
+    )
+
+
+def kw(value: str, title: str, abstract: str = "") -> bool:
+    return keyword_in_paper(KeywordQuery.parse(value), paper(title, abstract))[0]
+
+
+A = ChipKind.AUTHOR
+KW = ChipKind.KEYWORD
+CAT = ChipKind.CATEGORY
+SRC = ChipKind.SOURCE
+EX = ChipKind.EXCLUDE
+
+# A real entry of the captured feed (arxiv_api_query_cat-cs.LG-OR-cs.AI_max20.xml), by hand.
+TIDE = paper(
+    title="Turning the TIDE: Cross-Architecture Distillation for Diffusion Large Language Models",
+    abstract=(
+        "Diffusion large language models (dLLMs) offer parallel decoding and bidirectional "
+        "context, but state-of-the-art dLLMs require billions of parameters for competitive "
+        "performance. While existing distillation methods for dLLMs reduce inference steps "
+        "within a single architecture, none address cross-architecture knowledge transfer, in "
+        "which the teacher and student differ in architecture, attention mechanism, and "
+        "tokenizer. We present TIDE, the first framework for cross-architecture dLLM "
+        "distillation ... accounting for the teacher's noise-dependent reliability."
+    ),
+    authors=("Gongbo Zhang", "Wen Wang", "Ye Tian", "Li Yuan"),
+    categories=("cs.CL", "cs.AI", "cs.LG"),
+    key="arxiv:2604.26951",
+)
+RECSYS = paper(
+    title="Towards Efficient Retrieval-Augmented Generation Agents",
+    abstract="We study LLM-based agents that reason over retrieved evidence in $\\mathcal{O}(n)$.",
+    authors=("Fei Bai", "Huatong Song", "Jian Yang", "Wayne Xin Zhao", "Ming-Chang Yang"),
+    categories=("cs.AI", "cs.IR"),
+    key="arxiv:2604.26000",
+)
+GERMAN = paper(
+    title="Learning Surrogates for Control",
+    abstract="A survey of surrogate models.",
+    authors=("Janis Mohr", "Jörg Frochte", "Eloy Mosig García", "Adrienn Éva Borsy"),
+    categories=("eess.SY", "cs.LG"),
+    key="arxiv:2604.25000",
+)
+
+
+# --- keyword queries ----------------------------------------------------------------------
+
+
+def test_parse_phrases_and_bare_words() -> None:
+    q = KeywordQuery.parse('"large language model" agents')
+    assert q.phrases == (("large", "language", "model"), ("agents",))
+    assert KeywordQuery.parse("diffusion transformer").phrases == (("diffusion",), ("transformer",))
+    assert KeywordQuery.parse('"graph neural networks"').phrases == (
+        ("graph", "neural", "networks"),
+    )
+    assert KeywordQuery.parse("state-of-the-art").phrases == (("state", "of", "the", "art"),)
+    assert KeywordQuery.parse("“smart quotes” here").phrases == (("smart", "quotes"), ("here",))
+    assert KeywordQuery.parse('"unbalanced phrase').phrases == (("unbalanced", "phrase"),)
+    assert KeywordQuery.parse("-survey").phrases == (("survey",),)
+    assert KeywordQuery.parse("LLM llm").phrases == (("llm",),)
+
+
+def test_equal_queries_compare_equal() -> None:
+    assert KeywordQuery.parse("Diffusion   Transformer") == KeywordQuery.parse(
+        "diffusion transformer"
+    )
+
+
+@pytest.mark.parametrize("value", ["", "   ", '""', '" "', "---", "$$", "{}", "\\", "!!"])
+def test_parse_rejects_empty_or_garbage(value: str) -> None:
+    with pytest.raises(ValueError):
+        KeywordQuery.parse(value)
+
+
+def test_parse_rejects_non_string() -> None:
+    with pytest.raises(ValueError):
+        KeywordQuery.parse(None)  # type: ignore[arg-type]
+
+
+def test_all_phrases_required_and_consecutive() -> None:
+    assert kw('"large language model" agents', "Large language models as agents")
+    assert not kw('"large language model" agents', "Large language models")
+    assert not kw('"large language model"', "large models of language")
+    assert kw('"language model"', "language. Model")  # punctuation between tokens is ignored
+    assert kw("diffusion transformer", "A transformer", "for diffusion")  # AND across fields
+
+
+def test_phrase_never_spans_title_and_abstract() -> None:
+    assert not kw('"diffusion transformer"', "Towards diffusion", "transformer models")
+
+
+def test_word_boundaries() -> None:
+    assert not kw("ai", "He said so")
+    assert not kw("ai", "Maintaining trains")
+    assert kw("ai", "Trustworthy AI: a review")
+    assert kw("ai", "AI-based agents")
+    assert not kw("llm", "dLLMs are here")
+    assert not kw("net", "a network")
+
+
+def test_light_plural_folding_both_ways() -> None:
+    assert kw("LLM", "LLMs reason")
+    assert kw("LLMs", "An LLM reasons")
+    assert kw('"graph neural networks"', "A graph neural network for molecules")
+    assert kw("class", "Many classes")
+    assert kw("agents", "An agent", "")
+    assert not kw("a", "as")  # too short to fold
+    assert not kw("model", "modelling")
+
+
+def test_possessives_fold_like_plurals() -> None:
+    assert kw("teacher", "The teacher's noise")
+    assert kw('"teacher noise"', "The teacher's noise")
+
+
+def test_case_accents_and_latex_are_folded() -> None:
+    assert kw("schrodinger", r"The Schr\"{o}dinger equation")
+    assert kw("Schrödinger", "The Schrodinger equation")
+    assert kw("bold claim", r"A \textbf{bold} \emph{claim}")
+    assert kw('"complexity O n"', r"complexity $\mathcal{O}(n)$")
+    assert kw("alpha divergence", r"$\alpha$-divergence minimisation")
+    assert kw("naive", "Naïve Bayes")
+    assert kw("strasse", "Straße")
+    assert strip_latex("plain text") == "plain text"
+
+
+def test_tokenize() -> None:
+    assert tokenize("GPT-4 and dLLMs, state-of-the-art!") == (
+        "gpt",
+        "4",
+        "and",
+        "dllms",
+        "state",
+        "of",
+        "the",
+        "art",
+    )
+
+
+@given(st.text(alphabet="abes", min_size=0, max_size=6), st.text(alphabet="abes", max_size=6))
+def test_word_forms_is_symmetric(a: str, b: str) -> None:
+    assert (b in word_forms(a)) == (a in word_forms(b))
+
+
+def test_keyword_score_prefers_title() -> None:
+    q = KeywordQuery.parse("distillation")
+    ok, score = keyword_in_paper(q, TIDE)
+    assert ok and score == 3.0  # title 2 + abstract 1
+    ok, score = keyword_in_paper(q, paper("x", "distillation"))
+    assert ok and score == 1.0
+    assert keyword_in_paper(q, paper("x", "y")) == (False, 0.0)
+
+
+def test_real_paper_keywords() -> None:
+    assert keyword_in_paper(KeywordQuery.parse('"diffusion large language model"'), TIDE)[0]
+    assert keyword_in_paper(KeywordQuery.parse("cross-architecture distillation"), TIDE)[0]
+    assert keyword_in_paper(KeywordQuery.parse("dLLM"), TIDE)[0]
+    assert not keyword_in_paper(KeywordQuery.parse("LLM"), TIDE)[0]  # dLLM is another token
+
+
+# --- primitives ------------------------------------------------------------------------------
+
+
+def test_author_in_paper_real_bylines() -> None:
+    assert author_in_paper(parse_name("Wayne Xin Zhao"), RECSYS)
+    assert author_in_paper(parse_name("Zhao, Wayne Xin"), RECSYS)
+    assert author_in_paper(parse_name("Mingchang Yang"), RECSYS)
+    assert author_in_paper(parse_name("Jian Yang"), RECSYS)
+    assert not author_in_paper(parse_name("Fan Yang"), RECSYS)
+    assert author_in_paper(parse_name("Joerg Frochte"), GERMAN)
+    assert author_in_paper(parse_name("Eloy Mosig Garcia"), GERMAN)
+    assert author_in_paper(parse_name("Adrienn Borsy"), GERMAN)
+    assert not author_in_paper(parse_name("Eloy Mosig"), GERMAN)
+
+
+def test_category_in_paper() -> None:
+    assert category_in_paper("cs.CL", TIDE)
+    assert category_in_paper("CS.cl", TIDE)
+    assert category_in_paper(" cs.ai ", TIDE)
+    assert not category_in_paper("cs.IR", TIDE)
+    assert category_in_paper("cs", paper(categories=("cs.LG",)))  # an archive covers its own
+    assert category_in_paper("astro-ph", paper(categories=("astro-ph.GA",)))
+    assert not category_in_paper("astro-ph.G", paper(categories=("astro-ph.GA",)))
+    assert not category_in_paper("", TIDE)
+
+
+# --- radar semantics --------------------------------------------------------------------------
+
+
+def test_radar_is_a_union_of_watches_and_records_why() -> None:
+    chips = [Chip(A, "Yehui Tang"), Chip(KW, "distillation"), Chip(CAT, "cs.IR")]
+    m = match_paper(chips, TIDE)
+    assert m is not None
+    assert m.chips == (Chip(KW, "distillation"),)
+    assert m.reason() == "matched: keyword distillation"
+    assert (m.title_hits, m.abstract_hits) == (1, 1)
+    m2 = match_paper(chips, RECSYS)
+    assert m2 is not None and m2.chips == (Chip(CAT, "cs.IR"),)
+    assert match_paper(chips, GERMAN) is None
+
+
+def test_author_chip_match_reason() -> None:
+    m = match_paper([Chip(A, "Wayne Xin Zhao"), Chip(KW, "agents")], RECSYS)
+    assert m is not None
+    assert m.reason() == "matched: author Wayne Xin Zhao, keyword agents"
+    assert m.author_count == 1 and m.keyword_count == 1 and m.category_count == 0
+    assert m.score == 100 + 10 + 2 + 1
+
+
+def test_source_chips_limit_the_radar() -> None:
+    chips = [Chip(CAT, "cs.LG"), Chip(SRC, "openalex")]
+    assert match_paper(chips, TIDE) is None
+    assert match_paper(chips, paper(source="openalex")) is not None
+    assert match_paper([Chip(CAT, "cs.LG"), Chip(SRC, "ArXiv")], TIDE) is not None
+    both = [Chip(CAT, "cs.LG"), Chip(SRC, "openalex"), Chip(SRC, "arxiv")]
+    assert match_paper(both, TIDE) is not None
+
+
+def test_exclusions_drop_papers() -> None:
+    chips = [Chip(CAT, "cs.LG"), Chip(EX, "survey")]
+    assert match_paper(chips, GERMAN) is None  # "A survey of surrogate models."
+    assert match_paper(chips, TIDE) is not None
+    # An exclusion beats an author chip too.
+    assert match_paper([Chip(A, "Jörg Frochte"), Chip(EX, "surveys")], GERMAN) is None
+    assert match_paper([Chip(CAT, "cs.LG"), Chip(EX, '"student differ"')], TIDE) is None
+    assert match_paper([Chip(CAT, "cs.LG"), Chip(EX, '"differ student"')], TIDE) is not None
+
+
+def test_radar_without_watches_matches_nothing() -> None:
+    assert match_paper([], TIDE) is None
+    assert match_paper([Chip(SRC, "arxiv"), Chip(EX, "survey")], TIDE) is None
+
+
+def test_unparseable_chips_match_nothing() -> None:
+    assert match_paper([Chip(A, "..."), Chip(KW, "!!")], TIDE) is None
+    assert match_paper([Chip(A, "..."), Chip(CAT, "cs.CL"), Chip(EX, "$$")], TIDE) is not None
+
+
+def test_duplicate_chips_count_once() -> None:
+    m = match_paper([Chip(CAT, "cs.CL"), Chip(CAT, "cs.CL")], TIDE)
+    assert m is not None and m.chips == (Chip(CAT, "cs.CL"),)
+
+
+def test_radar_from_chips() -> None:
+    radar = Radar.from_chips([Chip(SRC, "arXiv"), Chip(EX, "survey"), Chip(KW, "x")])
+    assert radar.sources == {"arxiv"}
+    assert radar.exclusions == (KeywordQuery.parse("survey"),)
+    assert len(radar.watches) == 1
+
+
+# --- the indexed matcher ----------------------------------------------------------------------
+
+
+def brute(radars: dict[str, list[Chip]], papers: list[Paper]) -> dict[str, list]:
+    return {
+        k: [m for p in papers if (m := match_paper(chips, p)) is not None]
+        for k, chips in radars.items()
+    }
+
+
+def test_index_matches_brute_force_on_real_papers() -> None:
+    radars = {
+        "tang": [Chip(A, "Yehui Tang")],
+        "zhao": [Chip(A, "Zhao, Wayne Xin"), Chip(KW, "agent")],
+        "yangs": [Chip(A, "M. Yang"), Chip(SRC, "arxiv")],
+        "dllm": [Chip(KW, '"diffusion large language models"'), Chip(EX, "survey")],
+        "lg": [Chip(CAT, "cs.LG"), Chip(EX, "survey")],
+        "lg-openalex": [Chip(CAT, "cs.LG"), Chip(SRC, "openalex")],
+        "german": [Chip(A, "Joerg Frochte"), Chip(CAT, "eess.SY")],
+        "empty": [],
+    }
+    papers = [TIDE, RECSYS, GERMAN]
+    got = RadarIndex.build(radars).match(papers)
+    assert got == brute(radars, papers)
+    assert [m.paper.key for m in got["zhao"]] == ["arxiv:2604.26000"]
+    assert [m.paper.key for m in got["yangs"]] == ["arxiv:2604.26000"]
+    assert got["empty"] == [] and got["lg-openalex"] == []
+    assert [m.paper.key for m in got["lg"]] == ["arxiv:2604.26951"]
+
+
+def test_index_with_integer_keys_and_len() -> None:
+    index = RadarIndex.build({1: [Chip(CAT, "cs.AI")], 2: [Chip(KW, "zebra")]})
+    assert len(index) == 2
+    out = index.match([TIDE])
+    assert list(out) == [1, 2] and len(out[1]) == 1 and out[2] == []
+
+
+_AUTHORS = [
+    "Yehui Tang",
+    "Tang, Yehui",
+    "Y. Tang",
+    "Yi Tang",
+    "Tang Yehui",
+    "Jörg Frochte",
+    "Joerg Frochte",
+    "Ming-Chang Yang",
+    "Mingchang Yang",
+    "M. Yang",
+    "Fan Yang",
+    "Wayne Xin Zhao",
+    "Wayne Zhao",
+    "van der Waals, J.",
+    "Eloy Mosig García",
+    "Tang",
+]
+_WORDS = [
+    "model",
+    "models",
+    "agent",
+    "agents",
+    "diffusion",
+    "graph",
+    "neural",
+    "network",
+    "survey",
+    "ai",
+    "said",
+    "llm",
+    "llms",
+    "class",
+    "classes",
+    "the",
+    "of",
+    "es",
+    "s",
+]
+_CATS = ["cs.LG", "cs.AI", "cs.CL", "stat.ML", "astro-ph.GA", "math.CO"]
+_CHIP_CATS = [*_CATS, "CS.lg", "astro-ph", "math"]
+
+_phrase = st.lists(st.sampled_from(_WORDS), min_size=1, max_size=3)
+_keyword_value = st.lists(
+    st.one_of(st.sampled_from(_WORDS), _phrase.map(lambda ws: '"' + " ".join(ws) + '"')),
+    min_size=1,
+    max_size=2,
+).map(" ".join)
+_chip = st.one_of(
+    st.builds(Chip, st.just(A), st.sampled_from(_AUTHORS)),
+    st.builds(Chip, st.just(KW), _keyword_value),
+    st.builds(Chip, st.just(CAT), st.sampled_from(_CHIP_CATS)),
+    st.builds(Chip, st.just(SRC), st.sampled_from(["arxiv", "openalex"])),
+    st.builds(Chip, st.just(EX), _keyword_value),
+)
+_text = st.lists(st.sampled_from([*_WORDS, "Model", "AGENTS", "-", ",", "$x$"]), max_size=12).map(
+    " ".join
+)
+_paper = st.builds(
+    paper,
+    title=_text,
+    abstract=_text,
+    authors=st.lists(st.sampled_from(_AUTHORS), max_size=3).map(tuple),
+    categories=st.lists(st.sampled_from(_CATS), min_size=1, max_size=3, unique=True).map(tuple),
+    source=st.sampled_from(["arxiv", "openalex"]),
+    key=st.integers(0, 50).map(lambda i: f"arxiv:2604.{i:05d}"),
+    days_ago=st.integers(0, 5),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.dictionaries(st.integers(0, 20), st.lists(_chip, max_size=5), max_size=6),
+    st.lists(_paper, max_size=6),
+)
+def test_index_equals_brute_force(radars: dict[int, list[Chip]], papers: list[Paper]) -> None:
+    got = RadarIndex.build(radars).match(papers)
+    want = {
+        k: [m for p in papers if (m := match_paper(chips, p)) is not None]
+        for k, chips in radars.items()
+    }
+    assert got == want
