@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from bot import __version__
 from bot import config as config_mod
+from bot.core.channel import ChannelRef
 from bot.errors import RadarError
 
 
@@ -43,7 +44,11 @@ def parser() -> argparse.ArgumentParser:
 
     preview = sub.add_parser("preview", help="print a channel's current digest; changes nothing")
     preview.add_argument("--platform", choices=["console", "slack", "discord"], default="console")
-    preview.add_argument("--channel", required=True)
+    preview.add_argument(
+        "--channel",
+        required=True,
+        help="a console channel name, or platform:workspace:channel (e.g. slack:T123:C456)",
+    )
     preview.add_argument("--workspace", default="local")
 
     sub.add_parser("harvest", help="fetch newly announced papers now (one shared pass)")
@@ -62,8 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RadarError as err:
         print(f"paper-radar: {err}", file=sys.stderr)
         return 2
+    level = args.log_level or config.logging.level
+    if args.command == "demo" and not args.log_level:
+        level = "WARNING"  # the demo's output is the session itself
     logging.basicConfig(
-        level=(args.log_level or config.logging.level).upper(),
+        level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
@@ -107,7 +115,7 @@ def _run(args: argparse.Namespace, config: config_mod.Config) -> int:
         if args.command == "console":
             ConsoleAdapter(app.service, channel_ref(args.channel, args.workspace)).repl()
         elif args.command == "preview":
-            reply = app.service.preview(channel_ref(args.channel, args.workspace))
+            reply = app.service.preview(_preview_ref(args.channel, args.workspace))
             if args.platform == "console":
                 from bot.handlers import render_text
 
@@ -126,6 +134,15 @@ def _run(args: argparse.Namespace, config: config_mod.Config) -> int:
         return 0
     finally:
         app.close()
+
+
+def _preview_ref(channel: str, workspace: str) -> ChannelRef:
+    from bot.handlers.console import channel_ref
+
+    parts = channel.split(":")
+    if len(parts) == 3 and all(parts):
+        return ChannelRef(parts[0], parts[1], parts[2])
+    return channel_ref(channel, workspace)
 
 
 if __name__ == "__main__":  # pragma: no cover

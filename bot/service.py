@@ -150,8 +150,9 @@ class RadarService:
                     state.id, [m.paper.key for m in shown], self.clock.now(), via="chip"
                 )
                 lines.append(
-                    f"{len(matches)} recent paper{'s' if len(matches) != 1 else ''} "
-                    f"match this chip; the newest {len(shown)}:"
+                    f"{len(matches)} recent "
+                    + ("paper matches" if len(matches) == 1 else "papers match")
+                    + f" this chip; the newest {len(shown)}:"
                 )
             elif not note:
                 lines.append(

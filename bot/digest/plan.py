@@ -12,11 +12,12 @@ from datetime import datetime, timedelta
 
 from bot.core.cards import Card, make_card
 from bot.core.channel import ChannelState
-from bot.core.chips import Chip, ChipKind
+from bot.core.chips import WATCH_KINDS, Chip
 from bot.core.commands import FilterQuery
 from bot.core.matching import (
     KeywordQuery,
     Match,
+    Radar,
     author_in_paper,
     category_in_paper,
     keyword_in_paper,
@@ -50,9 +51,13 @@ def plan_digest(
     pool = store.papers_since(now - timedelta(days=window_days), until=now)
     matches = radar_matches(state.chip_list, pool)
     seen = store.seen_keys(state.id, [m.paper.key for m in matches])
-    fresh = [m for m in matches if m.paper.key not in seen]
-    limit = cap if cap is not None else state.digest_cap
-    return DigestPlan(tuple(fresh[:limit]), max(0, len(fresh) - limit), len(matches))
+    return fresh_plan(matches, seen, cap if cap is not None else state.digest_cap)
+
+
+def fresh_plan(ranked: Sequence[Match], seen: set[str], cap: int) -> DigestPlan:
+    """The first ``cap`` ranked matches the channel has not been shown."""
+    fresh = [m for m in ranked if m.paper.key not in seen]
+    return DigestPlan(tuple(fresh[:cap]), max(0, len(fresh) - cap), len(ranked))
 
 
 def filter_view(
@@ -60,14 +65,20 @@ def filter_view(
 ) -> list[Match]:
     """One `/radar filter` view: the radar's pool (or every paper, for an empty
     radar) narrowed by every term of ``query``."""
-    has_watch = any(c.kind in (ChipKind.AUTHOR, ChipKind.KEYWORD, ChipKind.CATEGORY) for c in chips)
-    if has_watch:
+    if any(c.kind in WATCH_KINDS for c in chips):
         base = radar_matches(chips, papers)
     else:
-        # No watch chips: the view is over everything stored, still honouring
+        # No watch chips: the view is over every stored paper, still honouring
         # the radar's source and exclusion chips.
-        everything = [Chip(ChipKind.CATEGORY, c) for c in _all_categories(papers)]
-        base = radar_matches([*chips, *everything], papers)
+        radar = Radar.from_chips(chips)
+        base = rank(
+            [
+                Match(p, (), 0.0)
+                for p in papers
+                if radar.admits_source(p)
+                and not any(keyword_in_paper(q, p)[0] for q in radar.exclusions)
+            ]
+        )
     authors = [parse_name(a) for a in query.authors]
     keywords = [KeywordQuery.parse(k) for k in query.keywords]
     excludes = [KeywordQuery.parse(e) for e in query.excludes]
@@ -93,10 +104,6 @@ def filter_view(
             continue
         out.append(match)
     return out
-
-
-def _all_categories(papers: Sequence[Paper]) -> set[str]:
-    return {c for p in papers for c in p.categories}
 
 
 def matched_labels(match: Match) -> tuple[str, ...]:

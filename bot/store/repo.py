@@ -208,6 +208,34 @@ class Store:
                 out.update(s.scalars(q))
         return out
 
+    def seen_among(self, channel_ids: Sequence[int], keys: Sequence[str]) -> dict[int, set[str]]:
+        """For many channels at once: which of ``keys`` each has been shown."""
+        out: dict[int, set[str]] = {}
+        if not channel_ids or not keys:
+            return out
+        wanted = set(channel_ids)
+        with self._session() as s:
+            for i in range(0, len(keys), _CHUNK):
+                q = (
+                    select(m.Seen.channel_id, m.Paper.key)
+                    .join(m.Paper, m.Seen.paper_id == m.Paper.id)
+                    .where(m.Paper.key.in_(keys[i : i + _CHUNK]))
+                )
+                for cid, key in s.execute(q):
+                    if cid in wanted:
+                        out.setdefault(cid, set()).add(key)
+        return out
+
+    def digest_caps(self, channel_ids: Sequence[int]) -> dict[int, int]:
+        out: dict[int, int] = {}
+        with self._session() as s:
+            for i in range(0, len(channel_ids), _CHUNK):
+                q = select(m.Channel.id, m.Channel.digest_cap).where(
+                    m.Channel.id.in_(channel_ids[i : i + _CHUNK])
+                )
+                out.update((cid, cap) for cid, cap in s.execute(q))
+        return out
+
     def mark_seen(self, channel_id: int, keys: Sequence[str], when: datetime, via: str) -> None:
         with self._session() as s:
             ids = dict(
