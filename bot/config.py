@@ -80,6 +80,8 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
         raw = tomllib.loads(file.read_text("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"Config file not found: {file}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Config file {file} cannot be read: {exc.__class__.__name__}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Config file {file} is not valid TOML: {exc}") from None
     config = from_mapping(raw)

@@ -23,6 +23,7 @@ from bot.core.cards import Reply
 from bot.core.channel import ChannelRef, ChannelState
 from bot.core.chips import KIND_TITLES, Chip, ChipKind
 from bot.core.matching import KeywordQuery
+from bot.core.names import author_matches, parse_name
 from bot.digest.harvest import Harvester, PaperSource
 from bot.digest.plan import cards_for, filter_view, plan_digest, radar_matches
 from bot.errors import NotFoundError, RadarError, UpstreamError, UsageError
@@ -54,7 +55,9 @@ class RadarService:
 
     def execute(self, ref: ChannelRef, command: c.Command) -> Reply:
         try:
-            state = self.store.channel(ref)
+            # Read-only and refused commands must not create a channel row:
+            # bad input changes nothing. Commands that write call _created().
+            state = self.store.find_channel(ref) or self._unsaved(ref)
             return self._dispatch(state, command)
         except RadarError as err:
             return error_reply(str(err))
@@ -92,7 +95,7 @@ class RadarService:
             case c.SetSchedule(time, zone):
                 return self.schedule(state, time, zone)
             case c.SetCap(n):
-                self.store.set_digest_cap(state.id, n)
+                self.store.set_digest_cap(self._created(state).id, n)
                 return Reply(f"Digests now show up to {n} cards.", kind="info")
         raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
 
@@ -124,12 +127,29 @@ class RadarService:
             )
         return Reply("This channel's radar", tuple(lines), chips=state.chips, kind="radar")
 
+    def _unsaved(self, ref: ChannelRef) -> ChannelState:
+        """A channel the bot has not stored yet, as it would be stored."""
+        return ChannelState(id=0, ref=ref, digest_cap=self.config.radar.digest_cap)
+
+    def _created(self, state: ChannelState) -> ChannelState:
+        """The stored channel, created on its first write."""
+        return state if state.id else self.store.channel(state.ref, self.config.radar.digest_cap)
+
     def add_chip(self, state: ChannelState, chip: Chip) -> Reply:
         if len(state.chips) >= self.config.radar.max_chips:
             raise UsageError(
                 f"This radar already has {len(state.chips)} chips, the most it "
                 "can hold. Remove one first."
             )
+        twin = next((have for _, have in state.chips if same_chip(have, chip)), None)
+        if twin is not None:
+            return Reply(
+                f"{chip_title(twin)} is already on this radar; nothing changed.",
+                chips=state.chips,
+                ephemeral=True,
+                kind="radar",
+            )
+        state = self._created(state)
         if not self.store.add_chip(state.id, chip):
             return Reply(
                 f"{chip_title(chip)} is already on this radar; nothing changed.",
@@ -262,10 +282,9 @@ class RadarService:
         if len(drawn) < n:
             rest = [m for m in matches if m.paper.key in previous]
             drawn += self.rng.sample(rest, min(n - len(drawn), len(rest)))
-        self.store.set_last_shuffle(state.id, [m.paper.key for m in drawn])
-        self.store.mark_seen(
-            state.id, [m.paper.key for m in drawn], self.clock.now(), via="shuffle"
-        )
+        # A shuffle is a view on demand: it is remembered only so the next draw
+        # differs, and does not use up papers the digest has yet to post.
+        self.store.set_last_shuffle(self._created(state).id, [m.paper.key for m in drawn])
         cards = cards_for(drawn, self.config.radar.abstract_chars)
         return Reply(
             f"Shuffle: {len(cards)} of {len(matches)} recent papers",
@@ -286,8 +305,6 @@ class RadarService:
         cap = state.digest_cap
         shown = matches[:cap]
         cards = cards_for(shown, self.config.radar.abstract_chars)
-        if shown:
-            self.store.mark_seen(state.id, [m.paper.key for m in shown], now, via="filter")
         footer = (
             f"+{len(matches) - cap} more; narrow the filter to see them"
             if len(matches) > cap
@@ -301,10 +318,11 @@ class RadarService:
 
     def schedule(self, state: ChannelState, time: str | None, zone: str | None) -> Reply:
         if time is None:
-            self.store.set_schedule(state.id, None, None)
+            if state.id:
+                self.store.set_schedule(state.id, None, None)
             return Reply("Daily digest turned off for this channel.", kind="info")
         zone = zone or state.schedule_tz or self.config.radar.default_timezone
-        self.store.set_schedule(state.id, time, zone)
+        self.store.set_schedule(self._created(state).id, time, zone)
         state = self.store.channel(state.ref)
         return Reply(
             f"Daily digest at {time} {zone}.",
@@ -316,7 +334,7 @@ class RadarService:
 
     def preview(self, ref: ChannelRef) -> Reply:
         """The digest the channel would get now, changing nothing (no harvest, no marks)."""
-        state = self.store.channel(ref)
+        state = self.store.find_channel(ref) or self._unsaved(ref)
         plan = plan_digest(
             self.store, state, self.clock.now(), self.config.radar.digest_window_days
         )
@@ -364,7 +382,7 @@ def find_chip(state: ChannelState, target: str) -> tuple[int, Chip]:
     if not chips:
         raise NotFoundError("This radar has no chips to remove.")
     text = target.strip().strip('"').strip()
-    if text.isdigit():
+    if c.is_number(text):
         n = int(text)
         if 1 <= n <= len(chips):
             return chips[n - 1]
@@ -382,6 +400,24 @@ def find_chip(state: ChannelState, target: str) -> tuple[int, Chip]:
             return chip_id, chip
     listing = ", ".join(f"{i}. {chip.label()}" for i, (_, chip) in enumerate(chips, start=1))
     raise NotFoundError(f"No chip matches `{text[:40]}`. Chips: {listing}")
+
+
+def same_chip(a: Chip, b: Chip) -> bool:
+    """Whether two chips watch the same thing (``Distillation`` = ``distillation``;
+    ``Jorg Frochte`` = ``Jörg Frochte``), so the second is a duplicate."""
+    if a.kind is not b.kind:
+        return False
+    if a.value.casefold() == b.value.casefold():
+        return True
+    try:
+        if a.kind is ChipKind.AUTHOR:
+            x, y = parse_name(a.value), parse_name(b.value)
+            return author_matches(x, y) and author_matches(y, x)
+        if a.kind in (ChipKind.KEYWORD, ChipKind.EXCLUDE):
+            return KeywordQuery.parse(a.value) == KeywordQuery.parse(b.value)
+    except ValueError:
+        return False
+    return False
 
 
 def _watch_chips(state: ChannelState) -> bool:

@@ -170,6 +170,14 @@ def test_case_accents_and_latex_are_folded() -> None:
     assert kw("naive", "Naïve Bayes")
     assert kw("strasse", "Straße")
     assert strip_latex("plain text") == "plain text"
+    assert tokenize(r"{\o}rsted and \textbf{\L{}\'od\'z} in Stra\ss e") == (
+        "orsted",
+        "and",
+        "lodz",
+        "in",
+        "strasse",
+    )
+    assert tokenize(r"$\omega \log n^2$") == ("omega", "log", "n", "2")
 
 
 def test_tokenize() -> None:

@@ -312,7 +312,24 @@ def test_real_names_with_initials_and_folding() -> None:
 # --- the index contract ----------------------------------------------------------------------
 
 _NAMES = st.sampled_from(
-    [*REAL, "Yehui Tang", "Tang, Yehui", "Y. Tang", "Tang Yehui", "Yi Tang", "Tang", "Ming Chang Yang", "Mingchang Yang", "Yang, M.-C.", "Joerg Frochte", "J. Frochte", "van der Waals, J.", "Johannes Waals", "Mosig García, Eloy", "Eloy Mosig-Garcia"]
+    [
+        *REAL,
+        "Yehui Tang",
+        "Tang, Yehui",
+        "Y. Tang",
+        "Tang Yehui",
+        "Yi Tang",
+        "Tang",
+        "Ming Chang Yang",
+        "Mingchang Yang",
+        "Yang, M.-C.",
+        "Joerg Frochte",
+        "J. Frochte",
+        "van der Waals, J.",
+        "Johannes Waals",
+        "Mosig García, Eloy",
+        "Eloy Mosig-Garcia",
+    ]
 )
 
 

@@ -6,19 +6,34 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from bot.core.chips import Chip, ChipKind
-from bot.core.matching import Match, match_paper
+from bot.core.matching import make_match, match_paper
 from bot.core.paper import Paper
 from bot.core.ranking import AUTHOR_TIER, CATEGORY_TIER, KEYWORD_TIER, rank, tier
 
 BASE = datetime(2026, 4, 29, 17, 0, tzinfo=UTC)
 
 
-def paper(key: str, title: str = "x", abstract: str = "", authors: tuple[str, ...] = ("A B",),
-          days_ago: int = 0, categories: tuple[str, ...] = ("cs.LG",)) -> Paper:
+def paper(
+    key: str,
+    title: str = "x",
+    abstract: str = "",
+    authors: tuple[str, ...] = ("A B",),
+    days_ago: int = 0,
+    categories: tuple[str, ...] = ("cs.LG",),
+) -> Paper:
     when = BASE - timedelta(days=days_ago)
-    return Paper(key=key, source="arxiv", title=title, abstract=abstract, authors=authors,
-                 categories=categories, primary_category=categories[0], published=when,
-                 updated=when, url="https://arxiv.org/abs/" + key)
+    return Paper(
+        key=key,
+        source="arxiv",
+        title=title,
+        abstract=abstract,
+        authors=authors,
+        categories=categories,
+        primary_category=categories[0],
+        published=when,
+        updated=when,
+        url="https://arxiv.org/abs/" + key,
+    )
 
 
 RADAR = [
@@ -40,8 +55,11 @@ def test_tiers_authors_then_keywords_then_categories() -> None:
     kw_abstract = paper("k", abstract="on distillation", days_ago=3)
     author_old = paper("a", authors=("Tang, Yehui",), days_ago=9)
     assert ranked_keys([cat_only, kw_abstract, author_old]) == ["a", "k", "c"]
-    ms = {m.paper.key: m for p in (cat_only, kw_abstract, author_old)
-          if (m := match_paper(RADAR, p)) is not None}
+    ms = {
+        m.paper.key: m
+        for p in (cat_only, kw_abstract, author_old)
+        if (m := match_paper(RADAR, p)) is not None
+    }
     assert tier(ms["a"]) == AUTHOR_TIER
     assert tier(ms["k"]) == KEYWORD_TIER
     assert tier(ms["c"]) == CATEGORY_TIER
@@ -59,7 +77,11 @@ def test_keyword_relevance_chips_then_title_then_abstract() -> None:
     title_and_abstract = paper("both", title="Distillation", abstract="distillation", days_ago=5)
     abstract = paper("abstract", abstract="distillation", days_ago=0)
     assert ranked_keys([abstract, title, title_and_abstract, two_chips]) == [
-        "2chips", "both", "title", "abstract"]
+        "2chips",
+        "both",
+        "title",
+        "abstract",
+    ]
 
 
 def test_keywords_also_order_inside_author_tier() -> None:
@@ -77,10 +99,13 @@ def test_ties_newest_first_then_key() -> None:
 
 def test_rank_is_deterministic_whatever_the_input_order() -> None:
     papers = [
-        paper(f"2604.{i:05d}", title=random.Random(i).choice(["Distillation", "x"]),
-              abstract=random.Random(i + 1).choice(["language models", "", "distillation"]),
-              authors=(random.Random(i + 2).choice(["Yehui Tang", "Yi Tang", "Wayne Zhao"]),),
-              days_ago=i % 4)
+        paper(
+            f"2604.{i:05d}",
+            title=random.Random(i).choice(["Distillation", "x"]),
+            abstract=random.Random(i + 1).choice(["language models", "", "distillation"]),
+            authors=(random.Random(i + 2).choice(["Yehui Tang", "Yi Tang", "Wayne Zhao"]),),
+            days_ago=i % 4,
+        )
         for i in range(40)
     ]
     matches = [m for p in papers if (m := match_paper(RADAR, p)) is not None]
@@ -95,10 +120,11 @@ def test_rank_is_deterministic_whatever_the_input_order() -> None:
 
 def test_naive_datetimes_read_as_utc() -> None:
     aware = paper("b")
-    naive = Paper(**{**aware.__dict__, "key": "a",
-                     "published": aware.published.replace(tzinfo=None)})
-    m1 = Match(aware, (RADAR[4],), 1.0)
-    m2 = Match(naive, (RADAR[4],), 1.0)
+    naive = Paper(
+        **{**aware.__dict__, "key": "a", "published": aware.published.replace(tzinfo=None)}
+    )
+    m1 = make_match(aware, (RADAR[4],), 0, 0)
+    m2 = make_match(naive, (RADAR[4],), 0, 0)
     assert [m.paper.key for m in rank([m1, m2])] == ["a", "b"]
 
 

@@ -80,10 +80,12 @@ def trim_abstract(text: str, limit: int) -> str:
     text = " ".join(text.split())
     if len(text) <= limit:
         return text
-    cut = text[: limit + 1]
-    ends = [m.start() for m in _SENTENCE_END.finditer(cut)]
+    # Look one character past the limit so a sentence ending exactly at it
+    # (followed by a space and a capital) still counts as a sentence end.
+    ends = [m.start() for m in _SENTENCE_END.finditer(text[: limit + 2]) if m.start() <= limit]
     if ends and ends[-1] >= limit * 2 // 3:
-        return cut[: ends[-1]].rstrip()
+        return text[: ends[-1]].rstrip()
+    cut = text[: limit + 1]
     space = cut.rfind(" ", 0, limit)
     if space < limit // 2:
         space = limit - 1

@@ -214,6 +214,14 @@ def parse(line: str) -> Command:
     return handler(rest)
 
 
+_NUMBER = re.compile(r"[0-9]{1,6}")
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts ``²``, which ``int`` refuses."""
+    return _NUMBER.fullmatch(text) is not None
+
+
 def _clean(line: str) -> str:
     if not isinstance(line, str):
         raise UsageError("A command must be text.")
@@ -415,7 +423,7 @@ def _no_args(command: str, factory: type) -> object:
 def _shuffle(rest: str) -> Command:
     if not rest:
         return Shuffle()
-    if not rest.isdigit() or not 1 <= int(rest) <= MAX_SHUFFLE:
+    if not is_number(rest) or not 1 <= int(rest) <= MAX_SHUFFLE:
         raise UsageError(
             f"`/radar shuffle` takes a number from 1 to {MAX_SHUFFLE}.", USAGE["shuffle"]
         )
@@ -423,7 +431,7 @@ def _shuffle(rest: str) -> Command:
 
 
 def _cap(rest: str) -> Command:
-    if not rest.isdigit() or not 1 <= int(rest) <= 50:
+    if not is_number(rest) or not 1 <= int(rest) <= 50:
         raise UsageError("`/radar cap` takes a number from 1 to 50.", USAGE["cap"])
     return SetCap(int(rest))
 

@@ -21,11 +21,14 @@ digest runs every channel's radar over the same harvest.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
+from itertools import filterfalse
 from typing import Generic, TypeVar
 
 from bot.core.chips import Chip, ChipKind
@@ -240,6 +243,15 @@ def category_in_paper(category: str, paper: Paper) -> bool:
     )
 
 
+@lru_cache(maxsize=65536)
+def _timestamp(when: datetime) -> float:
+    # A naive time is read as UTC, never local time, so the order never
+    # depends on the machine's zone. Cached: many matches share a paper.
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
 # --- one radar --------------------------------------------------------------------------
 
 
@@ -261,6 +273,12 @@ class Match:
     score: float
     title_hits: int = 0
     abstract_hits: int = 0
+    #: The ranking key (see ``bot.core.ranking``), computed once per match: the
+    #: index shares one Match between radars, and a digest of 10,000 channels
+    #: sorts millions of them.
+    order: tuple[int, int, int, int, int, int, float, str] = field(
+        default=(0, 0, 0, 0, 0, 0, 0.0, ""), compare=False, repr=False
+    )
 
     def _count(self, kind: ChipKind) -> int:
         return sum(1 for c in self.chips if c.kind is kind)
@@ -282,18 +300,35 @@ class Match:
         return "matched: " + ", ".join(f"{c.kind.value} {c.value}" for c in self.chips)
 
 
-def _make_match(paper: Paper, chips: Sequence[Chip], title_hits: int, abstract_hits: int) -> Match:
+def make_match(paper: Paper, chips: Sequence[Chip], title_hits: int, abstract_hits: int) -> Match:
     """The one constructor both matchers use, so their results compare equal."""
-    score = 0.0
+    authors = keywords = categories = 0
     for chip in chips:
         if chip.kind is ChipKind.AUTHOR:
-            score += AUTHOR_WEIGHT
+            authors += 1
         elif chip.kind is ChipKind.KEYWORD:
-            score += KEYWORD_WEIGHT
+            keywords += 1
         else:
-            score += CATEGORY_WEIGHT
-    score += TITLE_HIT_WEIGHT * title_hits + ABSTRACT_HIT_WEIGHT * abstract_hits
-    return Match(paper, tuple(chips), score, title_hits, abstract_hits)
+            categories += 1
+    score = (
+        AUTHOR_WEIGHT * authors
+        + KEYWORD_WEIGHT * keywords
+        + CATEGORY_WEIGHT * categories
+        + TITLE_HIT_WEIGHT * title_hits
+        + ABSTRACT_HIT_WEIGHT * abstract_hits
+    )
+    tier = 0 if authors else 1 if keywords else 2
+    order = (
+        tier,
+        -authors,
+        -keywords,
+        -title_hits,
+        -abstract_hits,
+        -categories,
+        -_timestamp(paper.published),
+        paper.key,
+    )
+    return Match(paper, tuple(chips), score, title_hits, abstract_hits, order)
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,7 +407,7 @@ class Radar:
         text = paper_text(paper) if self.exclusions else None
         if text is not None and any(_keyword_hits(q, text) for q in self.exclusions):
             return None
-        return _make_match(paper, matched, title_hits, abstract_hits)
+        return make_match(paper, matched, title_hits, abstract_hits)
 
 
 def match_paper(radar_chips: Sequence[Chip], paper: Paper) -> Match | None:
@@ -395,143 +430,244 @@ class RadarIndex(Generic[K]):
     plural form of their anchor token, category chips under their category.
     Per paper, the matcher looks up each byline's surname keys, each distinct
     token of title+abstract, and each category (with its dotted prefixes), then
-    verifies only the candidates it found; equal chips in different channels are
-    verified once per paper. Results equal :func:`match_paper` for every pair.
+    verifies only the candidates it found. Equal chips in different channels
+    are one entry: verified once per paper, and the ``Match`` for an equal set
+    of matched chips is built once per paper and shared (matches are
+    immutable). Results equal :func:`match_paper` for every (radar, paper).
+
+    The output is the real cost at scale (a popular category chip puts a few
+    hundred papers into each of thousands of channels), so the per-(radar,
+    paper) path is kept to one list append for the common case: a radar
+    matched by a single chip, with no source or exclusion chips.
     """
 
     def __init__(self) -> None:
         self._keys: list[K] = []
         self._radars: list[Radar] = []
-        # author chip names: id -> name, surname key -> ids, id -> [(radar, watch pos)]
+        # Distinct chips (cid): the chip, its radars split into unconstrained ones
+        # (no source or exclusion chips) and constrained ones, and its position in each.
+        self._chips: list[Chip] = []
+        self._chip_plain: list[list[int]] = []
+        self._chip_constrained: list[list[int]] = []
+        self._chip_rids: list[list[int]] = []
+        self._chip_pos: list[dict[int, int]] = []
+        self._chip_query: list[int] = []  # cid -> query id, or -1 for non-keyword chips
+        # Distinct author names: aid -> name, surname key -> aids, aid -> cids.
         self._authors: list[AuthorName] = []
         self._authors_by_key: dict[str, list[int]] = {}
-        self._author_entries: list[list[tuple[int, int]]] = []
-        # keyword queries: id -> query, anchor form -> ids, id -> [(radar, watch pos)]
+        self._author_chips: list[list[int]] = []
+        # Distinct keyword queries: qid -> query, anchor form -> qids, qid -> cids.
         self._queries: list[KeywordQuery] = []
         self._queries_by_token: dict[str, list[int]] = {}
-        self._query_entries: list[list[tuple[int, int]]] = []
-        self._category_entries: dict[str, list[tuple[int, int]]] = {}
-        # exclusions: radar -> query ids
-        self._exclusion_ids: list[tuple[int, ...]] = []
+        self._query_chips: list[list[int]] = []
+        # Category key (casefolded) -> cids.
+        self._category_chips: dict[str, list[int]] = {}
+        # Per radar: accepted sources (None = all) and exclusion query ids.
+        self._sources: list[frozenset[str] | None] = []
+        self._exclusions: list[tuple[int, ...]] = []
 
     @classmethod
     def build(cls, radars: Mapping[K, Sequence[Chip]]) -> RadarIndex[K]:
         """Compile and index ``radars`` (channel id -> chips)."""
         index: RadarIndex[K] = cls()
+        chip_ids: dict[Chip, int] = {}
         author_ids: dict[AuthorName, int] = {}
         query_ids: dict[KeywordQuery, int] = {}
 
-        def query_id(query: KeywordQuery) -> int:
+        def query_id(query: KeywordQuery, filed: bool) -> int:
             qid = query_ids.get(query)
             if qid is None:
                 qid = query_ids[query] = len(index._queries)
                 index._queries.append(query)
-                index._query_entries.append([])
+                index._query_chips.append([])
+            if filed and not index._query_chips[qid]:
+                for form in word_forms(query.anchor):
+                    index._queries_by_token.setdefault(form, []).append(qid)
             return qid
 
         for rid, (key, chips) in enumerate(radars.items()):
             radar = _compiled(tuple(chips))
             index._keys.append(key)
             index._radars.append(radar)
-            index._exclusion_ids.append(tuple(query_id(q) for q in radar.exclusions))
+            index._sources.append(radar.sources)
+            index._exclusions.append(tuple(query_id(q, False) for q in radar.exclusions))
+            constrained = radar.sources is not None or bool(radar.exclusions)
             for pos, watch in enumerate(radar.watches):
-                if watch.author is not None:
-                    aid = author_ids.get(watch.author)
-                    if aid is None:
-                        aid = author_ids[watch.author] = len(index._authors)
-                        index._authors.append(watch.author)
-                        index._author_entries.append([])
-                        for skey in watch.author.keys:
-                            index._authors_by_key.setdefault(skey, []).append(aid)
-                    index._author_entries[aid].append((rid, pos))
-                elif watch.query is not None:
-                    qid = query_id(watch.query)
-                    if not index._query_entries[qid]:
-                        for form in word_forms(watch.query.anchor):
-                            ids = index._queries_by_token.setdefault(form, [])
-                            if qid not in ids:
-                                ids.append(qid)
-                    index._query_entries[qid].append((rid, pos))
-                elif watch.category is not None:
-                    index._category_entries.setdefault(watch.category, []).append((rid, pos))
+                cid = chip_ids.get(watch.chip)
+                if cid is None:
+                    cid = chip_ids[watch.chip] = index._new_chip(watch.chip)
+                    if watch.author is not None:
+                        aid = author_ids.get(watch.author)
+                        if aid is None:
+                            aid = author_ids[watch.author] = len(index._authors)
+                            index._authors.append(watch.author)
+                            index._author_chips.append([])
+                            for skey in watch.author.keys:
+                                index._authors_by_key.setdefault(skey, []).append(aid)
+                        index._author_chips[aid].append(cid)
+                    elif watch.query is not None:
+                        qid = query_id(watch.query, True)
+                        index._query_chips[qid].append(cid)
+                        index._chip_query[cid] = qid
+                    elif watch.category is not None:
+                        index._category_chips.setdefault(watch.category, []).append(cid)
+                (index._chip_constrained if constrained else index._chip_plain)[cid].append(rid)
+                index._chip_rids[cid].append(rid)
+                index._chip_pos[cid][rid] = pos
         return index
+
+    def _new_chip(self, chip: Chip) -> int:
+        self._chips.append(chip)
+        self._chip_plain.append([])
+        self._chip_constrained.append([])
+        self._chip_rids.append([])
+        self._chip_pos.append({})
+        self._chip_query.append(-1)
+        return len(self._chips) - 1
 
     def __len__(self) -> int:
         return len(self._keys)
 
     def match(self, papers: Sequence[Paper]) -> dict[K, list[Match]]:
-        """Every radar's matches among ``papers`` (every radar is a key; lists keep
-        the papers' order)."""
-        out: dict[K, list[Match]] = {key: [] for key in self._keys}
-        keys = self._keys
-        for paper in papers:
-            for rid, match in self._match_one(paper):
-                out[keys[rid]].append(match)
-        return out
+        """Every radar's matches among ``papers``: every radar is a key, and each
+        list keeps the papers' order (as a loop over ``papers`` would)."""
+        lists: list[list[Match]] = [[] for _ in self._keys]
+        appenders = [lst.append for lst in lists]
+        # A day's run allocates millions of references to a few hundred thousand
+        # acyclic Match objects; the cyclic collector would rescan the growing
+        # heap over and over (~20% of the run) to free nothing.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for paper in papers:
+                self._match_into(paper, appenders)
+        finally:
+            if collecting:
+                gc.enable()
+        return dict(zip(self._keys, lists, strict=True))
 
-    def _match_one(self, paper: Paper) -> list[tuple[int, Match]]:
-        # radar id -> [(watch pos, title hits, abstract hits)]
-        hits: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
-
+    def _matched_chips(
+        self, paper: Paper, query_hits: dict[int, tuple[int, int] | None]
+    ) -> tuple[list[int], PaperText | None]:
+        """Distinct chip ids that ``paper`` satisfies (fills ``query_hits``)."""
+        cids: list[int] = []
         if self._authors:
             found: set[int] = set()
+            by_key = self._authors_by_key
             for byline in _bylines(paper.authors):
                 for skey in byline.keys:
-                    for aid in self._authors_by_key.get(skey, ()):
+                    for aid in by_key.get(skey, ()):
                         if aid not in found and author_matches(self._authors[aid], byline):
                             found.add(aid)
             for aid in found:
-                for rid, pos in self._author_entries[aid]:
-                    hits[rid].append((pos, 0, 0))
+                cids.extend(self._author_chips[aid])
 
         text: PaperText | None = None
-        query_hits: dict[int, tuple[int, int] | None] = {}
         if self._queries_by_token:
             text = paper_text(paper)
             by_token = self._queries_by_token
             for token in text.vocabulary:
                 for qid in by_token.get(token, ()):
                     if qid not in query_hits:
-                        query_hits[qid] = _keyword_hits(self._queries[qid], text)
-            for qid, qh in query_hits.items():
-                if qh is not None:
-                    t, a = qh
-                    for rid, pos in self._query_entries[qid]:
-                        hits[rid].append((pos, t, a))
+                        query_hits[qid] = hit = _keyword_hits(self._queries[qid], text)
+                        if hit is not None:
+                            cids.extend(self._query_chips[qid])
 
-        if self._category_entries:
+        if self._category_chips:
             seen: set[str] = set()
             for cat in (*paper.categories, paper.primary_category):
                 if not cat:
                     continue
                 for ckey in _category_lookups(cat):
-                    if ckey in seen:
-                        continue
-                    seen.add(ckey)
-                    for rid, pos in self._category_entries.get(ckey, ()):
-                        hits[rid].append((pos, 0, 0))
+                    if ckey not in seen:
+                        seen.add(ckey)
+                        cids.extend(self._category_chips.get(ckey, ()))
+        return cids, text
 
-        results: list[tuple[int, Match]] = []
-        for rid in sorted(hits):
-            radar = self._radars[rid]
-            if not radar.admits_source(paper):
-                continue
-            excluded = False
-            for qid in self._exclusion_ids[rid]:
-                if qid not in query_hits:
-                    if text is None:
+    def _match_into(self, paper: Paper, appenders: list[Callable[[Match], None]]) -> None:
+        """Append ``paper``'s Match to the list of every radar it is on."""
+        query_hits: dict[int, tuple[int, int] | None] = {}
+        cids, text = self._matched_chips(paper, query_hits)
+        if not cids:
+            return
+        chip_rids = self._chip_rids
+        # Radars hit by more than one chip take the slow path (their chips combine).
+        dups: set[int] = set()
+        if len(cids) > 1:
+            seen: set[int] = set()
+            for cid in cids:
+                rids = chip_rids[cid]
+                dups.update(seen.intersection(rids))
+                seen.update(rids)
+
+        built: dict[int | tuple[int, ...], Match] = {}
+        multi: dict[int, list[tuple[int, int]]] = {}
+        for cid in cids:
+            match = built.get(cid)
+            if match is None:
+                match = built[cid] = self._build(paper, (cid,), query_hits)
+            plain = self._chip_plain[cid]
+            if not dups or dups.isdisjoint(plain):
+                for rid in plain:
+                    appenders[rid](match)
+            else:
+                for rid in filterfalse(dups.__contains__, plain):
+                    appenders[rid](match)
+                positions = self._chip_pos[cid]
+                for rid in dups.intersection(plain):
+                    multi.setdefault(rid, []).append((positions[rid], cid))
+            for rid in self._chip_constrained[cid]:
+                if rid in dups:
+                    multi.setdefault(rid, []).append((self._chip_pos[cid][rid], cid))
+                else:
+                    if text is None and self._exclusions[rid]:
                         text = paper_text(paper)
-                    query_hits[qid] = _keyword_hits(self._queries[qid], text)
-                if query_hits[qid] is not None:
-                    excluded = True
-                    break
-            if excluded:
+                    if self._admits(rid, paper, text, query_hits):
+                        appenders[rid](match)
+
+        for rid, hits in multi.items():
+            if text is None and self._exclusions[rid]:
+                text = paper_text(paper)
+            if not self._admits(rid, paper, text, query_hits):
                 continue
-            entries = hits[rid]
-            entries.sort()
-            watches = radar.watches
-            chips = [watches[pos].chip for pos, _, _ in entries]
-            title_hits = sum(e[1] for e in entries)
-            abstract_hits = sum(e[2] for e in entries)
-            results.append((rid, _make_match(paper, chips, title_hits, abstract_hits)))
-        return results
+            hits.sort()
+            key = tuple(cid for _, cid in hits)
+            match = built.get(key)
+            if match is None:
+                match = built[key] = self._build(paper, key, query_hits)
+            appenders[rid](match)
+
+    def _admits(
+        self,
+        rid: int,
+        paper: Paper,
+        text: PaperText | None,
+        query_hits: dict[int, tuple[int, int] | None],
+    ) -> bool:
+        """The radar's source and exclusion chips let ``paper`` through."""
+        allowed = self._sources[rid]
+        if allowed is not None and paper.source.casefold() not in allowed:
+            return False
+        for qid in self._exclusions[rid]:
+            if qid not in query_hits:
+                assert text is not None
+                query_hits[qid] = _keyword_hits(self._queries[qid], text)
+            if query_hits[qid] is not None:
+                return False
+        return True
+
+    def _build(
+        self,
+        paper: Paper,
+        cids: tuple[int, ...],
+        query_hits: dict[int, tuple[int, int] | None],
+    ) -> Match:
+        title_hits = abstract_hits = 0
+        for cid in cids:
+            qid = self._chip_query[cid]
+            if qid >= 0:
+                hit = query_hits[qid]
+                assert hit is not None
+                title_hits += hit[0]
+                abstract_hits += hit[1]
+        return make_match(paper, [self._chips[c] for c in cids], title_hits, abstract_hits)

@@ -17,10 +17,13 @@ order on explicit fields, never a float sum, and never input order:
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from operator import attrgetter
 
 from bot.core.matching import Match
+
+_ORDER = attrgetter("order")  # rank_key, at C speed
 
 #: Tier numbers, in display order.
 AUTHOR_TIER, KEYWORD_TIER, CATEGORY_TIER = 0, 1, 2
@@ -35,28 +38,21 @@ def tier(match: Match) -> int:
     return CATEGORY_TIER
 
 
-def _timestamp(when: datetime) -> float:
-    # Papers are timezone-aware UTC; a naive one is read as UTC, not local time,
-    # so the order never depends on the machine's zone.
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()
-
-
 def rank_key(match: Match) -> tuple[int, int, int, int, int, int, float, str]:
-    """The sort key implementing the documented order (smaller sorts first)."""
-    return (
-        tier(match),
-        -match.author_count,
-        -match.keyword_count,
-        -match.title_hits,
-        -match.abstract_hits,
-        -match.category_count,
-        -_timestamp(match.paper.published),
-        match.paper.key,
-    )
+    """The sort key implementing the documented order (smaller sorts first).
+
+    Matches carry it precomputed (``Match.order``, built with the match), so
+    ranking millions of them costs an attribute read each.
+    """
+    return match.order
 
 
 def rank(matches: Sequence[Match]) -> list[Match]:
     """``matches`` in the documented order (a new list; the input is untouched)."""
-    return sorted(matches, key=rank_key)
+    return sorted(matches, key=_ORDER)
+
+
+def top(matches: Sequence[Match], n: int) -> list[Match]:
+    """The first ``n`` of ``rank(matches)``, without sorting all of them: a digest
+    needs ten cards out of what can be hundreds of category matches."""
+    return heapq.nsmallest(n, matches, key=_ORDER)

@@ -80,7 +80,11 @@ _LETTER_COMMANDS = {
     "aa": "a",
     "AA": "a",
 }
-_LETTER_COMMAND = re.compile(r"\{?\\(ss|o|O|l|L|ae|AE|oe|OE|i|j|aa|AA)\}?(?![A-Za-z])")
+# ({\o} or \o; a control word swallows one following space or {}, as TeX does)
+_LETTER_NAMES = "ss|o|O|l|L|ae|AE|oe|OE|i|j|aa|AA"
+_LETTER_COMMAND = re.compile(
+    rf"\{{\\({_LETTER_NAMES})\}}|\\({_LETTER_NAMES})(?![A-Za-z])(?:\{{\}}| )?"
+)
 # \cmd{arg} -> arg (applied repeatedly for nesting: \textbf{\emph{x}})
 _COMMAND_WITH_ARG = re.compile(r"\\[A-Za-z]+\*?\s*\{([^{}]*)\}")
 # Bare \cmd -> cmd (\alpha -> alpha, so "alpha" still finds $\alpha$)
@@ -99,7 +103,7 @@ def strip_latex(text: str) -> str:
         return text
     text = _SYMBOL_ACCENT.sub(lambda m: m.group(1) or m.group(2), text)
     text = _LETTER_ACCENT.sub(lambda m: m.group(1), text)
-    text = _LETTER_COMMAND.sub(lambda m: _LETTER_COMMANDS[m.group(1)], text)
+    text = _LETTER_COMMAND.sub(lambda m: _LETTER_COMMANDS[m.group(1) or m.group(2)], text)
     for _ in range(5):  # nesting depth we care about
         new = _COMMAND_WITH_ARG.sub(lambda m: f" {m.group(1)} ", text)
         if new == text:

@@ -11,7 +11,6 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from bot.core.matching import RadarIndex
-from bot.core.ranking import rank
 from bot.digest.plan import DigestPlan, fresh_plan
 from bot.store.repo import Store
 
@@ -31,6 +30,6 @@ def plan_all(
     caps = store.digest_caps(list(radars))
     seen = store.seen_among(list(radars), [p.key for p in pool])
     return {
-        cid: fresh_plan(rank(found), seen.get(cid, set()), caps.get(cid, 10))
+        cid: fresh_plan(found, seen.get(cid, set()), caps.get(cid, 10))
         for cid, found in matches.items()
     }

@@ -21,11 +21,12 @@ from bot.core.matching import (
     author_in_paper,
     category_in_paper,
     keyword_in_paper,
+    make_match,
     match_paper,
 )
 from bot.core.names import parse_name
 from bot.core.paper import Paper
-from bot.core.ranking import rank
+from bot.core.ranking import rank, top
 from bot.store.repo import Store
 
 
@@ -54,10 +55,10 @@ def plan_digest(
     return fresh_plan(matches, seen, cap if cap is not None else state.digest_cap)
 
 
-def fresh_plan(ranked: Sequence[Match], seen: set[str], cap: int) -> DigestPlan:
-    """The first ``cap`` ranked matches the channel has not been shown."""
-    fresh = [m for m in ranked if m.paper.key not in seen]
-    return DigestPlan(tuple(fresh[:cap]), max(0, len(fresh) - cap), len(ranked))
+def fresh_plan(matches: Sequence[Match], seen: set[str], cap: int) -> DigestPlan:
+    """The first ``cap`` matches, in ranking order, that the channel has not been shown."""
+    fresh = [m for m in matches if m.paper.key not in seen]
+    return DigestPlan(tuple(top(fresh, cap)), max(0, len(fresh) - cap), len(matches))
 
 
 def filter_view(
@@ -73,7 +74,7 @@ def filter_view(
         radar = Radar.from_chips(chips)
         base = rank(
             [
-                Match(p, (), 0.0)
+                make_match(p, (), 0, 0)
                 for p in papers
                 if radar.admits_source(p)
                 and not any(keyword_in_paper(q, p)[0] for q in radar.exclusions)

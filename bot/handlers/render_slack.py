@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.core.cards import Card, Reply
-from bot.core.chips import ChipKind
+from bot.core.chips import KIND_TITLES
 from bot.core.safety import clip, defuse_mentions, slack_escape
 
 MAX_BLOCKS = 50
@@ -27,6 +27,17 @@ def esc(text: str) -> str:
     return slack_escape(defuse_mentions(text))
 
 
+def esc_clip(text: str, limit: int) -> str:
+    """Escape, then fit ``limit`` characters without cutting an ``&amp;`` in half:
+    the raw text is shortened until its escaped form fits."""
+    out = esc(text)
+    n = len(text)
+    while len(out) > limit and n > 0:
+        n -= max(1, len(out) - limit)
+        out = esc(clip(text, n))
+    return out if len(out) <= limit else ""
+
+
 def render(reply: Reply) -> list[dict[str, Any]]:
     """One or more ``chat.postMessage`` payloads (``blocks`` + ``text``)."""
     head: list[dict[str, Any]] = [
@@ -35,17 +46,15 @@ def render(reply: Reply) -> list[dict[str, Any]]:
     if reply.chips:
         head.extend(chip_blocks(reply))
     if reply.lines:
-        body = "\n".join(esc(line) for line in reply.lines)
-        head.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": clip(body, SECTION_TEXT)}}
-        )
+        body = esc_clip("\n".join(reply.lines), SECTION_TEXT)
+        head.append({"type": "section", "text": {"type": "mrkdwn", "text": body}})
     card_blocks = [card_blocks_for(card) for card in reply.cards]
     tail: list[dict[str, Any]] = []
     if reply.footer:
         tail.append(
             {
                 "type": "context",
-                "elements": [{"type": "mrkdwn", "text": clip(esc(reply.footer), 3000)}],
+                "elements": [{"type": "mrkdwn", "text": esc_clip(reply.footer, 3000)}],
             }
         )
 
@@ -58,7 +67,7 @@ def render(reply: Reply) -> list[dict[str, Any]]:
         if len(messages[-1]) + len(tail) > MAX_BLOCKS:
             messages.append([])
         messages[-1].extend(tail)
-    fallback = clip(reply.title, 300)
+    fallback = esc_clip(reply.title, 300)
     return [
         {"text": fallback if i == 0 else f"{fallback} (continued)", "blocks": blocks}
         for i, blocks in enumerate(messages)
@@ -69,7 +78,7 @@ def chip_blocks(reply: Reply) -> list[dict[str, Any]]:
     assert reply.chips
     groups: dict[str, list[str]] = {}
     for _, chip in reply.chips:
-        title = "Excluding" if chip.kind is ChipKind.EXCLUDE else chip.kind.value.title() + "s"
+        title = KIND_TITLES[chip.kind]
         groups.setdefault(title, []).append(chip.value)
     summary = "   ".join(f"*{t}:* " + ", ".join(esc(v) for v in vals) for t, vals in groups.items())
     blocks: list[dict[str, Any]] = [
@@ -99,12 +108,14 @@ def chip_blocks(reply: Reply) -> list[dict[str, Any]]:
 
 
 def card_blocks_for(card: Card) -> list[dict[str, Any]]:
-    title = esc(card.title).replace("|", "∣")
+    # Title and authors are clipped too: a pathological record must not push
+    # the section past Slack's 3000 characters and sink the whole message.
+    title = esc_clip(card.title, 600).replace("|", "∣")
     text = (
-        f"*{card.tag}*  {esc(card.source_label)}  {card.date}\n"
-        f"*<{card.url}|{title}>*\n{esc(card.authors)}\n"
+        f"*{card.tag}*  {esc_clip(card.source_label, 100)}  {card.date}\n"
+        f"*<{clip(card.url, 500)}|{title}>*\n{esc_clip(card.authors, 600)}\n"
     )
-    text += clip(esc(card.abstract), SECTION_TEXT - len(text))
+    text += esc_clip(card.abstract, SECTION_TEXT - len(text))
     return [
         {
             "type": "section",

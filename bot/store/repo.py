@@ -72,8 +72,8 @@ class Store:
 
     # -- channels and chips -------------------------------------------------
 
-    def channel(self, ref: ChannelRef) -> ChannelState:
-        """The channel's state, creating an empty radar on first contact."""
+    def channel(self, ref: ChannelRef, digest_cap: int = 10) -> ChannelState:
+        """The channel's state, creating an empty radar (with ``digest_cap``) on first contact."""
         with self._session() as s:
             row = self._find_channel(s, ref)
             if row is None:
@@ -82,6 +82,7 @@ class Store:
                     workspace=ref.workspace,
                     channel=ref.channel,
                     name=ref.name,
+                    digest_cap=digest_cap,
                 )
                 s.add(row)
                 try:
@@ -265,23 +266,26 @@ class Store:
         more: int,
         when: datetime,
     ) -> RunInfo | None:
-        """Insert the run row; None when (channel, run_key) was already claimed."""
-        with self._sessions() as s:
-            row = m.DigestRun(
-                channel_id=channel_id,
-                run_key=run_key,
-                trigger=trigger,
-                planned=list(planned),
-                more=more,
-                started_at=when,
-            )
-            s.add(row)
-            try:
-                s.commit()
-            except IntegrityError:
-                s.rollback()
-                return None
-            return _run(row)
+        """Insert the run row; None when (channel, run_key) was already claimed.
+
+        The unique constraint does the deciding, so two processes racing for
+        the same run cannot both win, on SQLite or PostgreSQL.
+        """
+        try:
+            with self._session() as s:
+                row = m.DigestRun(
+                    channel_id=channel_id,
+                    run_key=run_key,
+                    trigger=trigger,
+                    planned=list(planned),
+                    more=more,
+                    started_at=when,
+                )
+                s.add(row)
+                s.flush()
+                return _run(row)
+        except IntegrityError:
+            return None
 
     def finish_run(self, run_id: int, when: datetime, status: str = "done") -> None:
         with self._session() as s:

@@ -1,0 +1,258 @@
+"""Configuration: defaults, the documented example, strictness and where it is read from."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config, load
+from bot.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config.example.toml"
+ENV = "PAPER_RADAR_CONFIG"  # documented in config.example.toml and --help
+SECTIONS = [f.name for f in fields(Config) if f.name != "source_file"]
+
+
+@pytest.fixture(autouse=True)
+def no_env_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV, raising=False)
+
+
+def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, "utf-8")
+    return path
+
+
+def bad(tmp_path: Path, text: str) -> str:
+    """The error message a person gets for a config file holding ``text``."""
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, text))
+    return str(info.value)
+
+
+# -- defaults and the example --------------------------------------------------
+
+
+def test_no_file_gives_working_defaults() -> None:
+    config = load()
+    assert config == Config()
+    assert config.source_file is None
+    assert config.database.url == "sqlite:///paper-radar.db"
+    assert config.database.auto_upgrade is True
+    assert config.radar.digest_cap == 10
+    assert config.radar.pool_days == 30
+    assert config.radar.default_timezone == "UTC"
+    assert config.arxiv.api_url == "https://export.arxiv.org/api/query"
+    assert config.arxiv.delay_seconds >= 3.0  # arXiv's terms
+    assert config.harvest.categories == ()
+    assert config.pinned_now() is None
+
+
+def test_example_file_sets_every_setting_to_its_default() -> None:
+    """config.example.toml documents the real defaults: every key, every value."""
+    raw = tomllib.loads(EXAMPLE.read_text("utf-8"))
+    assert sorted(raw) == sorted(SECTIONS), "the example has exactly the real sections"
+    example = load(EXAMPLE)
+    defaults = Config()
+    for section in SECTIONS:
+        cls_fields = fields(getattr(defaults, section))
+        assert sorted(raw[section]) == sorted(f.name for f in cls_fields), (
+            f"[{section}] in config.example.toml must list every setting"
+        )
+        for f in cls_fields:
+            got = getattr(getattr(example, section), f.name)
+            want = getattr(getattr(defaults, section), f.name)
+            assert got == want, f"{section}.{f.name}: example says {got!r}, default is {want!r}"
+            assert type(got) is type(want), f"{section}.{f.name}"
+    assert example.source_file == str(EXAMPLE)
+
+
+def test_a_partial_file_keeps_the_other_defaults(tmp_path: Path) -> None:
+    config = load(
+        write(
+            tmp_path,
+            '[radar]\ndigest_cap = 3\n[harvest]\ncategories = ["cs.CL", "cs.LG"]\n'
+            '[arxiv]\ndelay_seconds = 0\n[clock]\nnow = "2026-04-30T18:00:00Z"\n',
+        )
+    )
+    assert config.radar.digest_cap == 3
+    assert config.radar.pool_days == 30
+    assert config.harvest.categories == ("cs.CL", "cs.LG")
+    assert config.arxiv.delay_seconds == 0.0 and isinstance(config.arxiv.delay_seconds, float)
+    assert config.arxiv.api_url == Config().arxiv.api_url
+    assert config.database == Config().database
+    now = config.pinned_now()
+    assert now is not None and now.isoformat() == "2026-04-30T18:00:00+00:00"
+
+
+# -- strictness ----------------------------------------------------------------
+
+
+def test_unknown_section_is_named(tmp_path: Path) -> None:
+    assert "[raddar]" in bad(tmp_path, "[raddar]\ndigest_cap = 3\n")
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    # The reason for strictness: a misspelt api_url must not send tests to arXiv.
+    message = bad(tmp_path, '[arxiv]\napi_ulr = "http://127.0.0.1:9/api/query"\n')
+    assert "arxiv.api_ulr" in message
+
+
+def test_source_file_is_not_a_setting(tmp_path: Path) -> None:
+    assert "source_file" in bad(tmp_path, 'source_file = "x"\n')
+
+
+def test_a_section_must_be_a_table(tmp_path: Path) -> None:
+    assert "[radar]" in bad(tmp_path, "radar = 5\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('[radar]\ndigest_cap = "10"\n', "radar.digest_cap"),
+        ("[radar]\ndigest_cap = 2.5\n", "radar.digest_cap"),
+        ("[radar]\ndigest_cap = true\n", "radar.digest_cap"),
+        ('[database]\nauto_upgrade = "yes"\n', "database.auto_upgrade"),
+        ("[database]\nauto_upgrade = 1\n", "database.auto_upgrade"),
+        ("[database]\nurl = 5\n", "database.url"),
+        ("[arxiv]\ndelay_seconds = true\n", "arxiv.delay_seconds"),
+        ('[arxiv]\ndelay_seconds = "3"\n', "arxiv.delay_seconds"),
+        ('[harvest]\ncategories = "cs.CL"\n', "harvest.categories"),
+        ("[harvest]\ncategories = [1, 2]\n", "harvest.categories"),
+        ("[clock]\nnow = 2026-04-30T18:00:00Z\n", "clock.now"),  # a TOML datetime, not text
+    ],
+)
+def test_wrong_types_are_refused_by_name(tmp_path: Path, text: str, where: str) -> None:
+    assert where in bad(tmp_path, text)
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "", "../../etc/passwd", "utc+8"])
+def test_bad_default_timezone(tmp_path: Path, zone: str) -> None:
+    message = bad(tmp_path, f'[radar]\ndefault_timezone = "{zone}"\n')
+    assert "radar.default_timezone" in message
+
+
+def test_good_default_timezone(tmp_path: Path) -> None:
+    path = write(tmp_path, '[radar]\ndefault_timezone = "Asia/Shanghai"\n')
+    assert load(path).radar.default_timezone == "Asia/Shanghai"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("[radar]\ndigest_cap = 0\n", "radar.digest_cap"),
+        ("[radar]\ndigest_cap = 101\n", "radar.digest_cap"),
+        ("[arxiv]\ndelay_seconds = -1\n", "arxiv.delay_seconds"),
+        ('[clock]\nnow = "yesterday"\n', "clock.now"),
+        ('[clock]\nnow = "2026-04-30T18:00:00"\n', "clock.now"),  # no zone
+    ],
+)
+def test_out_of_range_values_are_refused(tmp_path: Path, text: str, where: str) -> None:
+    assert where in bad(tmp_path, text)
+
+
+def test_secrets_cannot_live_in_the_file(tmp_path: Path) -> None:
+    secret = "xoxb-1234-should-never-be-read"
+    message = bad(tmp_path, f'[slack]\nbot_token = "{secret}"\n')
+    assert "[slack]" in message
+    assert secret not in message
+    for text in (
+        f'[database]\npassword = "{secret}"\n',
+        f'[arxiv]\napi_key = "{secret}"\n',
+    ):
+        message = bad(tmp_path, text)
+        assert "Unknown setting" in message and secret not in message
+    # No dataclass field anywhere looks like a secret.
+    for section in SECTIONS:
+        section_cls = type(getattr(Config(), section))
+        assert is_dataclass(section_cls)
+        for f in fields(section_cls):
+            assert not any(w in f.name for w in ("token", "secret", "password", "key")), f.name
+
+
+# -- where the config comes from -----------------------------------------------
+
+
+def test_env_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, "[radar]\ndigest_cap = 4\n")
+    monkeypatch.setenv(ENV, str(path))
+    config = load()
+    assert config.radar.digest_cap == 4
+    assert config.source_file == str(path)
+
+
+def test_empty_env_means_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV, "")
+    assert load() == Config()
+
+
+def test_explicit_path_wins_over_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from_env = write(tmp_path, "[radar]\ndigest_cap = 4\n", "env.toml")
+    explicit = write(tmp_path, "[radar]\ndigest_cap = 3\n", "explicit.toml")
+    monkeypatch.setenv(ENV, str(from_env))
+    config = load(explicit)
+    assert config.radar.digest_cap == 3
+    assert config.source_file == str(explicit)
+    # Even a broken file in the environment is not read when a path is given.
+    from_env.write_text("[nonsense\n", "utf-8")
+    assert load(explicit).radar.digest_cap == 3
+
+
+def test_home_relative_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write(tmp_path, "[radar]\nshuffle_size = 7\n", "radar.toml")
+    assert load("~/radar.toml").radar.shuffle_size == 7
+
+
+def test_with_db_overrides_only_the_url(tmp_path: Path) -> None:
+    config = load(write(tmp_path, '[database]\nurl = "sqlite:///a.db"\nauto_upgrade = false\n'))
+    moved = config.with_db("postgresql+psycopg://radar@localhost/radar")
+    assert moved.database.url == "postgresql+psycopg://radar@localhost/radar"
+    assert moved.database.auto_upgrade is False
+    assert moved.radar == config.radar and moved.source_file == config.source_file
+    assert config.database.url == "sqlite:///a.db"  # the original is unchanged
+    assert config.with_db(None) == config
+    assert config.with_db("") == config
+
+
+# -- unusable files ------------------------------------------------------------
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError, match="not found") as info:
+        load(missing)
+    assert str(missing) in str(info.value)
+    monkeypatch.setenv(ENV, str(missing))
+    with pytest.raises(ConfigError, match="not found"):
+        load()
+
+
+def test_invalid_toml_is_a_clear_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "[radar\ndigest_cap = 3\n")
+    with pytest.raises(ConfigError, match="not valid TOML") as info:
+        load(path)
+    assert str(path) in str(info.value)
+    assert "line 1" in str(info.value)  # where to look
+
+
+def test_duplicate_key_is_invalid_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(write(tmp_path, "[radar]\ndigest_cap = 3\ndigest_cap = 4\n"))
+
+
+def test_a_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=str(tmp_path)):
+        load(tmp_path)
+
+
+def test_a_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('[radar]\ndefault_timezone = "Europe/Zürich"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match=str(path)):
+        load(path)
