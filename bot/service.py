@@ -19,15 +19,15 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock
 from bot.config import Config
 from bot.core import commands as c
-from bot.core.cards import Reply
+from bot.core.cards import Reply, make_card
 from bot.core.channel import ChannelRef, ChannelState
 from bot.core.chips import KIND_TITLES, Chip, ChipKind
-from bot.core.matching import KeywordQuery
+from bot.core.matching import KeywordQuery, match_paper
 from bot.core.names import author_matches, parse_name
 from bot.digest.harvest import Harvester, PaperSource
-from bot.digest.plan import cards_for, filter_view, plan_digest, radar_matches
+from bot.digest.plan import cards_for, filter_view, matched_labels, plan_digest, radar_matches
 from bot.errors import NotFoundError, RadarError, UpstreamError, UsageError
-from bot.store.repo import Store
+from bot.store.repo import RunInfo, Store
 
 log = logging.getLogger(__name__)
 
@@ -236,28 +236,36 @@ class RadarService:
         run = self.store.claim_run(state.id, key, trigger, keys, plan.more, now)
         if run is None:
             return Reply("This digest was already posted.", kind="info", ephemeral=True)
-        cards = cards_for(plan.matches, self.config.radar.abstract_chars)
-        self.store.mark_seen(state.id, keys, now, via="digest")
-        self.store.record_posts(
-            state.id, run.id, [(k, i, None) for i, k in enumerate(keys, start=1)], now
-        )
-        self.store.finish_run(run.id, now)
+        return self.run_reply(run, state, lines)
+
+    def run_reply(self, run: RunInfo, state: ChannelState, lines: Sequence[str] = ()) -> Reply:
+        """The digest a claimed run posts, rebuilt from the run alone, so a run
+        interrupted by a crash resumes with the same cards in the same order."""
+        papers = self.store.papers_by_key(list(run.planned))
+        cards = []
+        for key in run.planned:
+            paper = papers.get(key)
+            if paper is None:
+                continue
+            match = match_paper(state.chip_list, paper)
+            why = matched_labels(match) if match is not None else ()
+            cards.append(make_card(len(cards) + 1, paper, self.config.radar.abstract_chars, why))
         footer = None
-        if plan.more:
+        if run.more:
             footer = (
-                f"+{plan.more} more matching paper{'s' if plan.more != 1 else ''}: "
+                f"+{run.more} more matching paper{'s' if run.more != 1 else ''}: "
                 f"`/radar filter since:{self.config.radar.digest_window_days}d` "
                 "or `/radar shuffle`"
             )
-        title = f"Paper Radar digest, {now:%Y-%m-%d}: {len(cards)} new"
+        title = f"Paper Radar digest, {run.started_at:%Y-%m-%d}: {len(cards)} new"
         return Reply(
             title,
             tuple(lines),
-            cards=cards,
+            cards=tuple(cards),
             chips=state.chips,
             footer=footer,
             kind="digest",
-            extra={"run_id": str(run.id)},
+            extra={"run_id": str(run.id), "channel_id": str(state.id)},
         )
 
     def shuffle(self, state: ChannelState, n: int) -> Reply:

@@ -25,7 +25,6 @@ from bot.clock import FixedClock
 from bot.config import Config
 from bot.core.cards import Reply
 from bot.core.channel import ChannelRef
-from bot.handlers import render_text
 from bot.handlers.console import ConsoleAdapter, channel_ref
 from bot.sources.arxiv import ArxivSource
 from bot.sources.replay import AtomPager, ReplayServer, Rule
@@ -69,12 +68,11 @@ class Radar:
 
     def say(self, line: str, ref: ChannelRef | None = None) -> str:
         """What a person reads after typing ``line`` (the console's rendering)."""
-        if ref is None:
-            return self.console.say(line)
-        return render_text.render(self.reply(line, ref))
+        return ConsoleAdapter(self.app.service, ref or self.ref).answer(line)[1]
 
     def reply(self, line: str, ref: ChannelRef | None = None) -> Reply:
-        return self.app.service.handle(ref or self.ref, line)
+        """The core's reply to ``line``, delivered as the console delivers it."""
+        return ConsoleAdapter(self.app.service, ref or self.ref).answer(line)[0]
 
     # -- what upstream saw -------------------------------------------------------
 

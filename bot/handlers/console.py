@@ -9,12 +9,16 @@ what a person would read.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TextIO
 
+from bot.core.cards import Reply
 from bot.core.channel import ChannelRef
+from bot.digest.deliver import Outgoing, deliver_run
 from bot.handlers import render_text
 from bot.service import RadarService
 
@@ -26,14 +30,53 @@ def channel_ref(name: str, workspace: str = "local") -> ChannelRef:
     return ChannelRef(PLATFORM, workspace, name, name)
 
 
+class ConsolePoster:
+    """Delivery to a terminal: each message is rendered text, kept in order."""
+
+    def __init__(self) -> None:
+        self.printed: list[str] = []
+
+    async def send(self, ref: ChannelRef, out: Outgoing) -> str:
+        if out.card is not None:
+            text = "\n".join(render_text.render_card(out.card))
+        else:
+            text = render_text.render(out.reply)
+        self.printed.append(text)
+        return f"console:{ref.channel}:{len(self.printed)}"
+
+    async def find(self, ref: ChannelRef, marker: str, since: datetime) -> str | None:
+        return None  # a terminal keeps no history to reconcile against
+
+
 class ConsoleAdapter:
     def __init__(self, service: RadarService, ref: ChannelRef, out: TextIO | None = None) -> None:
         self.service, self.ref = service, ref
         self.out = out or sys.stdout
 
+    def answer(self, line: str) -> tuple[Reply, str]:
+        """Handle one line as Slack or Discord would, returning the reply and the
+        text a person reads. A digest goes through the shared delivery path."""
+        reply = self.service.handle(self.ref, line)
+        run_id = reply.extra.get("run_id")
+        if run_id is None:
+            return reply, render_text.render(reply)
+        poster = ConsolePoster()
+        asyncio.run(
+            deliver_run(
+                self.service.store,
+                poster,
+                self.service.clock,
+                self.ref,
+                int(reply.extra["channel_id"]),
+                int(run_id),
+                reply,
+            )
+        )
+        return reply, "\n\n".join(poster.printed)
+
     def say(self, line: str) -> str:
-        """Handle one line and return the rendered reply."""
-        return render_text.render(self.service.handle(self.ref, line))
+        """Handle one line and return what a person reads."""
+        return self.answer(line)[1]
 
     def run(self, lines: Iterable[str], echo: bool = False) -> int:
         """Answer each non-blank line; returns how many replies were errors."""
@@ -45,14 +88,14 @@ class ConsoleAdapter:
                 continue
             if line.strip() in ("quit", "exit"):
                 break
-            reply = self.service.handle(self.ref, line)
+            reply, text = self.answer(line)
             errors += reply.kind == "error"
             if not first:
                 self.out.write("\n")
             first = False
             if echo:
                 self.out.write(f"{PROMPT}{line.strip()}\n")
-            self.out.write(render_text.render(reply) + "\n")
+            self.out.write(text + "\n")
             self.out.flush()
         return errors
 

@@ -165,20 +165,37 @@ class DigestRun(Base):
 
 
 class Post(Base):
-    """One card as posted: which message shows which paper (threads hang off it)."""
+    """One message the bot posts on its own (a digest's header, cards, footer).
+
+    It doubles as an outbox: the row is written as ``sending`` before the
+    platform call and becomes ``sent`` with the message's id after it, so a
+    crash in between leaves a row to reconcile against the channel instead of
+    a guess. ``marker`` names the message within the channel (``r12:card:arxiv:2604.26951``)
+    and is what a platform stores in the message itself (Slack metadata) for
+    that reconciliation. Card rows carry their paper, so a thread under the
+    message is a question about that paper.
+    """
 
     __tablename__ = "posts"
-    __table_args__ = (Index("ix_posts_message", "channel_id", "message_ref"),)
+    __table_args__ = (
+        UniqueConstraint("channel_id", "marker"),
+        Index("ix_posts_message", "channel_id", "message_ref"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
-    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    marker: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(8), default="sending")
+    paper_id: Mapped[int | None] = mapped_column(
+        ForeignKey("papers.id", ondelete="CASCADE"), default=None
+    )
     run_id: Mapped[int | None] = mapped_column(
         ForeignKey("digest_runs.id", ondelete="SET NULL"), default=None
     )
-    number: Mapped[int] = mapped_column(Integer)
+    number: Mapped[int | None] = mapped_column(Integer, default=None)
     message_ref: Mapped[str | None] = mapped_column(String(128), default=None)
-    posted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    posted_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Harvest(Base):

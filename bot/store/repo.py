@@ -27,6 +27,13 @@ _CHUNK = 500
 
 
 @dataclass(frozen=True)
+class OutboxState:
+    status: str  # "sending" | "sent"
+    message_ref: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class RunInfo:
     id: int
     channel_id: int
@@ -239,21 +246,7 @@ class Store:
 
     def mark_seen(self, channel_id: int, keys: Sequence[str], when: datetime, via: str) -> None:
         with self._session() as s:
-            ids = dict(
-                s.execute(select(m.Paper.key, m.Paper.id).where(m.Paper.key.in_(keys))).all()
-            )
-            already = set(
-                s.scalars(
-                    select(m.Seen.paper_id).where(
-                        m.Seen.channel_id == channel_id, m.Seen.paper_id.in_(ids.values())
-                    )
-                )
-            )
-            for key in keys:
-                pid = ids.get(key)
-                if pid is not None and pid not in already:
-                    s.add(m.Seen(channel_id=channel_id, paper_id=pid, shown_at=when, via=via))
-                    already.add(pid)
+            _mark_seen(s, channel_id, keys, when, via)
 
     # -- digest runs and posts ---------------------------------------------
 
@@ -283,6 +276,9 @@ class Store:
                 )
                 s.add(row)
                 s.flush()
+                # The planned papers join the never-repeat ledger with the claim,
+                # so no other plan can pick them while this run is delivered.
+                _mark_seen(s, channel_id, planned, when, "digest")
                 return _run(row)
         except IntegrityError:
             return None
@@ -302,32 +298,106 @@ class Store:
             ).first()
             return None if row is None else _run(row)
 
-    def record_posts(
+    def run(self, run_id: int) -> RunInfo:
+        with self._session() as s:
+            row = s.get(m.DigestRun, run_id)
+            if row is None:
+                raise NotFoundError(f"No digest run {run_id}.")
+            return _run(row)
+
+    def unfinished_runs(self) -> list[RunInfo]:
+        """Runs claimed but not finished: a crash or an outage interrupted them."""
+        with self._session() as s:
+            rows = s.scalars(
+                select(m.DigestRun).where(m.DigestRun.status == "claimed").order_by(m.DigestRun.id)
+            )
+            return [_run(row) for row in rows]
+
+    def outbox(self, channel_id: int, marker: str) -> OutboxState | None:
+        """What is known of the message ``marker`` in this channel, if anything."""
+        with self._session() as s:
+            row = s.scalars(
+                select(m.Post).where(m.Post.channel_id == channel_id, m.Post.marker == marker)
+            ).first()
+            if row is None:
+                return None
+            return OutboxState(row.status, row.message_ref, row.created_at)
+
+    def outbox_intend(
         self,
         channel_id: int,
-        run_id: int | None,
-        posts: Sequence[tuple[str, int, str | None]],
+        marker: str,
         when: datetime,
+        run_id: int | None = None,
+        paper_key: str | None = None,
+        number: int | None = None,
     ) -> None:
-        """Record posted cards as (paper key, card number, platform message ref)."""
+        """Record that ``marker`` is about to be posted (status ``sending``).
+
+        A card's paper enters the never-repeat ledger here, in the same
+        transaction, so no later plan can pick it while this post is in flight.
+        """
         with self._session() as s:
-            ids = dict(
-                s.execute(
-                    select(m.Paper.key, m.Paper.id).where(m.Paper.key.in_([p[0] for p in posts]))
-                ).all()
-            )
-            for key, number, ref in posts:
-                if key in ids:
+            paper_id = None
+            if paper_key is not None:
+                paper_id = s.scalar(select(m.Paper.id).where(m.Paper.key == paper_key))
+                if paper_id is None:
+                    raise NotFoundError(f"No stored paper {paper_key}.")
+                seen = s.get(m.Seen, (channel_id, paper_id))
+                if seen is None:
                     s.add(
-                        m.Post(
-                            channel_id=channel_id,
-                            paper_id=ids[key],
-                            run_id=run_id,
-                            number=number,
-                            message_ref=ref,
-                            posted_at=when,
+                        m.Seen(
+                            channel_id=channel_id, paper_id=paper_id, shown_at=when, via="digest"
                         )
                     )
+            s.add(
+                m.Post(
+                    channel_id=channel_id,
+                    marker=marker,
+                    status="sending",
+                    paper_id=paper_id,
+                    run_id=run_id,
+                    number=number,
+                    created_at=when,
+                )
+            )
+
+    def outbox_sent(self, channel_id: int, marker: str, message_ref: str, when: datetime) -> None:
+        with self._session() as s:
+            row = s.scalars(
+                select(m.Post).where(m.Post.channel_id == channel_id, m.Post.marker == marker)
+            ).one()
+            row.status, row.message_ref, row.posted_at = "sent", message_ref, when
+
+    def record_card(
+        self,
+        channel_id: int,
+        paper_key: str,
+        number: int,
+        message_ref: str,
+        when: datetime,
+    ) -> None:
+        """A card posted outside a digest (e.g. a shuffle), so its thread knows its paper."""
+        marker = f"msg:{message_ref}"
+        with self._session() as s:
+            paper_id = s.scalar(select(m.Paper.id).where(m.Paper.key == paper_key))
+            exists = s.scalar(
+                select(m.Post.id).where(m.Post.channel_id == channel_id, m.Post.marker == marker)
+            )
+            if paper_id is None or exists is not None:
+                return
+            s.add(
+                m.Post(
+                    channel_id=channel_id,
+                    marker=marker,
+                    status="sent",
+                    paper_id=paper_id,
+                    number=number,
+                    message_ref=message_ref,
+                    created_at=when,
+                    posted_at=when,
+                )
+            )
 
     def paper_for_message(self, channel_id: int, message_ref: str) -> Paper | None:
         with self._session() as s:
@@ -418,6 +488,24 @@ class Store:
             last_shuffle=tuple(row.last_shuffle or ()),
             last_digest_at=last,
         )
+
+
+def _mark_seen(s: Session, channel_id: int, keys: Sequence[str], when: datetime, via: str) -> None:
+    if not keys:
+        return
+    ids = dict(s.execute(select(m.Paper.key, m.Paper.id).where(m.Paper.key.in_(keys))).all())
+    already = set(
+        s.scalars(
+            select(m.Seen.paper_id).where(
+                m.Seen.channel_id == channel_id, m.Seen.paper_id.in_(ids.values())
+            )
+        )
+    )
+    for key in keys:
+        pid = ids.get(key)
+        if pid is not None and pid not in already:
+            s.add(m.Seen(channel_id=channel_id, paper_id=pid, shown_at=when, via=via))
+            already.add(pid)
 
 
 def _upsert(s: Session, papers: Iterable[Paper], seen_at: datetime) -> int:

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: c376df9fc5f8
+Revision ID: 0b22f1c156c1
 Revises:
-Create Date: 2026-11-27 02:52:33.241986
+Create Date: 2026-11-27 03:07:16.567327
 
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision: str = "c376df9fc5f8"
+revision: str = "0b22f1c156c1"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -134,11 +134,14 @@ def upgrade() -> None:
         "posts",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("channel_id", sa.Integer(), nullable=False),
-        sa.Column("paper_id", sa.Integer(), nullable=False),
+        sa.Column("marker", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.String(length=8), nullable=False),
+        sa.Column("paper_id", sa.Integer(), nullable=True),
         sa.Column("run_id", sa.Integer(), nullable=True),
-        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=True),
         sa.Column("message_ref", sa.String(length=128), nullable=True),
-        sa.Column("posted_at", sa.DateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("posted_at", sa.DateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["channel_id"],
             ["channels.id"],
@@ -155,6 +158,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_posts")),
+        sa.UniqueConstraint("channel_id", "marker", name=op.f("uq_posts_channel_id")),
     )
     with op.batch_alter_table("posts", schema=None) as batch_op:
         batch_op.create_index("ix_posts_message", ["channel_id", "message_ref"], unique=False)
