@@ -9,6 +9,7 @@ the file: only their environment variable names are.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import datetime
@@ -21,6 +22,7 @@ from bot.errors import ConfigError
 from bot.sources.arxiv import ArxivSettings
 
 CONFIG_ENV = "PAPER_RADAR_CONFIG"
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 DEFAULT_DB_URL = "sqlite:///paper-radar.db"
 
 
@@ -42,6 +44,51 @@ class RadarSettings:
 
 
 @dataclass(frozen=True)
+class SlackSettings:
+    """Slack app settings. Tokens come from the environment variables named here."""
+
+    mode: str = "socket"  # "socket" (Socket Mode, no public URL) or "http"
+    port: int = 3000  # HTTP mode: where Slack's requests arrive
+    path: str = "/slack/events"
+    api_url: str = "https://slack.com/api/"
+    bot_token_env: str = "SLACK_BOT_TOKEN"
+    app_token_env: str = "SLACK_APP_TOKEN"
+    signing_secret_env: str = "SLACK_SIGNING_SECRET"
+
+
+@dataclass(frozen=True)
+class DiscordSettings:
+    """Discord bot settings. The token comes from the environment variable named here."""
+
+    token_env: str = "DISCORD_TOKEN"
+    api_url: str = ""  # empty: discord.py's default (https://discord.com/api/v10)
+    guilds: tuple[str, ...] = ()  # guild ids to sync commands to at start; empty: all joined
+    global_sync: bool = False
+    manage_permission: str = "manage_channels"  # needed to change chips or schedule
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    default_time: str = ""  # "HH:MM" for channels that never set one; empty: no digest
+    grace_hours: float = 6.0  # a digest missed while down is posted on start within this
+    harvest_lead_minutes: int = 15  # harvest this long before a digest time
+    quiet_days_note: bool = False  # post a one-line note when a day has nothing new
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    """Any OpenAI-compatible server. No key and no base URL: extractive fallbacks."""
+
+    base_url: str = ""  # empty: OpenAI's default when a key is set
+    model: str = "gpt-4o-mini"
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_seconds: float = 60.0
+    max_retries: int = 2
+    max_output_tokens: int = 1200
+    daily_token_budget: int = 200_000  # per workspace; 0 = unlimited
+
+
+@dataclass(frozen=True)
 class ClockSettings:
     now: str = ""  # ISO 8601; empty means the real clock
 
@@ -57,6 +104,10 @@ class Config:
     radar: RadarSettings = field(default_factory=RadarSettings)
     arxiv: ArxivSettings = field(default_factory=ArxivSettings)
     harvest: HarvestSettings = field(default_factory=HarvestSettings)
+    slack: SlackSettings = field(default_factory=SlackSettings)
+    discord: DiscordSettings = field(default_factory=DiscordSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    llm: LlmSettings = field(default_factory=LlmSettings)
     clock: ClockSettings = field(default_factory=ClockSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     source_file: str | None = None
@@ -141,6 +192,14 @@ def _validate(config: Config) -> None:
         raise ConfigError("arxiv.delay_seconds cannot be negative")
     if config.clock.now:
         _parse_now(config.clock.now)
+    if config.slack.mode not in ("socket", "http"):
+        raise ConfigError('slack.mode must be "socket" or "http"')
+    if not 1 <= config.slack.port <= 65535:
+        raise ConfigError("slack.port must be a TCP port (1-65535)")
+    if config.schedule.default_time and not _HHMM.match(config.schedule.default_time):
+        raise ConfigError("schedule.default_time must be HH:MM (24-hour) or empty")
+    if config.schedule.grace_hours < 0:
+        raise ConfigError("schedule.grace_hours cannot be negative")
 
 
 def _parse_now(text: str) -> datetime:

@@ -26,6 +26,7 @@ from bot.core.matching import KeywordQuery, match_paper
 from bot.core.names import author_matches, parse_name
 from bot.digest.harvest import Harvester, PaperSource
 from bot.digest.plan import cards_for, filter_view, matched_labels, plan_digest, radar_matches
+from bot.digest.qa import extractive_answer
 from bot.errors import NotFoundError, RadarError, UpstreamError, UsageError
 from bot.store.repo import RunInfo, Store
 
@@ -337,6 +338,30 @@ class RadarService:
             (f"Next: {next_run(time, zone, self.clock.now()):%a %Y-%m-%d %H:%M %Z}.",),
             kind="info",
         )
+
+    def ask(
+        self, ref: ChannelRef, message_ref: str, question: str, history: Sequence[str] = ()
+    ) -> Reply | None:
+        """Answer a question asked in the thread under a card.
+
+        ``message_ref`` is the card's message id on its platform; None comes back
+        when that message is not one of this channel's cards (the thread is not
+        about a paper the bot posted), so the adapter stays silent.
+        """
+        state = self.store.find_channel(ref)
+        if state is None:
+            return None
+        paper = self.store.paper_for_message(state.id, message_ref)
+        if paper is None:
+            return None
+        question = " ".join(question.split())[:2000]
+        if not question:
+            return Reply(
+                f"About: {paper.title}",
+                ("Ask a question about this paper in this thread.",),
+                kind="answer",
+            )
+        return extractive_answer(paper, question, history)
 
     # -- helpers -----------------------------------------------------------
 

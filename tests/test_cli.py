@@ -379,7 +379,7 @@ BAD_CONFIGS = [
     pytest.param('[radar]\ndigest_cap = "3"\n', "radar.digest_cap", id="wrong-type"),
     pytest.param('[radar]\ndefault_timezone = "Mars/Base"\n', "Mars/Base", id="bad-zone"),
     pytest.param("[radar\n", "not valid TOML", id="invalid-toml"),
-    pytest.param('[slack]\nbot_token = "xoxb-secret"\n', "[slack]", id="secret-in-file"),
+    pytest.param('[slack]\nbot_token = "xoxb-secret"\n', "slack.bot_token", id="secret-in-file"),
     pytest.param(None, "not found", id="missing-file"),
     pytest.param(
         b"\xff\xfe[radar]\n",
