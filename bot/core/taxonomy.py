@@ -7,21 +7,8 @@ from importlib import resources
 
 
 @cache
-def categories() -> dict[str, str]:
-    """Map of lower-cased category id to its canonical id (``cs.cl`` -> ``cs.CL``)."""
-    text = resources.files("bot.core").joinpath("arxiv_categories.txt").read_text("utf-8")
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            cat = line.split(None, 1)[0]
-            out[cat.lower()] = cat
-    return out
-
-
-@cache
 def names() -> dict[str, str]:
-    """Map of canonical category id to its human name."""
+    """Map of canonical category id (``cs.CL``) to its human name, in file order."""
     text = resources.files("bot.core").joinpath("arxiv_categories.txt").read_text("utf-8")
     out: dict[str, str] = {}
     for line in text.splitlines():
@@ -30,6 +17,12 @@ def names() -> dict[str, str]:
             cat, _, name = line.partition(" ")
             out[cat] = name.strip()
     return out
+
+
+@cache
+def categories() -> dict[str, str]:
+    """Map of lower-cased category id to its canonical id (``cs.cl`` -> ``cs.CL``)."""
+    return {cat.lower(): cat for cat in names()}
 
 
 def canonical(category: str) -> str | None:
