@@ -15,8 +15,10 @@ from sqlalchemy.engine import make_url
 
 from bot.clock import Clock, FixedClock, SystemClock
 from bot.config import Config
+from bot.digest.fulltext import FullTextFetcher
 from bot.digest.harvest import Harvester, PaperSource
 from bot.errors import StoreError
+from bot.llm import Gateway, client_from_settings
 from bot.service import RadarService
 from bot.sources.arxiv import ArxivSource
 from bot.store import migrate
@@ -36,6 +38,10 @@ class App:
         close = getattr(self.source, "close", None)
         if close is not None:
             close()
+        if self.service.gateway is not None:
+            self.service.gateway.close()
+        if self.service.fulltext is not None:
+            self.service.fulltext.close()
         self.store.close()
 
 
@@ -60,7 +66,20 @@ def build(
     if source is None:
         source = ArxivSource(config.arxiv)
     harvester = Harvester(store, source, clock, config.harvest)
-    service = RadarService(store, source, harvester, clock, config, rng or random.Random())
+    # The model: configured by [llm] plus the key in the environment variable it
+    # names; with neither a key nor a base URL there is no client and briefings
+    # and answers are extractive.
+    gateway = Gateway(store, client_from_settings(config.llm), config.llm)
+    service = RadarService(
+        store,
+        source,
+        harvester,
+        clock,
+        config,
+        rng or random.Random(),
+        gateway=gateway,
+        fulltext=FullTextFetcher(store, config.fulltext, clock),
+    )
     return App(config, store, source, harvester, service, clock)
 
 

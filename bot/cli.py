@@ -53,6 +53,32 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("harvest", help="fetch newly announced papers now (one shared pass)")
 
+    run = sub.add_parser(
+        "run",
+        help="the service: platforms with credentials plus the daily digest scheduler",
+    )
+    run.add_argument(
+        "--adapter",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="also serve this adapter: `console` (console channels' digests to stdout) "
+        "or MODULE:FACTORY (called with the App); repeatable",
+    )
+
+    digest = sub.add_parser(
+        "digest", help="post one channel's digest for today now (at most once a day)"
+    )
+    digest.add_argument(
+        "--channel",
+        required=True,
+        help="platform:workspace:channel (e.g. slack:T123:C456), or a console channel name",
+    )
+    digest.add_argument("--workspace", default="local", help="console workspace (default: local)")
+    digest.add_argument(
+        "--dry-run", action="store_true", help="print what would be posted; change nothing"
+    )
+
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="migrate the schema to this version")
@@ -131,6 +157,14 @@ def _run(args: argparse.Namespace, config: config_mod.Config) -> int:
         elif args.command == "harvest":
             result = app.harvester.run(force=True)
             print(f"Harvested {result.fetched} papers ({result.new} new).")
+        elif args.command == "run":
+            from bot import run as run_mod
+
+            return run_mod.run(app, args.adapter)
+        elif args.command == "digest":
+            from bot import run as run_mod
+
+            return run_mod.digest(app, args.channel, args.dry_run, workspace=args.workspace)
         return 0
     finally:
         app.close()

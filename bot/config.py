@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.digest.fulltext import FullTextSettings
 from bot.digest.harvest import HarvestSettings
 from bot.errors import ConfigError
 from bot.sources.arxiv import ArxivSettings
@@ -108,6 +109,7 @@ class Config:
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
+    fulltext: FullTextSettings = field(default_factory=FullTextSettings)
     clock: ClockSettings = field(default_factory=ClockSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     source_file: str | None = None

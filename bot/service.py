@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -24,15 +24,21 @@ from bot.core.channel import ChannelRef, ChannelState
 from bot.core.chips import KIND_TITLES, Chip, ChipKind
 from bot.core.matching import KeywordQuery, match_paper
 from bot.core.names import author_matches, parse_name
+from bot.digest import brief as briefing
+from bot.digest import qa
+from bot.digest.fulltext import FullTextFetcher, Outcome
 from bot.digest.harvest import Harvester, PaperSource
 from bot.digest.plan import cards_for, filter_view, matched_labels, plan_digest, radar_matches
-from bot.digest.qa import extractive_answer
+from bot.digest.schedule import next_occurrence, parse_hhmm, run_key_day
 from bot.errors import NotFoundError, RadarError, UpstreamError, UsageError
-from bot.store.repo import RunInfo, Store
+from bot.llm import Gateway, workspace_of
+from bot.store.repo import RunInfo, Store, Turn
 
 log = logging.getLogger(__name__)
 
 CHIP_REPLY_CARDS = 5
+#: An automatic briefing follows a digest: one started at most this long ago.
+AUTO_BRIEF_AFTER_HOURS = 12
 
 
 @dataclass
@@ -43,6 +49,13 @@ class RadarService:
     clock: Clock
     config: Config
     rng: random.Random
+    #: Called with a channel id after its schedule changes (from the thread the
+    #: command ran in), so a running scheduler resyncs that job at once.
+    schedule_listeners: list[Callable[[int], None]] = field(default_factory=list)
+    #: The language model behind briefings and answers (None: extractive only).
+    gateway: Gateway | None = None
+    #: Full texts for thread answers (None: answers use the abstract only).
+    fulltext: FullTextFetcher | None = None
 
     # -- entry points --------------------------------------------------------
 
@@ -86,13 +99,10 @@ class RadarService:
                 return self.shuffle(state, n or self.config.radar.shuffle_size)
             case c.Filter(query):
                 return self.filter(state, query)
-            case c.Brief() | c.BriefCadence():
-                return Reply(
-                    "Briefings are not available yet.",
-                    ("They arrive with the language-model work; nothing was changed.",),
-                    ephemeral=True,
-                    kind="error",
-                )
+            case c.Brief(topic):
+                return self.brief(state, topic)
+            case c.BriefCadence(cadence):
+                return self.brief_cadence(state, cadence)
             case c.SetSchedule(time, zone):
                 return self.schedule(state, time, zone)
             case c.SetCap(n):
@@ -258,7 +268,10 @@ class RadarService:
                 f"`/radar filter since:{self.config.radar.digest_window_days}d` "
                 "or `/radar shuffle`"
             )
-        title = f"Paper Radar digest, {run.started_at:%Y-%m-%d}: {len(cards)} new"
+        # A scheduled run is for a date in the channel's zone (its run key),
+        # which can differ from the UTC date it started on.
+        day = run_key_day(run.run_key) or run.started_at.date()
+        title = f"Paper Radar digest, {day:%Y-%m-%d}: {len(cards)} new"
         return Reply(
             title,
             tuple(lines),
@@ -328,16 +341,104 @@ class RadarService:
     def schedule(self, state: ChannelState, time: str | None, zone: str | None) -> Reply:
         if time is None:
             if state.id:
-                self.store.set_schedule(state.id, None, None)
+                # The zone stays: "off" is then told apart from "never set", which
+                # `schedule.default_time` applies to, and a later time reuses it.
+                zone = state.schedule_tz or self.config.radar.default_timezone
+                self.store.set_schedule(state.id, None, zone)
+                self._schedule_changed(state.id)
             return Reply("Daily digest turned off for this channel.", kind="info")
         zone = zone or state.schedule_tz or self.config.radar.default_timezone
         self.store.set_schedule(self._created(state).id, time, zone)
         state = self.store.channel(state.ref)
+        self._schedule_changed(state.id)
         return Reply(
             f"Daily digest at {time} {zone}.",
             (f"Next: {next_run(time, zone, self.clock.now()):%a %Y-%m-%d %H:%M %Z}.",),
             kind="info",
         )
+
+    def _schedule_changed(self, channel_id: int) -> None:
+        for listener in self.schedule_listeners:
+            try:
+                listener(channel_id)
+            except Exception:  # a scheduler hiccup must not fail the command
+                log.exception("schedule listener failed channel=%d", channel_id)
+
+    def brief(self, state: ChannelState, topic: str | None = None) -> Reply:
+        """``/radar brief [topic]``: a briefing over the recent papers (see bot.digest.brief).
+
+        Costs at most one model call per distinct paper set (cached across
+        channels), none when no model is configured; never fails for the model.
+        """
+        now = self.clock.now()
+        bset = briefing.select_papers(self.store, state, now, self.config.radar, topic)
+        if not bset.items:
+            return briefing.empty_reply(topic, self.config.radar)
+        return briefing.brief_reply(bset, self.gateway, _workspace(state.ref), now)
+
+    def brief_cadence(self, state: ChannelState, cadence: str | None) -> Reply:
+        """``/radar brief every day|week|off``: store when automatic briefings follow digests."""
+        if cadence is None:
+            if state.id:
+                self.store.set_brief_cadence(state.id, None)
+            return Reply("Automatic briefings turned off for this channel.", kind="info")
+        state = self._created(state)
+        self.store.set_brief_cadence(state.id, cadence)
+        every = "day" if cadence == "day" else "week"
+        lines = [
+            f"A briefing will follow this channel's first digest of each {every}, "
+            "covering " + ("that digest's cards." if every == "day" else "the week's cards.")
+        ]
+        if not state.schedule_time:
+            lines.append(
+                "This channel has no daily digest yet: set one with "
+                "`/radar schedule 09:00 Europe/Berlin`."
+            )
+        return Reply(f"Automatic briefings every {every}.", tuple(lines), kind="info")
+
+    def auto_brief(self, state: ChannelState, now: datetime) -> Reply | None:
+        """The automatic briefing due after the digest just posted, or None.
+
+        For the scheduler: call it right after a channel's digest is delivered
+        and post what it returns like any reply. It decides by the channel's
+        cadence (``/radar brief every day|week``): "day" briefs the digest just
+        posted, once per local day; "week" briefs the cards of the last 7 days'
+        digests, once per ISO week (in the channel's time zone). None when the
+        cadence is off, no digest started in the last ``AUTO_BRIEF_AFTER_HOURS``,
+        or this period was already briefed. The period is claimed in the
+        database first, so several workers post it at most once. Makes a model
+        call only on a cache miss; model failures give the extractive briefing.
+        Blocking (database, model): from an event loop, use ``asyncio.to_thread``.
+        """
+        if not state.id or state.brief_cadence not in ("day", "week"):
+            return None
+        run = self.store.last_run(state.id)
+        if run is None or not run.planned:
+            return None
+        if now - run.started_at > timedelta(hours=AUTO_BRIEF_AFTER_HOURS):
+            return None
+        try:
+            zone = ZoneInfo(state.schedule_tz or self.config.radar.default_timezone)
+        except (KeyError, ValueError):
+            zone = ZoneInfo("UTC")
+        local = now.astimezone(zone).date()
+        if state.brief_cadence == "day":
+            period, label = f"day:{local.isoformat()}", "Daily briefing"
+            papers = self.store.papers_by_key(list(run.planned))
+            shown = [papers[k] for k in run.planned if k in papers][: briefing.MAX_PAPERS]
+            scope = f"today's digest ({len(shown)} card{'s' if len(shown) != 1 else ''})"
+        else:
+            year, week, _ = local.isocalendar()
+            period, label = f"week:{year}-W{week:02d}", "Weekly briefing"
+            shown = briefing.papers_of_runs(self.store, state, now - timedelta(days=7))
+            scope = f"this week's digests ({len(shown)} paper{'s' if len(shown) != 1 else ''})"
+        if not shown:
+            return None
+        if not self.store.claim_auto_brief(state.id, period, now):
+            return None
+        bset = briefing.BriefSet(tuple(enumerate(shown, start=1)), scope, label=label)
+        reply = briefing.brief_reply(bset, self.gateway, _workspace(state.ref), now)
+        return replace(reply, extra={"channel_id": str(state.id), "brief_period": period})
 
     def ask(
         self, ref: ChannelRef, message_ref: str, question: str, history: Sequence[str] = ()
@@ -347,6 +448,12 @@ class RadarService:
         ``message_ref`` is the card's message id on its platform; None comes back
         when that message is not one of this channel's cards (the thread is not
         about a paper the bot posted), so the adapter stays silent.
+
+        The answer comes from the paper (abstract, plus the full text when it
+        can be fetched) through the model when one is configured, else
+        extractively (bot.digest.qa). The thread's turns are stored, so a
+        follow-up has its context; ``history`` (the thread's earlier messages
+        as the platform shows them) is used only when none are stored yet.
         """
         state = self.store.find_channel(ref)
         if state is None:
@@ -361,7 +468,26 @@ class RadarService:
                 ("Ask a question about this paper in this thread.",),
                 kind="answer",
             )
-        return extractive_answer(paper, question, history)
+        turns = self.store.thread_turns(state.id, message_ref)
+        if not turns:
+            turns = [Turn("thread", h) for h in history[-6:] if h.strip()]
+        outcome = self.fulltext.get(paper) if self.fulltext is not None else Outcome(None)
+        now = self.clock.now()
+        reply = qa.answer(
+            paper,
+            question,
+            full=outcome.text,
+            turns=turns,
+            gateway=self.gateway,
+            workspace=_workspace(ref),
+            now=now,
+            fetch_note=outcome.note,
+        )
+        said = qa.answer_text(reply)
+        self.store.add_thread_turns(
+            state.id, message_ref, paper.key, [Turn("user", question), Turn("bot", said)], now
+        )
+        return reply
 
     # -- helpers -----------------------------------------------------------
 
@@ -398,6 +524,11 @@ class RadarService:
 
 
 # -- pure helpers (no store) ------------------------------------------------------
+
+
+def _workspace(ref: ChannelRef) -> str:
+    """The unit of the daily model budget: one Slack team, Discord guild or console."""
+    return workspace_of(ref.platform, ref.workspace)
 
 
 def error_reply(message: str) -> Reply:
@@ -471,13 +602,10 @@ def describe_schedule(state: ChannelState, config: Config) -> str:
 
 
 def next_run(time: str, zone: str, now: datetime) -> datetime:
+    """The next scheduled digest, in the channel's zone (the scheduler's own
+    daylight-saving-safe arithmetic, so what we announce is what happens)."""
     tz = ZoneInfo(zone)
-    hh, mm = (int(x) for x in time.split(":"))
-    local = now.astimezone(tz)
-    candidate = local.replace(hour=hh, minute=mm, second=0, microsecond=0)
-    if candidate <= local:
-        candidate = (local + timedelta(days=1)).replace(hour=hh, minute=mm, second=0, microsecond=0)
-    return candidate
+    return next_occurrence(parse_hhmm(time), tz, now).at.astimezone(tz)
 
 
 def help_reply(topic: str | None) -> Reply:

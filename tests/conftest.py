@@ -14,6 +14,8 @@ that exists but fails to start is an error. ``-m "not postgres"`` deselects them
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +29,55 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests import pg  # noqa: E402
+
+_LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def _is_local(host: object) -> bool:
+    if not isinstance(host, str):
+        return True  # unix sockets and the like
+    host = host.strip("[]").split("%", 1)[0].lower()
+    if host in _LOCAL_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the internet: a connection or a name lookup for anything
+    but this machine fails at once, so a default URL left pointing at a live
+    service shows up as a failing test instead of a request."""
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def refuse(host: object) -> None:
+        raise OSError(f"tests may not reach the internet (tried {host!r})")
+
+    def check(sock: socket.socket, address: object) -> None:
+        inet = sock.family in (socket.AF_INET, socket.AF_INET6)
+        if inet and isinstance(address, tuple) and not _is_local(address[0]):
+            refuse(address[0])
+
+    def connect(self: socket.socket, address: object) -> None:
+        check(self, address)
+        return real_connect(self, address)  # type: ignore[arg-type]
+
+    def connect_ex(self: socket.socket, address: object) -> int:
+        check(self, address)
+        return real_connect_ex(self, address)  # type: ignore[arg-type]
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if host is not None and not _is_local(host):
+            refuse(host)
+        return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -135,6 +135,14 @@ def make_config(tmp_path: Path, api_url: str) -> Config:
     return replace(
         base.with_db(f"sqlite:///{tmp_path / 'radar.db'}"),
         arxiv=replace(base.arxiv, api_url=api_url, delay_seconds=0.0, backoff_seconds=0.0),
+        # Full texts come from the same local server (which has none: the
+        # answers use the abstract); tests/test_qa.py serves real ones.
+        fulltext=replace(
+            base.fulltext,
+            html_url=api_url.rsplit("/api/", 1)[0] + "/html/{id}",
+            pdf_url=api_url.rsplit("/api/", 1)[0] + "/pdf/{id}",
+            delay_seconds=0.0,
+        ),
     )
 
 

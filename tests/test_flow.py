@@ -627,24 +627,7 @@ def test_upstream_requests_do_not_grow_with_channels(tmp_path: Path) -> None:
     assert few == many == (1, 1)
 
 
-# -- brief -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "line",
-    ["/radar brief", "/radar brief diffusion", "/radar brief every week", "/radar brief off"],
-)
-def test_brief_is_honestly_not_available_yet(r: Radar, line: str) -> None:
-    r.say("/radar category cs.CL")
-    before = r.snapshot()
-    requests_before = len(r.server.received)
-    reply = r.reply(line)
-    out = r.say(line)
-    assert "not available yet" in out
-    assert "nothing was changed" in out
-    assert reply.cards == ()
-    assert r.snapshot() == before
-    assert len(r.server.received) == requests_before
+# -- brief: see tests/test_brief.py -------------------------------------------------------
 
 
 # -- show and help -----------------------------------------------------------------------

@@ -43,7 +43,7 @@ class PaperSource(Protocol):
 
 @dataclass(frozen=True)
 class HarvestSettings:
-    lookback_hours: int = 72
+    lookback_hours: int = 96  # covers Friday-afternoon submissions announced Monday night
     fresh_minutes: int = 60  # a pass this recent is reused, not repeated
     categories: tuple[str, ...] = ()  # empty: all of arXiv
 

@@ -211,3 +211,88 @@ class Harvest(Base):
     window_end: Mapped[datetime]
     papers: Mapped[int] = mapped_column(Integer, default=0)
     fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LlmResult(Base):
+    """A language-model result, cached by the hash of everything that shaped it.
+
+    ``key`` hashes the kind, prompt version, model and the exact messages
+    (paper set, passages, question), so the same briefing asked in ten
+    channels is one call, and a new prompt or model never reuses a stale text.
+    The raw model text is kept; it is checked and cleaned every time it is
+    shown, so better cleaning applies to old rows too.
+    """
+
+    __tablename__ = "llm_results"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(200))
+    prompt_version: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LlmUsage(Base):
+    """Tokens one workspace spent on the language model on one UTC day (the budget)."""
+
+    __tablename__ = "llm_usage"
+
+    workspace: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    tokens: Mapped[int] = mapped_column(Integer, default=0)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FullText(Base):
+    """A paper's full text as fetched once (arXiv HTML or PDF), or that none exists.
+
+    ``status`` is ``ok`` or ``missing``; a missing text is asked for again only
+    after a while, so a paper without HTML or PDF costs one fetch, not one per
+    question. Transient failures (timeouts, 5xx) are not stored at all.
+    """
+
+    __tablename__ = "full_texts"
+
+    paper_id: Mapped[int] = mapped_column(
+        ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(8))
+    source: Mapped[str] = mapped_column(String(8), default="")  # html | pdf
+    url: Mapped[str] = mapped_column(String(500), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ThreadTurn(Base):
+    """One question or answer in the thread under a card, for follow-up context."""
+
+    __tablename__ = "thread_turns"
+    __table_args__ = (Index("ix_thread_turns_thread", "channel_id", "thread_ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    thread_ref: Mapped[str] = mapped_column(String(128))
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(8))  # "user" | "bot"
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AutoBrief(Base):
+    """An automatic briefing claimed for one channel and period (a day or an ISO week).
+
+    The unique constraint makes the claim: however many workers run the
+    scheduler, one period gets one automatic briefing.
+    """
+
+    __tablename__ = "auto_briefs"
+    __table_args__ = (UniqueConstraint("channel_id", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    period: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

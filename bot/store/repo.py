@@ -7,21 +7,31 @@ callers cannot trigger lazy loads or half-commits by accident.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO, ClassVar
 
-from sqlalchemy import Engine, delete, func, select
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy import Connection, Engine, and_, create_engine, delete, func, or_, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.pool import NullPool
 
 from bot.core.channel import ChannelRef, ChannelState
-from bot.core.chips import Chip, ChipKind
+from bot.core.chips import WATCH_KINDS, Chip, ChipKind
 from bot.core.paper import Paper
 from bot.errors import NotFoundError, StoreError
 from bot.store import models as m
 from bot.store.db import make_engine, make_sessionmaker
+
+try:  # POSIX record locks for SQLite files; absent on Windows
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
 
 _CHUNK = 500
 
@@ -44,6 +54,184 @@ class RunInfo:
     more: int
     started_at: datetime
     finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CachedText:
+    """A cached language-model result (see ``models.LlmResult``)."""
+
+    text: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class StoredText:
+    """A paper's stored full text, or the record that it has none (``status`` missing)."""
+
+    status: str  # "ok" | "missing"
+    source: str  # "html" | "pdf" | ""
+    url: str
+    text: str
+    fetched_at: datetime
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier message in a card's thread: ``role`` is "user" or "bot"."""
+
+    role: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    """A channel's stored schedule (``None`` parts: unset), for the scheduler."""
+
+    channel_id: int
+    ref: ChannelRef
+    time: str | None
+    tz: str | None
+
+
+class Locks:
+    """Non-blocking locks shared by every process on one database, released
+    when their holder releases them or dies.
+
+    The claim row decides who *owns* a run; these decide who is *delivering*
+    it right now, so a worker resuming unfinished runs never posts alongside
+    the live worker that claimed it (two deliverers could both see a message
+    as unsent). A crashed holder's locks vanish with it, so its runs can be
+    resumed at once.
+
+    - PostgreSQL: session advisory locks, all on one dedicated autocommit
+      connection (so the pool is not drained however many runs are in flight);
+      if that connection drops, its locks are gone: ``acquire`` then answers
+      False once and reconnects;
+    - SQLite: POSIX record locks on one byte per key of ``<database>-locks``
+      (one shared file handle per process: closing any handle would drop
+      every lock the process holds on the file);
+    - anything else (in-memory SQLite): this process only.
+
+    A key is (``space``, ``n``): ``space`` separates runs from other uses.
+    """
+
+    RUN = 1
+    HARVEST = 2
+
+    _local: ClassVar[dict[str, set[tuple[int, int]]]] = {}
+    _files: ClassVar[dict[str, tuple[BinaryIO, int]]] = {}
+    _class_mutex: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, engine: Engine) -> None:
+        # Unpooled: closing the lock connection must end its session (and so
+        # its advisory locks), not park it in the pool still holding them.
+        self._engine = create_engine(engine.url, poolclass=NullPool)
+        self._mutex = threading.Lock()
+        self._conn: Connection | None = None
+        self._file: BinaryIO | None = None
+        self._mine: set[tuple[int, int]] = set()
+        url = engine.url
+        self._scope = url.render_as_string(hide_password=True)
+        self._postgres = url.get_backend_name() == "postgresql"
+        if self._postgres:
+            self._conn = self._connect()
+        elif url.get_backend_name() == "sqlite" and fcntl is not None:
+            database = url.database or ""
+            if database and database != ":memory:" and not database.startswith("file:"):
+                self._scope = str(Path(database).expanduser().resolve())
+                with Locks._class_mutex:
+                    handle, users = Locks._files.get(self._scope, (None, 0))
+                    if handle is None:
+                        handle = open(f"{self._scope}-locks", "a+b")  # noqa: SIM115
+                    Locks._files[self._scope] = (handle, users + 1)
+                self._file = handle
+
+    def _connect(self) -> Connection:
+        return self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+    def acquire(self, space: int, n: int) -> bool:
+        """Take the lock ``(space, n)`` if nobody holds it; never waits."""
+        key = (space, n)
+        with Locks._class_mutex:
+            held = Locks._local.setdefault(self._scope, set())
+            if key in held:  # another holder in this process
+                return False
+            held.add(key)
+        ok = False
+        try:
+            ok = self._acquire(space, n)
+        finally:
+            with Locks._class_mutex:
+                if ok:
+                    self._mine.add(key)
+                else:
+                    Locks._local[self._scope].discard(key)
+        return ok
+
+    def release(self, space: int, n: int) -> None:
+        with self._mutex:
+            if self._postgres:
+                self._pg("SELECT pg_advisory_unlock(:a, :b)", space, n)
+            elif self._file is not None and fcntl is not None:
+                fcntl.lockf(self._file, fcntl.LOCK_UN, 1, _lock_offset(space, n))
+        with Locks._class_mutex:
+            self._mine.discard((space, n))
+            Locks._local.get(self._scope, set()).discard((space, n))
+
+    def _acquire(self, space: int, n: int) -> bool:
+        with self._mutex:
+            if self._postgres:
+                return self._pg("SELECT pg_try_advisory_lock(:a, :b)", space, n)
+            if self._file is not None and fcntl is not None:
+                try:
+                    fcntl.lockf(
+                        self._file, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _lock_offset(space, n)
+                    )
+                except OSError:
+                    return False
+            return True
+
+    def _pg(self, sql: str, space: int, n: int) -> bool:
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+                return False  # a new session: locks of the old one are gone, ask again later
+            return bool(self._conn.execute(text(sql), {"a": space, "b": n}).scalar())
+        except DBAPIError:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+            self._conn = None
+            return False
+
+    def close(self) -> None:
+        """Release every lock this object holds."""
+        with self._mutex, Locks._class_mutex:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._conn.close()  # a session's advisory locks end with it
+                self._conn = None
+            self._engine.dispose()
+            if self._file is not None and fcntl is not None:
+                for space, n in self._mine:
+                    with contextlib.suppress(OSError):
+                        fcntl.lockf(self._file, fcntl.LOCK_UN, 1, _lock_offset(space, n))
+            Locks._local.get(self._scope, set()).difference_update(self._mine)
+            self._mine.clear()
+            if self._file is not None:
+                handle, users = Locks._files[self._scope]
+                if users <= 1:
+                    del Locks._files[self._scope]
+                    handle.close()
+                else:
+                    Locks._files[self._scope] = (handle, users - 1)
+                self._file = None
+
+
+def _lock_offset(space: int, n: int) -> int:
+    return (space << 40) + n
 
 
 class Store:
@@ -313,6 +501,95 @@ class Store:
             )
             return [_run(row) for row in rows]
 
+    # -- the scheduler's reads and cross-process locks -------------------------
+
+    def schedules(self, include_unset: bool = False) -> list[ScheduleRow]:
+        """Every channel with a daily digest time, in one query: the scheduler's job set.
+
+        ``include_unset`` adds channels that never set a schedule (time and
+        zone both empty) but watch something, for ``schedule.default_time``;
+        ``/radar schedule off`` keeps the zone, so a channel that opted out
+        stays out.
+        """
+        with self._session() as s:
+            cond = m.Channel.schedule_time.is_not(None)
+            if include_unset:
+                watching = select(m.Chip.channel_id).where(
+                    m.Chip.kind.in_([k.value for k in WATCH_KINDS])
+                )
+                cond = or_(
+                    cond,
+                    and_(
+                        m.Channel.schedule_time.is_(None),
+                        m.Channel.schedule_tz.is_(None),
+                        m.Channel.id.in_(watching),
+                    ),
+                )
+            q = select(
+                m.Channel.id,
+                m.Channel.platform,
+                m.Channel.workspace,
+                m.Channel.channel,
+                m.Channel.name,
+                m.Channel.schedule_time,
+                m.Channel.schedule_tz,
+            ).where(cond)
+            return [
+                ScheduleRow(cid, ChannelRef(platform, ws, ch, name or ""), time, tz)
+                for cid, platform, ws, ch, name, time, tz in s.execute(q.order_by(m.Channel.id))
+            ]
+
+    def channels_by_ids(self, channel_ids: Sequence[int]) -> dict[int, ChannelState]:
+        """Many channels' states in a few queries (without ``last_digest_at``)."""
+        out: dict[int, ChannelState] = {}
+        ids = list(channel_ids)
+        with self._session() as s:
+            for i in range(0, len(ids), _CHUNK):
+                q = (
+                    select(m.Channel)
+                    .options(selectinload(m.Channel.chips))
+                    .where(m.Channel.id.in_(ids[i : i + _CHUNK]))
+                )
+                out.update((row.id, self._state(s, row, last_digest=False)) for row in s.scalars(q))
+        return out
+
+    def claimed_runs(self, run_keys: Sequence[str]) -> set[tuple[int, str]]:
+        """(channel id, run key) of every run claimed under one of ``run_keys``."""
+        keys = sorted(set(run_keys))
+        out: set[tuple[int, str]] = set()
+        with self._session() as s:
+            for i in range(0, len(keys), _CHUNK):
+                q = select(m.DigestRun.channel_id, m.DigestRun.run_key).where(
+                    m.DigestRun.run_key.in_(keys[i : i + _CHUNK])
+                )
+                out.update((cid, key) for cid, key in s.execute(q))
+        return out
+
+    def last_harvest_at(self, source: str, scope: str) -> datetime | None:
+        """When the latest completed pass over ``scope`` finished, if any."""
+        with self._session() as s:
+            return s.scalar(
+                select(func.max(m.Harvest.fetched_at)).where(
+                    m.Harvest.source == source, m.Harvest.scope == scope
+                )
+            )
+
+    def papers_first_seen(self, since: datetime, until: datetime) -> int:
+        """How many papers the store first met in ``(since, until]``."""
+        with self._session() as s:
+            return int(
+                s.scalar(
+                    select(func.count(m.Paper.id)).where(
+                        m.Paper.first_seen > since, m.Paper.first_seen <= until
+                    )
+                )
+                or 0
+            )
+
+    def locks(self) -> Locks:
+        """Cross-process locks on this database (see ``Locks``); close them when done."""
+        return Locks(self.engine)
+
     def outbox(self, channel_id: int, marker: str) -> OutboxState | None:
         """What is known of the message ``marker`` in this channel, if anything."""
         with self._session() as s:
@@ -455,6 +732,147 @@ class Store:
                 )
             )
         return new
+
+    # -- language model: cache, budget, full texts, threads, auto briefs ----
+
+    def llm_result(self, key: str) -> CachedText | None:
+        with self._session() as s:
+            row = s.scalars(select(m.LlmResult).where(m.LlmResult.key == key)).first()
+            if row is None:
+                return None
+            return CachedText(row.text, row.model, row.prompt_tokens, row.completion_tokens)
+
+    def save_llm_result(
+        self,
+        key: str,
+        kind: str,
+        model: str,
+        prompt_version: str,
+        text: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        when: datetime,
+    ) -> None:
+        """Cache a result; a concurrent writer of the same key wins quietly (same content)."""
+        try:
+            with self._session() as s:
+                s.add(
+                    m.LlmResult(
+                        key=key,
+                        kind=kind,
+                        model=model[:200],
+                        prompt_version=prompt_version,
+                        text=text,
+                        prompt_tokens=prompt_tokens,
+                        completion_tokens=completion_tokens,
+                        created_at=when,
+                    )
+                )
+        except IntegrityError:
+            pass
+
+    def llm_spent(self, workspace: str, day: str) -> int:
+        """Tokens ``workspace`` has spent on ``day`` (YYYY-MM-DD, UTC)."""
+        with self._session() as s:
+            row = s.get(m.LlmUsage, (workspace, day))
+            return 0 if row is None else row.tokens
+
+    def charge_llm(self, workspace: str, day: str, tokens: int) -> int:
+        """Add one call's tokens to the day's tally; returns the new total."""
+        for _ in range(3):
+            try:
+                with self._session() as s:
+                    row = s.get(m.LlmUsage, (workspace, day), with_for_update=True)
+                    if row is None:
+                        row = m.LlmUsage(workspace=workspace, day=day, tokens=0, calls=0)
+                        s.add(row)
+                    row.tokens += tokens
+                    row.calls += 1
+                    s.flush()
+                    return row.tokens
+            except IntegrityError:
+                continue  # another worker created the day's row first: add to it
+        raise StoreError("Could not record language-model usage; try again.")
+
+    def full_text(self, paper_key: str) -> StoredText | None:
+        with self._session() as s:
+            row = s.scalars(
+                select(m.FullText)
+                .join(m.Paper, m.Paper.id == m.FullText.paper_id)
+                .where(m.Paper.key == paper_key)
+            ).first()
+            if row is None:
+                return None
+            return StoredText(row.status, row.source, row.url, row.text, row.fetched_at)
+
+    def save_full_text(
+        self, paper_key: str, status: str, source: str, url: str, text: str, when: datetime
+    ) -> None:
+        """Store (or replace) a paper's full text; a paper not stored is ignored."""
+        with self._session() as s:
+            paper_id = s.scalar(select(m.Paper.id).where(m.Paper.key == paper_key))
+            if paper_id is None:
+                return
+            row = s.get(m.FullText, paper_id)
+            if row is None:
+                row = m.FullText(paper_id=paper_id)
+                s.add(row)
+            row.status, row.source, row.url, row.text = status, source, url[:500], text
+            row.fetched_at = when
+
+    def thread_turns(self, channel_id: int, thread_ref: str, limit: int = 8) -> list[Turn]:
+        """The last ``limit`` turns of a card's thread, oldest first."""
+        with self._session() as s:
+            rows = s.scalars(
+                select(m.ThreadTurn)
+                .where(m.ThreadTurn.channel_id == channel_id, m.ThreadTurn.thread_ref == thread_ref)
+                .order_by(m.ThreadTurn.id.desc())
+                .limit(limit)
+            ).all()
+            return [Turn(row.role, row.text) for row in reversed(rows)]
+
+    def add_thread_turns(
+        self,
+        channel_id: int,
+        thread_ref: str,
+        paper_key: str,
+        turns: Sequence[Turn],
+        when: datetime,
+    ) -> None:
+        with self._session() as s:
+            paper_id = s.scalar(select(m.Paper.id).where(m.Paper.key == paper_key))
+            if paper_id is None:
+                return
+            for turn in turns:
+                s.add(
+                    m.ThreadTurn(
+                        channel_id=channel_id,
+                        thread_ref=thread_ref[:128],
+                        paper_id=paper_id,
+                        role=turn.role,
+                        text=turn.text,
+                        created_at=when,
+                    )
+                )
+
+    def claim_auto_brief(self, channel_id: int, period: str, when: datetime) -> bool:
+        """Claim the automatic briefing of ``period``; False when already claimed."""
+        try:
+            with self._session() as s:
+                s.add(m.AutoBrief(channel_id=channel_id, period=period, created_at=when))
+            return True
+        except IntegrityError:
+            return False
+
+    def runs_since(self, channel_id: int, since: datetime) -> list[RunInfo]:
+        """The channel's digest runs started at or after ``since``, oldest first."""
+        with self._session() as s:
+            rows = s.scalars(
+                select(m.DigestRun)
+                .where(m.DigestRun.channel_id == channel_id, m.DigestRun.started_at >= since)
+                .order_by(m.DigestRun.started_at, m.DigestRun.id)
+            )
+            return [_run(row) for row in rows]
 
     # -- helpers -------------------------------------------------------------
 
