@@ -5,6 +5,16 @@ Block Kit's limits are enforced here, not hoped for: 50 blocks per message,
 button value, 255 per action/block id. A long digest becomes several messages.
 Every message carries a top-level ``text`` fallback for notifications and
 screen readers.
+
+Two shapes: ``render`` turns a whole reply into as few messages as fit (for
+ephemeral replies and ``paper-radar preview``); ``render_outgoing`` renders
+one delivery message (a reply's header, ONE card, or its footer), because the
+Slack adapter posts each card as its own message, so each card has a thread
+of its own for questions. ``render_thread`` renders an answer in such a thread.
+
+Everything that reaches Slack is escaped (``&``, ``<``, ``>``) and
+mention-proofed, plain_text included: Slack reads entities there too, and
+paper titles, abstracts and model output are untrusted.
 """
 
 from __future__ import annotations
@@ -12,8 +22,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.core.cards import Card, Reply
-from bot.core.chips import KIND_TITLES
+from bot.core.chips import KIND_TITLES, Chip
 from bot.core.safety import clip, defuse_mentions, slack_escape
+from bot.digest.deliver import Outgoing
 
 MAX_BLOCKS = 50
 SECTION_TEXT = 3000
@@ -21,6 +32,15 @@ HEADER_TEXT = 150
 BUTTON_TEXT = 75
 BUTTON_VALUE = 2000
 CONTEXT_ELEMENTS = 10
+ACTION_ID = 255
+FALLBACK_TEXT = 300
+ACTIONS_PER_BLOCK = 25
+
+#: action_ids of the buttons, as the Slack adapter matches them.
+ACTION_SHUFFLE = "shuffle"
+ACTION_CHIP_REMOVE = "chip_remove"  # chip_remove:<position>; value: see chip_target
+ACTION_ASK = "ask"
+ACTION_BRIEF = "brief"
 
 
 def esc(text: str) -> str:
@@ -40,23 +60,9 @@ def esc_clip(text: str, limit: int) -> str:
 
 def render(reply: Reply) -> list[dict[str, Any]]:
     """One or more ``chat.postMessage`` payloads (``blocks`` + ``text``)."""
-    head: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": clip(reply.title, HEADER_TEXT)}}
-    ]
-    if reply.chips:
-        head.extend(chip_blocks(reply))
-    if reply.lines:
-        body = esc_clip("\n".join(reply.lines), SECTION_TEXT)
-        head.append({"type": "section", "text": {"type": "mrkdwn", "text": body}})
+    head = header_blocks(reply)
     card_blocks = [card_blocks_for(card) for card in reply.cards]
-    tail: list[dict[str, Any]] = []
-    if reply.footer:
-        tail.append(
-            {
-                "type": "context",
-                "elements": [{"type": "mrkdwn", "text": esc_clip(reply.footer, 3000)}],
-            }
-        )
+    tail = footer_blocks(reply.footer) if reply.footer else []
 
     messages: list[list[dict[str, Any]]] = [head]
     for blocks in card_blocks:
@@ -67,11 +73,90 @@ def render(reply: Reply) -> list[dict[str, Any]]:
         if len(messages[-1]) + len(tail) > MAX_BLOCKS:
             messages.append([])
         messages[-1].extend(tail)
-    fallback = esc_clip(reply.title, 300)
+    fallback = fallback_text(reply.title)
     return [
         {"text": fallback if i == 0 else f"{fallback} (continued)", "blocks": blocks}
         for i, blocks in enumerate(messages)
     ]
+
+
+def render_outgoing(out: Outgoing) -> dict[str, Any]:
+    """One delivery message: a card (its section and buttons), a footer, or a
+    reply's header (title, chips with their × buttons and Shuffle, lines)."""
+    if out.card is not None:
+        card = out.card
+        return {
+            "text": fallback_text(f"{card.tag} {card.title}"),
+            "blocks": card_blocks_for(card),
+        }
+    reply = out.reply
+    if reply.kind == "footer":
+        return {"text": fallback_text(reply.title), "blocks": footer_blocks(reply.title)}
+    return {"text": fallback_text(reply.title), "blocks": header_blocks(reply)[:MAX_BLOCKS]}
+
+
+def render_ephemeral(reply: Reply) -> list[dict[str, Any]]:
+    """A private answer (errors, usage, help). An error's whole message is its
+    title, often with a usage line: it goes in a section, never a header block,
+    which would clip it at 150 characters and lose its line breaks."""
+    if reply.kind != "error" and len(reply.title) <= HEADER_TEXT and "\n" not in reply.title:
+        return render(reply)
+    text = esc_clip("\n".join((reply.title, *reply.lines)), SECTION_TEXT)
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    if reply.footer:
+        blocks.extend(footer_blocks(reply.footer))
+    return [{"text": fallback_text(reply.title), "blocks": blocks}]
+
+
+def render_thread(reply: Reply) -> list[dict[str, Any]]:
+    """An answer posted in a card's thread: compact sections (no header block),
+    split into several messages only past Block Kit's limits."""
+    chunks: list[str] = []
+    current = f"*{esc_clip(reply.title, HEADER_TEXT * 2)}*"
+    for line in reply.lines:
+        piece = esc_clip(line, SECTION_TEXT)
+        if len(current) + 1 + len(piece) > SECTION_TEXT:
+            chunks.append(current)
+            current = piece
+        else:
+            current = f"{current}\n{piece}"
+    chunks.append(current)
+    sections = [{"type": "section", "text": {"type": "mrkdwn", "text": c}} for c in chunks]
+    fallback = fallback_text(reply.title)
+    return [
+        {"text": fallback, "blocks": sections[i : i + MAX_BLOCKS]}
+        for i in range(0, len(sections), MAX_BLOCKS)
+    ]
+
+
+def fallback_text(text: str) -> str:
+    """The top-level ``text`` (notifications, screen readers): escaped, never empty."""
+    return esc_clip(" ".join(text.split()), FALLBACK_TEXT) or "Paper Radar"
+
+
+def header_blocks(reply: Reply) -> list[dict[str, Any]]:
+    title = esc_clip(" ".join(reply.title.split()), HEADER_TEXT) or "Paper Radar"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title}}
+    ]
+    if reply.chips:
+        blocks.extend(chip_blocks(reply))
+    if reply.lines:
+        body = esc_clip("\n".join(reply.lines), SECTION_TEXT)
+        if body:
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body}})
+    return blocks
+
+
+def footer_blocks(footer: str) -> list[dict[str, Any]]:
+    return [{"type": "context", "elements": [{"type": "mrkdwn", "text": esc_clip(footer, 3000)}]}]
+
+
+def chip_target(chip: Chip) -> str:
+    """What a chip's × button sends back: text ``bot.service.find_chip`` matches
+    exactly (``author Yehui Tang``, ``exclude survey``), so the button removes the
+    chip it was drawn for even after other chips were added or removed."""
+    return clip(f"{chip.kind.value} {chip.value}", BUTTON_VALUE)
 
 
 def chip_blocks(reply: Reply) -> list[dict[str, Any]]:
@@ -87,23 +172,22 @@ def chip_blocks(reply: Reply) -> list[dict[str, Any]]:
     buttons: list[dict[str, Any]] = [
         {
             "type": "button",
-            "action_id": f"chip_remove:{chip_id}",
-            "value": str(chip_id),
-            "text": {"type": "plain_text", "text": clip(f"× {chip.label()}", BUTTON_TEXT)},
+            "action_id": f"{ACTION_CHIP_REMOVE}:{position}",
+            "value": chip_target(chip),
+            "text": {"type": "plain_text", "text": esc_clip(f"× {chip.label()}", BUTTON_TEXT)},
         }
-        for chip_id, chip in reply.chips
+        for position, (_, chip) in enumerate(reply.chips, start=1)
     ]
     buttons.append(
         {
             "type": "button",
-            "action_id": "shuffle",
+            "action_id": ACTION_SHUFFLE,
             "value": "shuffle",
             "text": {"type": "plain_text", "text": "Shuffle"},
         }
     )
-    # An actions block holds at most 25 elements.
-    for i in range(0, len(buttons), 25):
-        blocks.append({"type": "actions", "elements": buttons[i : i + 25]})
+    for i in range(0, len(buttons), ACTIONS_PER_BLOCK):
+        blocks.append({"type": "actions", "elements": buttons[i : i + ACTIONS_PER_BLOCK]})
     return blocks
 
 
@@ -127,13 +211,13 @@ def card_blocks_for(card: Card) -> list[dict[str, Any]]:
             "elements": [
                 {
                     "type": "button",
-                    "action_id": "ask",
+                    "action_id": ACTION_ASK,
                     "value": clip(card.key, BUTTON_VALUE),
                     "text": {"type": "plain_text", "text": "Ask about this paper"},
                 },
                 {
                     "type": "button",
-                    "action_id": "brief",
+                    "action_id": ACTION_BRIEF,
                     "value": clip(card.key, BUTTON_VALUE),
                     "text": {"type": "plain_text", "text": "Brief"},
                 },
