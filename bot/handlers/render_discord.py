@@ -1,14 +1,30 @@
 """Render a ``Reply`` as Discord messages with embeds (plain dicts, no SDK import).
 
-Discord's limits: 10 embeds and 6,000 embed characters per message; title 256,
-description 4,096, author name 256, footer 2,048. A long digest is split.
+Discord's limits are enforced here, not hoped for: 2,000 characters of
+content, 10 embeds and 6,000 embed characters per message; embed title 256,
+description 4,096, field name 256, field value 1,024, footer 2,048, author
+name 256, at most 25 fields. A long reply is split across messages.
+
+Paper text is untrusted: mention tokens are defused (``AllowedMentions.none()``
+on the client is the second lock) and Markdown is escaped, so an abstract
+cannot ping, hide text in a spoiler, or show a masked link.
+
+``plan`` says which cards and chips each message carries, so the adapter can
+attach the right buttons; ``render`` is the same as plain payloads (used by
+``paper-radar preview --platform discord`` and the tests). The digest
+messages of ``bot.digest.deliver`` (header, one card, footer) have their own
+builders, each an embed whose footer carries the outbox marker, which is how
+``DiscordPoster.find`` recognises a message after a crash.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.cards import Card, Reply
+from bot.core.chips import Chip
 from bot.core.safety import clip, defuse_mentions
 
 MAX_EMBEDS = 10
@@ -16,63 +32,206 @@ MAX_TOTAL = 6000
 TITLE = 256
 DESCRIPTION = 4096
 AUTHOR = 256
+FIELD_NAME = 256
+FIELD_VALUE = 1024
+MAX_FIELDS = 25
 FOOTER = 2048
 CONTENT = 2000
 COLOURS = {"arXiv": 0xB31B1B}
 DEFAULT_COLOUR = 0x4F6D7A
+#: Embed footers of digest messages read ``Paper Radar · <marker>``.
+MARKER_PREFIX = "Paper Radar · "
+
+_MARKDOWN = re.compile(r"([\\*_~|`\[\]])")
+_LINE_START = re.compile(r"^([#>\-+]|\d+\.)")
 
 
 def safe(text: str) -> str:
+    """Defuse mentions; for the bot's own text, whose Markdown is intended."""
     return defuse_mentions(text)
 
 
-def card_embed(card: Card) -> dict[str, Any]:
-    source = card.source_label.split(" (", 1)[0]
-    description = clip(f"*{safe(card.authors)}*\n\n{safe(card.abstract)}", DESCRIPTION)
-    return {
+def escape(text: str) -> str:
+    """Untrusted text as literal Markdown: no emphasis, spoilers, code or masked
+    links, no heading or quote at the start; mentions defused."""
+    text = _MARKDOWN.sub(r"\\\1", defuse_mentions(text))
+    return _LINE_START.sub(r"\\\1", text)
+
+
+def fit(text: str, limit: int) -> str:
+    """``clip`` for escaped text: never ends on half of an escape (``\\``)."""
+    if len(text) <= limit:
+        return text
+    body = text[: max(0, limit - 1)].rstrip()
+    if (len(body) - len(body.rstrip("\\"))) % 2:
+        body = body[:-1]
+    return body + "…"
+
+
+def marker_text(marker: str) -> str:
+    return clip(MARKER_PREFIX + marker, FOOTER)
+
+
+def marker_of(embed: dict[str, Any]) -> str | None:
+    """The outbox marker an embed carries in its footer, if any."""
+    text = (embed.get("footer") or {}).get("text") or ""
+    return text[len(MARKER_PREFIX) :] if text.startswith(MARKER_PREFIX) else None
+
+
+def colour(card: Card) -> int:
+    return COLOURS.get(card.source_label.split(" (", 1)[0], DEFAULT_COLOUR)
+
+
+def card_embed(card: Card, marker: str | None = None) -> dict[str, Any]:
+    """One card as the seed page shows it: ``01.  arXiv (CS.CL)  2026-06-18``
+    above the linked title, then authors and the trimmed abstract."""
+    authors = f"*{fit(escape(card.authors), 600)}*"
+    links = f"\n[PDF]({card.pdf_url})" if card.pdf_url else ""
+    room = DESCRIPTION - len(authors) - len(links) - 2
+    description = f"{authors}\n\n{fit(escape(card.abstract), room)}{links}"
+    embed: dict[str, Any] = {
         "author": {"name": clip(card.heading, AUTHOR)},
         "title": clip(safe(card.title), TITLE),
         "url": card.url,
         "description": description,
-        "color": COLOURS.get(source, DEFAULT_COLOUR),
+        "color": colour(card),
     }
+    if card.matched:
+        embed["fields"] = [
+            {
+                "name": "Matched",
+                "value": fit(escape("; ".join(card.matched)), FIELD_VALUE),
+                "inline": False,
+            }
+        ]
+    if marker is not None:
+        embed["footer"] = {"text": marker_text(marker)}
+    return embed
 
 
 def embed_size(embed: dict[str, Any]) -> int:
+    """Characters Discord counts towards the 6,000 per message."""
     return (
         len(embed.get("title", ""))
         + len(embed.get("description", ""))
         + len(embed.get("author", {}).get("name", ""))
         + len(embed.get("footer", {}).get("text", ""))
+        + sum(len(f["name"]) + len(f["value"]) for f in embed.get("fields", ()))
     )
 
 
-def render(reply: Reply) -> list[dict[str, Any]]:
-    """One or more message payloads: ``content`` plus up to 10 ``embeds`` each."""
-    lines = [f"**{safe(reply.title)}**"]
+def chips_text(chips: tuple[tuple[int, Chip], ...]) -> str:
+    return "Chips: " + " · ".join(
+        f"{i}. {escape(chip.label())}" for i, (_, chip) in enumerate(chips, start=1)
+    )
+
+
+@dataclass
+class Message:
+    """One Discord message: its payload, and what its buttons are about.
+
+    ``cards`` are the cards whose embeds it holds (an Ask button each);
+    ``chips`` is set on the message that shows a radar's chips (a remove button
+    each, plus Shuffle and Brief).
+    """
+
+    content: str = ""
+    embeds: list[dict[str, Any]] = field(default_factory=list)
+    cards: list[Card] = field(default_factory=list)
+    chips: tuple[tuple[int, Chip], ...] | None = None
+
+    def payload(self) -> dict[str, Any]:
+        return {"content": self.content, "embeds": self.embeds}
+
+
+def _content_pages(lines: list[str]) -> list[str]:
+    """Join lines into contents of at most ``CONTENT`` characters, breaking
+    between lines, and inside a line only when one alone is too long."""
+    pages: list[str] = []
+    current = ""
+    for line in lines:
+        while len(line) > CONTENT:
+            if current:
+                pages.append(current)
+                current = ""
+            cut = line.rfind(" ", CONTENT // 2, CONTENT)
+            cut = cut if cut > 0 else CONTENT
+            pages.append(line[:cut].rstrip())
+            line = line[cut:].lstrip()
+        joined = f"{current}\n{line}" if current else line
+        if len(joined) > CONTENT:
+            pages.append(current)
+            current = line
+        else:
+            current = joined
+    if current or not pages:
+        pages.append(current)
+    return pages
+
+
+def plan(reply: Reply) -> list[Message]:
+    """The messages of a reply: text first, then cards in order, split by the limits."""
+    lines = [f"**{safe(clip(reply.title, TITLE))}**"]
     if reply.chips:
-        lines.append(
-            "Chips: "
-            + " · ".join(
-                f"{i}. {safe(chip.label())}" for i, (_, chip) in enumerate(reply.chips, start=1)
-            )
-        )
+        lines.append(chips_text(reply.chips))
     lines.extend(safe(line) for line in reply.lines)
-    content = clip("\n".join(lines), CONTENT)
-    messages: list[dict[str, Any]] = [{"content": content, "embeds": []}]
+    messages = [Message(content=page) for page in _content_pages(lines)]
+    messages[0].chips = reply.chips
     total = 0
     for card in reply.cards:
         embed = card_embed(card)
         size = embed_size(embed)
-        if len(messages[-1]["embeds"]) >= MAX_EMBEDS or total + size > MAX_TOTAL:
-            messages.append({"content": "", "embeds": []})
-            total = 0
-        messages[-1]["embeds"].append(embed)
+        last = messages[-1]
+        if len(last.embeds) >= MAX_EMBEDS or total + size > MAX_TOTAL:
+            messages.append(Message())
+            last, total = messages[-1], 0
+        last.embeds.append(embed)
+        last.cards.append(card)
         total += size
     if reply.footer:
-        messages[-1]["content"] = clip(
-            (messages[-1]["content"] + "\n" if messages[-1]["content"] else "")
-            + safe(reply.footer),
-            CONTENT,
-        )
+        footer = safe(reply.footer)
+        last = messages[-1]
+        if last.content and len(last.content) + 1 + len(footer) > CONTENT:
+            messages.append(Message(content=clip(footer, CONTENT)))
+        else:
+            last.content = clip(f"{last.content}\n{footer}" if last.content else footer, CONTENT)
     return messages
+
+
+def render(reply: Reply) -> list[dict[str, Any]]:
+    """One or more message payloads: ``content`` plus up to 10 ``embeds`` each."""
+    return [m.payload() for m in plan(reply)]
+
+
+# -- the messages of a digest run (bot.digest.deliver) ------------------------------
+
+
+def header_message(reply: Reply, marker: str) -> Message:
+    """A digest's header: title, notes and chips, with the chips' buttons."""
+    parts = [safe(line) for line in reply.lines]
+    if reply.chips:
+        parts.append(chips_text(reply.chips))
+    embed: dict[str, Any] = {
+        "title": clip(safe(reply.title), TITLE),
+        "description": fit("\n".join(parts), DESCRIPTION),
+        "color": DEFAULT_COLOUR,
+        "footer": {"text": marker_text(marker)},
+    }
+    if not embed["description"]:
+        del embed["description"]
+    return Message(embeds=[embed], chips=reply.chips)
+
+
+def card_message(card: Card, marker: str) -> Message:
+    """One card per message, so a thread can hang off each card."""
+    return Message(embeds=[card_embed(card, marker)], cards=[card])
+
+
+def footer_message(reply: Reply, marker: str) -> Message:
+    """A digest's closing note (``+3 more matching papers: ...``)."""
+    embed = {
+        "description": fit(safe(reply.title), DESCRIPTION),
+        "color": DEFAULT_COLOUR,
+        "footer": {"text": marker_text(marker)},
+    }
+    return Message(embeds=[embed])

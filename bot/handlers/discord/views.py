@@ -1,0 +1,179 @@
+"""Buttons that keep working after a restart: dynamic items with stable custom_ids.
+
+Every button is a ``DynamicItem``: its custom_id holds all it needs (which
+chip, which card), and its class is registered on the client at start
+(``add_dynamic_items``), so a button on a digest posted last week still works
+after any number of restarts, with no per-message state in memory. The
+custom_id formats below are a contract with every message already posted:
+change them and old buttons stop working (a test pins them).
+
+- ``radar:shuffle``            Shuffle (a fresh draw, as `/radar shuffle`)
+- ``radar:brief``              Brief (as `/radar brief`)
+- ``radar:chip:<chip id>``     × on a chip (as `/radar remove <its number>`)
+- ``radar:ask:<n>:<paper key>``  Ask about this paper (opens a thread)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import ui
+
+from bot.core.cards import Card
+from bot.core.chips import Chip, ChipKind
+from bot.core.safety import clip
+from bot.handlers.render_discord import Message
+
+if TYPE_CHECKING:
+    from bot.handlers.discord.adapter import DiscordAdapter
+
+SHUFFLE_ID = "radar:shuffle"
+BRIEF_ID = "radar:brief"
+CHIP_ID = "radar:chip:{chip_id}"
+ASK_ID = "radar:ask:{number}:{key}"
+CUSTOM_ID = 100  # Discord's limit on a custom_id
+LABEL = 80  # Discord's limit on a button label
+ROWS, PER_ROW = 5, 5  # a message holds 5 action rows of 5 buttons
+
+
+def _adapter(interaction: discord.Interaction[Any]) -> DiscordAdapter:
+    return interaction.client.radar  # type: ignore[attr-defined, no-any-return]
+
+
+class ShuffleButton(ui.DynamicItem[ui.Button[Any]], template=re.escape(SHUFFLE_ID)):
+    def __init__(self) -> None:
+        super().__init__(
+            ui.Button(label="Shuffle", style=discord.ButtonStyle.primary, custom_id=SHUFFLE_ID)
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: re.Match[str], /
+    ) -> ShuffleButton:
+        return cls()
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _adapter(interaction).run_line(interaction, "shuffle")
+
+
+class BriefButton(ui.DynamicItem[ui.Button[Any]], template=re.escape(BRIEF_ID)):
+    def __init__(self) -> None:
+        super().__init__(
+            ui.Button(label="Brief", style=discord.ButtonStyle.secondary, custom_id=BRIEF_ID)
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: re.Match[str], /
+    ) -> BriefButton:
+        return cls()
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _adapter(interaction).run_line(interaction, "brief")
+
+
+class RemoveChipButton(
+    ui.DynamicItem[ui.Button[Any]], template=r"radar:chip:(?P<chip_id>[0-9]{1,18})"
+):
+    """The × on a chip. It names the chip by its stored id, not its number, so a
+    button pressed after other chips were removed still removes the right one."""
+
+    def __init__(self, chip_id: int, label: str = "×") -> None:
+        super().__init__(
+            ui.Button(
+                label=clip(label, LABEL),
+                style=discord.ButtonStyle.secondary,
+                custom_id=CHIP_ID.format(chip_id=chip_id),
+            )
+        )
+        self.chip_id = chip_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: re.Match[str], /
+    ) -> RemoveChipButton:
+        return cls(int(match["chip_id"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _adapter(interaction).remove_chip(interaction, self.chip_id)
+
+
+class AskButton(
+    ui.DynamicItem[ui.Button[Any]], template=r"radar:ask:(?P<number>[0-9]{1,3}):(?P<key>\S{1,80})"
+):
+    """Ask about this paper: opens a thread on the card, where every message is a question."""
+
+    def __init__(self, number: int, key: str, label: str = "Ask about this paper") -> None:
+        super().__init__(
+            ui.Button(
+                label=clip(label, LABEL),
+                style=discord.ButtonStyle.secondary,
+                custom_id=ASK_ID.format(number=number, key=key),
+            )
+        )
+        self.number, self.key = number, key
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: re.Match[str], /
+    ) -> AskButton:
+        return cls(int(match["number"]), match["key"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _adapter(interaction).ask_button(interaction, self.number, self.key)
+
+
+DYNAMIC_ITEMS: tuple[type[ui.DynamicItem[Any]], ...] = (
+    ShuffleButton,
+    BriefButton,
+    RemoveChipButton,
+    AskButton,
+)
+
+
+def chip_label(chip: Chip) -> str:
+    kind = "not" if chip.kind is ChipKind.EXCLUDE else chip.kind.value
+    return f"× {kind}: {chip.value}"
+
+
+def askable(card: Card) -> bool:
+    return len(ASK_ID.format(number=card.number, key=card.key)) <= CUSTOM_ID and not any(
+        ch.isspace() for ch in card.key
+    )
+
+
+def view_for(message: Message) -> ui.View | None:
+    """The buttons of one message: a × per chip, Shuffle and Brief where the
+    chips are shown, and an Ask button per card. None when there are none.
+
+    Five rows of five buttons is all a message holds: Ask buttons (at most 10
+    cards per message) and the Shuffle/Brief row come first, and chips get
+    the rows left; chips beyond them are removed with `/radar remove`.
+    """
+    cards = [card for card in message.cards if askable(card)]
+    ask_rows = math.ceil(len(cards) / PER_ROW)
+    if not cards and message.chips is None:
+        return None
+    view = ui.View(timeout=None)
+    row = 0
+    if message.chips is not None:
+        chip_rows = ROWS - ask_rows - 1
+        for i, (chip_id, chip) in enumerate(message.chips[: chip_rows * PER_ROW]):
+            _add(view, RemoveChipButton(chip_id, chip_label(chip)), row + i // PER_ROW)
+        row += math.ceil(min(len(message.chips), chip_rows * PER_ROW) / PER_ROW)
+        _add(view, ShuffleButton(), row)
+        _add(view, BriefButton(), row)
+        row += 1
+    single = len(message.cards) == 1
+    for i, card in enumerate(cards):
+        label = "Ask about this paper" if single else f"Ask about {card.number:02d}"
+        _add(view, AskButton(card.number, card.key, label), row + i // PER_ROW)
+    return view
+
+
+def _add(view: ui.View, item: ui.DynamicItem[Any], row: int) -> None:
+    item.row = row
+    view.add_item(item)
