@@ -31,6 +31,13 @@ class Paper:
     journal_ref: str | None = None
     comment: str | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    #: Where the work appeared, as a reader names it: a journal or conference
+    #: ("Nature Machine Intelligence") or a preprint server with its subject
+    #: ("bioRxiv (Neuroscience)"). None when unknown or for plain arXiv records.
+    venue: str | None = None
+    #: Other versions of the same work (preprint <-> published), never ``url``
+    #: itself; filled when sources report, or de-duplication merges, versions.
+    links: tuple[str, ...] = ()
 
     @property
     def source_id(self) -> str:
