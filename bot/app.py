@@ -21,6 +21,7 @@ from bot.errors import StoreError
 from bot.llm import Gateway, client_from_settings
 from bot.service import RadarService
 from bot.sources.arxiv import ArxivSource
+from bot.sources.openalex import OpenAlexSource
 from bot.store import migrate
 from bot.store.repo import Store
 
@@ -33,11 +34,15 @@ class App:
     harvester: Harvester
     service: RadarService
     clock: Clock
+    #: Journals, preprint servers and author identities (None: disabled).
+    openalex: OpenAlexSource | None = None
 
     def close(self) -> None:
         close = getattr(self.source, "close", None)
         if close is not None:
             close()
+        if self.openalex is not None:
+            self.openalex.close()
         if self.service.gateway is not None:
             self.service.gateway.close()
         if self.service.fulltext is not None:
@@ -51,6 +56,7 @@ def build(
     clock: Clock | None = None,
     source: PaperSource | None = None,
     rng: random.Random | None = None,
+    openalex: OpenAlexSource | None = None,
 ) -> App:
     url = config.database.url
     if config.database.auto_upgrade:
@@ -65,7 +71,9 @@ def build(
     store = Store.from_url(url)
     if source is None:
         source = ArxivSource(config.arxiv)
-    harvester = Harvester(store, source, clock, config.harvest)
+    if openalex is None and config.openalex.enabled:
+        openalex = OpenAlexSource(config.openalex)
+    harvester = Harvester(store, source, clock, config.harvest, openalex=openalex)
     # The model: configured by [llm] plus the key in the environment variable it
     # names; with neither a key nor a base URL there is no client and briefings
     # and answers are extractive.
@@ -79,8 +87,9 @@ def build(
         rng or random.Random(),
         gateway=gateway,
         fulltext=FullTextFetcher(store, config.fulltext, clock),
+        openalex=openalex,
     )
-    return App(config, store, source, harvester, service, clock)
+    return App(config, store, source, harvester, service, clock, openalex)
 
 
 def describe_db(url: str) -> str:

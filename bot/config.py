@@ -21,6 +21,7 @@ from bot.digest.fulltext import FullTextSettings
 from bot.digest.harvest import HarvestSettings
 from bot.errors import ConfigError
 from bot.sources.arxiv import ArxivSettings
+from bot.sources.openalex import OpenAlexSettings
 
 CONFIG_ENV = "PAPER_RADAR_CONFIG"
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -104,6 +105,7 @@ class Config:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     radar: RadarSettings = field(default_factory=RadarSettings)
     arxiv: ArxivSettings = field(default_factory=ArxivSettings)
+    openalex: OpenAlexSettings = field(default_factory=OpenAlexSettings)
     harvest: HarvestSettings = field(default_factory=HarvestSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
@@ -192,6 +194,7 @@ def _validate(config: Config) -> None:
         raise ConfigError("radar.digest_cap must be between 1 and 100")
     if config.arxiv.delay_seconds < 0:
         raise ConfigError("arxiv.delay_seconds cannot be negative")
+    _validate_openalex(config.openalex)
     if config.clock.now:
         _parse_now(config.clock.now)
     if config.slack.mode not in ("socket", "http"):
@@ -202,6 +205,31 @@ def _validate(config: Config) -> None:
         raise ConfigError("schedule.default_time must be HH:MM (24-hour) or empty")
     if config.schedule.grace_hours < 0:
         raise ConfigError("schedule.grace_hours cannot be negative")
+
+
+_SOURCE_ID = re.compile(r"^(?:https://openalex\.org/)?S[0-9]{1,12}$", re.I)
+
+
+def _validate_openalex(settings: OpenAlexSettings) -> None:
+    if not settings.api_url.startswith(("http://", "https://")):
+        raise ConfigError("openalex.api_url must be an http(s) URL")
+    if settings.delay_seconds < 0 or settings.backoff_seconds < 0:
+        raise ConfigError("openalex.delay_seconds and backoff_seconds cannot be negative")
+    if settings.timeout_seconds <= 0:
+        raise ConfigError("openalex.timeout_seconds must be positive")
+    if settings.max_retries < 0:
+        raise ConfigError("openalex.max_retries cannot be negative")
+    if not 1 <= settings.per_page <= 200:
+        raise ConfigError("openalex.per_page must be between 1 and 200")
+    if not 1 <= settings.author_results <= 200:
+        raise ConfigError("openalex.author_results must be between 1 and 200")
+    if settings.max_results < 1:
+        raise ConfigError("openalex.max_results must be at least 1")
+    bad = [s for s in settings.harvest_sources if not _SOURCE_ID.match(s)]
+    if bad:
+        raise ConfigError(
+            f"openalex.harvest_sources must be OpenAlex source ids like S137773608; not {bad[0]!r}"
+        )
 
 
 def _parse_now(text: str) -> datetime:

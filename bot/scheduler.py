@@ -27,7 +27,9 @@ Harvests run ahead of digests (``schedule.harvest_lead_minutes`` before each
 distinct due time), and again at the digest if that pass failed or has not
 finished; either way one pass serves every channel due then
 (``Harvester``'s freshness, one lock per database), and none runs at all when
-arXiv has announced nothing since the last pass (``harvest_decision``).
+arXiv has announced nothing since the last pass (``harvest_decision``). The
+OpenAlex works of followed people and venues ride on the same pass
+(``Harvester.run``), so they are fetched on arXiv's announcement days.
 
 Channels due together are planned together (``plan_all``: one pool read, one
 indexed match), then claimed and delivered by ``concurrency`` workers, so

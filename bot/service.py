@@ -14,14 +14,16 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
 from bot.config import Config
 from bot.core import commands as c
-from bot.core.cards import Reply, make_card
+from bot.core.cards import Choice, Reply, make_card
 from bot.core.channel import ChannelRef, ChannelState
-from bot.core.chips import KIND_TITLES, Chip, ChipKind
+from bot.core.chips import KIND_TITLES, NAME_ONLY, OPENALEX_REF, Chip, ChipKind
+from bot.core.identity import AuthorCandidate, describe, name_variants, plausible_people
 from bot.core.matching import KeywordQuery, match_paper
 from bot.core.names import author_matches, parse_name
 from bot.digest import brief as briefing
@@ -32,11 +34,16 @@ from bot.digest.plan import cards_for, filter_view, matched_labels, plan_digest,
 from bot.digest.schedule import next_occurrence, parse_hhmm, run_key_day
 from bot.errors import NotFoundError, RadarError, UpstreamError, UsageError
 from bot.llm import Gateway, workspace_of
+from bot.sources.openalex import OpenAlexSource
 from bot.store.repo import RunInfo, Store, Turn
 
 log = logging.getLogger(__name__)
 
 CHIP_REPLY_CARDS = 5
+#: A `/radar author` question ("which of these people?") stays open this long.
+PENDING_TTL = timedelta(days=1)
+#: Characters of a person's line on a pick button.
+PICK_LABEL = 72
 #: An automatic briefing follows a digest: one started at most this long ago.
 AUTO_BRIEF_AFTER_HOURS = 12
 
@@ -56,6 +63,8 @@ class RadarService:
     gateway: Gateway | None = None
     #: Full texts for thread answers (None: answers use the abstract only).
     fulltext: FullTextFetcher | None = None
+    #: Author identities and works beyond arXiv (None: author chips are names).
+    openalex: OpenAlexSource | None = None
 
     # -- entry points --------------------------------------------------------
 
@@ -83,7 +92,11 @@ class RadarService:
             case c.Help(topic):
                 return help_reply(topic)
             case c.AddChip(chip):
+                if chip.kind is ChipKind.AUTHOR:
+                    return self.add_author(state, chip)
                 return self.add_chip(state, chip)
+            case c.Pick(choice, author_id):
+                return self.pick(state, choice, author_id)
             case c.RemoveChip(target):
                 return self.remove_chip(state, target)
             case c.ClearChips():
@@ -119,6 +132,12 @@ class RadarService:
                 "No chips yet. Start with `/radar author <name>`, "
                 "`/radar keyword <words>` or `/radar category cs.CL`."
             )
+        lines.extend(
+            f"{chip.value} is one person: OpenAlex author {chip.author_id}"
+            + (f" (on arXiv also as {', '.join(chip.names)})" if chip.names else "")
+            for chip in state.chip_list
+            if chip.author_id is not None
+        )
         lines.append(f"Schedule: {describe_schedule(state, self.config)}")
         lines.append(f"Digest size: up to {state.digest_cap} cards")
         last = self.store.last_run(state.id)
@@ -146,12 +165,175 @@ class RadarService:
         """The stored channel, created on its first write."""
         return state if state.id else self.store.channel(state.ref, self.config.radar.digest_cap)
 
-    def add_chip(self, state: ChannelState, chip: Chip) -> Reply:
+    # -- author chips: a person, not a string ----------------------------------
+
+    def add_author(self, state: ChannelState, chip: Chip) -> Reply:
+        """``/radar author <name> [openalex:A…]``: find who the name means.
+
+        Without OpenAlex the chip follows the name, as it always did. With it,
+        the name is looked up (one search request): nobody plausible keeps the
+        name; one person makes the chip follow that identity; several ask the
+        channel to pick (the question stays open, see ``pick``). The explicit
+        ``openalex:A…`` form is checked against that author's record instead.
+        """
+        self._room(state)
+        if self.openalex is None:
+            if chip.ref is not None:
+                raise UsageError(
+                    "OpenAlex is turned off here, so a chip cannot follow an OpenAlex "
+                    f"identity; `/radar author {chip.value}` follows the name."
+                )
+            return self.add_chip(state, chip)
+        if state.id:
+            self.store.set_pending(state.id, None)  # a new question replaces an old one
+        if chip.ref is not None:
+            return self._add_explicit(state, chip)
+        twin = next((have for _, have in state.chips if same_chip(have, chip)), None)
+        if twin is not None:
+            return self.add_chip(state, chip)  # says it is already there, asks nobody
+        name = chip.value
+        try:
+            people = plausible_people(name, self.openalex.search_authors(name))
+        except (UpstreamError, ValueError) as err:
+            log.warning("author look-up failed name=%r error=%s", name, err)
+            return self.add_chip(
+                state,
+                chip,
+                (
+                    "OpenAlex did not answer just now, so this chip follows the name only; "
+                    "add it again later to follow the person.",
+                ),
+            )
+        if not people:
+            return self.add_chip(
+                state,
+                replace(chip, ref=NAME_ONLY),
+                (f"OpenAlex knows nobody called {name}, so this chip follows the name as typed.",),
+            )
+        if len(people) == 1:
+            person = people[0]
+            return self.add_chip(
+                state, identity_chip(person), (f"Following {describe(person)} (OpenAlex).",)
+            )
+        return self._ask(state, name, people)
+
+    def _add_explicit(self, state: ChannelState, chip: Chip) -> Reply:
+        """``/radar author <name> openalex:A…``: that person, if the name fits them."""
+        assert self.openalex is not None and chip.author_id is not None
+        try:
+            person = self.openalex.author(chip.author_id)
+        except UpstreamError as err:
+            log.warning("author record failed id=%s error=%s", chip.author_id, err)
+            return self.add_chip(
+                state,
+                chip,
+                (
+                    f"OpenAlex did not answer just now, so this chip follows {chip.author_id} "
+                    "under the name as typed.",
+                ),
+            )
+        if not plausible_people(chip.value, [person]):
+            raise UsageError(
+                f"OpenAlex author {chip.author_id} is {person.display_name}, not "
+                f"{chip.value}; nothing changed."
+            )
+        return self.add_chip(
+            state, identity_chip(person), (f"Following {describe(person)} (OpenAlex).",)
+        )
+
+    def _ask(self, state: ChannelState, name: str, people: list[AuthorCandidate]) -> Reply:
+        """Several people fit ``name``: list them, remember the question, add nothing."""
+        state = self._created(state)
+        shown = people[: c.MAX_PICK]
+        self.store.set_pending(
+            state.id,
+            {
+                "name": name,
+                "asked_at": self.clock.now().isoformat(),
+                "people": [
+                    {
+                        "id": p.id,
+                        "name": p.display_name,
+                        "names": list(name_variants(p)),
+                        "line": describe(p),
+                    }
+                    for p in shown
+                ],
+            },
+        )
+        lines = [f"{i}. {describe(p)}" for i, p in enumerate(shown, start=1)]
+        if len(people) > len(shown):
+            lines.append(
+                f"… and {len(people) - len(shown)} more: type a fuller name to narrow it down."
+            )
+        lines.append(
+            f"Pick one with `/radar pick <number>`, or `/radar pick name` to follow the name "
+            f"{name} as typed (anyone of that name). Nothing was added yet."
+        )
+        choices = [
+            Choice(
+                f"{i}. {describe(p, width=PICK_LABEL, max_topics=0)}",
+                f"pick {i} {OPENALEX_REF}{p.id}",
+            )
+            for i, p in enumerate(shown, start=1)
+        ]
+        choices.append(Choice("Name only", "pick name"))
+        return Reply(
+            f"Which {name}? OpenAlex knows {len(people)} people of that name.",
+            tuple(lines),
+            kind="choice",
+            choices=tuple(choices),
+        )
+
+    def pick(self, state: ChannelState, choice: int | None, author_id: str | None) -> Reply:
+        """``/radar pick <n>`` / ``/radar pick name``: answer the open question."""
+        pending = _pending(self.store.pending(state.id)) if state.id else None
+        if pending is None:
+            raise UsageError(
+                "There is no open question here: `/radar pick` answers a `/radar author` "
+                "that found several people."
+            )
+        name, asked_at, people = pending
+        if self.clock.now() - asked_at > PENDING_TTL:
+            self.store.set_pending(state.id, None)
+            raise UsageError(
+                f"The question about {name} has expired; ask again with `/radar author {name}`."
+            )
+        if choice is None:
+            chip = Chip(ChipKind.AUTHOR, name, NAME_ONLY)
+            notes: tuple[str, ...] = (f"This chip follows the name {name} as typed.",)
+        else:
+            if choice > len(people):
+                raise UsageError(
+                    f"There is no person {choice}: the list has {len(people)} "
+                    "(or `/radar pick name`)."
+                )
+            person = people[choice - 1]
+            if author_id is not None and author_id != person["id"]:
+                raise UsageError(
+                    "That button belongs to an earlier question; nothing changed. "
+                    "Pick from the latest list."
+                )
+            chip = Chip(
+                ChipKind.AUTHOR,
+                person["name"],
+                f"{OPENALEX_REF}{person['id']}",
+                tuple(n for n in person["names"] if n != person["name"]),
+            )
+            notes = (f"Following {person['line']} (OpenAlex).",)
+        reply = self.add_chip(state, chip, notes)
+        self.store.set_pending(state.id, None)
+        return reply
+
+    def _room(self, state: ChannelState) -> None:
         if len(state.chips) >= self.config.radar.max_chips:
             raise UsageError(
                 f"This radar already has {len(state.chips)} chips, the most it "
                 "can hold. Remove one first."
             )
+
+    def add_chip(self, state: ChannelState, chip: Chip, notes: Sequence[str] = ()) -> Reply:
+        self._room(state)
         twin = next((have for _, have in state.chips if same_chip(have, chip)), None)
         if twin is not None:
             return Reply(
@@ -170,7 +352,7 @@ class RadarService:
             )
         note = self._backfill(chip)
         state = self.store.channel(state.ref)
-        lines = [note] if note else []
+        lines = [*notes, note] if note else list(notes)
         cards: tuple = ()
         if chip.kind in (ChipKind.AUTHOR, ChipKind.KEYWORD, ChipKind.CATEGORY):
             matches = radar_matches([chip, *_scope_chips(state.chip_list)], self._pool())
@@ -195,7 +377,30 @@ class RadarService:
         )
 
     def _backfill(self, chip: Chip) -> str | None:
-        """One upstream query so a new chip's first reply shows real papers."""
+        """One upstream query so a new chip's first reply shows real papers
+        (two for a chip that follows a person: arXiv by name, OpenAlex by id)."""
+        openalex_note = self._backfill_identity(chip)
+        arxiv_note = self._backfill_arxiv(chip)
+        return " ".join(n for n in (arxiv_note, openalex_note) if n) or None
+
+    def _backfill_identity(self, chip: Chip) -> str | None:
+        """The person's works in the recent pool, by OpenAlex author id."""
+        if chip.author_id is None or self.openalex is None:
+            return None
+        now = self.clock.now()
+        since = (now - timedelta(days=self.config.radar.pool_days)).date()
+        try:
+            papers = self.openalex.works_by_author(chip.author_id, since, until=now.date())
+        except (UpstreamError, ValueError) as err:
+            log.warning("OpenAlex backfill failed author=%s error=%s", chip.author_id, err)
+            return (
+                "OpenAlex did not answer just now, so this person's papers beyond arXiv "
+                "will come with the next harvest."
+            )
+        self.store.upsert_papers(papers, now)
+        return None
+
+    def _backfill_arxiv(self, chip: Chip) -> str | None:
         try:
             if chip.kind is ChipKind.AUTHOR:
                 papers = self.source.backfill_author(chip.value)
@@ -566,11 +771,49 @@ def find_chip(state: ChannelState, target: str) -> tuple[int, Chip]:
     raise NotFoundError(f"No chip matches `{text[:40]}`. Chips: {listing}")
 
 
+def identity_chip(person: AuthorCandidate) -> Chip:
+    """The author chip that follows ``person``: shown by their name, matched by
+    their id, and in arXiv bylines by every spelling they publish under."""
+    return Chip(
+        ChipKind.AUTHOR,
+        " ".join(person.display_name.split()),
+        f"{OPENALEX_REF}{person.id}",
+        tuple(n for n in name_variants(person) if n != person.display_name),
+    )
+
+
+def _pending(raw: dict[str, Any] | None) -> tuple[str, datetime, list[dict[str, Any]]] | None:
+    """(name, asked at, people) of a stored question, None if there is none or it is unreadable."""
+    if not raw:
+        return None
+    try:
+        name = str(raw["name"])
+        asked_at = datetime.fromisoformat(str(raw["asked_at"]))
+        people = [
+            {
+                "id": str(p["id"]),
+                "name": str(p["name"]),
+                "names": [str(n) for n in p.get("names", ())],
+                "line": str(p.get("line") or p["name"]),
+            }
+            for p in raw["people"]
+        ]
+    except (KeyError, TypeError, ValueError):
+        log.warning("unreadable pending author choice dropped")
+        return None
+    if asked_at.tzinfo is None or not people:
+        return None
+    return name, asked_at, people
+
+
 def same_chip(a: Chip, b: Chip) -> bool:
     """Whether two chips watch the same thing (``Distillation`` = ``distillation``;
-    ``Jorg Frochte`` = ``Jörg Frochte``), so the second is a duplicate."""
+    ``Jorg Frochte`` = ``Jörg Frochte``), so the second is a duplicate. Two chips
+    that follow identities are the same only when they follow the same person."""
     if a.kind is not b.kind:
         return False
+    if a.author_id is not None and b.author_id is not None:
+        return a.author_id == b.author_id
     if a.value.casefold() == b.value.casefold():
         return True
     try:

@@ -6,6 +6,11 @@ SQLite file, a pinned clock and ``arxiv.api_url`` pointing at a
 2026-04-29) through ``AtomPager``. Tests type lines into the console adapter
 and read what comes back, then look at the database and at what the replay
 server received.
+
+OpenAlex is off unless a test passes ``openalex=`` rules: then a second local
+replay server answers the production ``OpenAlexSource`` (real HTTP, captured
+responses from ``tests/fixtures/openalex``), and ``Radar.openalex`` is that
+server, so tests can see what OpenAlex was asked.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +32,7 @@ from bot.core.cards import Reply
 from bot.core.channel import ChannelRef
 from bot.handlers.console import ConsoleAdapter, channel_ref
 from bot.sources.arxiv import ArxivSource
+from bot.sources.openalex import OpenAlexSettings, OpenAlexSource
 from bot.sources.replay import AtomPager, ReplayServer, Rule
 from bot.sources.throttle import Throttle
 
@@ -59,6 +65,8 @@ class Radar:
     server: ReplayServer
     clock: FixedClock
     ref: ChannelRef
+    #: The local OpenAlex, when the test asked for one.
+    openalex: ReplayServer | None = None
 
     # -- talking ----------------------------------------------------------------
 
@@ -135,6 +143,8 @@ def make_config(tmp_path: Path, api_url: str) -> Config:
     return replace(
         base.with_db(f"sqlite:///{tmp_path / 'radar.db'}"),
         arxiv=replace(base.arxiv, api_url=api_url, delay_seconds=0.0, backoff_seconds=0.0),
+        # Off unless a test serves it (``radar(openalex=...)``): never the internet.
+        openalex=replace(base.openalex, enabled=False, api_url=api_url.rsplit("/api/", 1)[0]),
         # Full texts come from the same local server (which has none: the
         # answers use the abstract); tests/test_qa.py serves real ones.
         fulltext=replace(
@@ -154,21 +164,43 @@ def radar(
     channel: str = "lab",
     seed: int = 7,
     feed: Path = CAPTURE,
+    openalex: Sequence[Rule] | None = None,
+    harvest_sources: Sequence[str] = (),
+    now: datetime = NOW,
+    pool_days: int | None = None,
 ) -> Iterator[Radar]:
-    """The real app on a fresh SQLite file, arXiv replayed locally, clock at ``NOW``.
+    """The real app on a fresh SQLite file, arXiv replayed locally, clock at ``now``.
 
     ``rules`` come first (faults, empty answers); anything else gets the
-    capture, paged as the API would page it.
+    capture, paged as the API would page it. ``openalex`` rules turn OpenAlex
+    on, served by its own local replay server (404 for anything unmatched).
     """
-    with ReplayServer(rules, default=AtomPager(feed)) as server:
-        clock = FixedClock(NOW)
+    with ExitStack() as stack:
+        server = stack.enter_context(ReplayServer(rules, default=AtomPager(feed)))
+        clock = FixedClock(now)
         config = make_config(tmp_path, f"{server.url}/api/query")
+        if pool_days is not None:
+            config = replace(config, radar=replace(config.radar, pool_days=pool_days))
         # The production source on its own throttle: the process-wide one is
         # keyed by host:port, and a reused port could inherit another test's
         # 3-second interval.
         source = ArxivSource(config.arxiv, throttle=Throttle(0.0))
-        app = build(config, clock=clock, source=source, rng=random.Random(seed))
+        oa_server = oa_source = None
+        if openalex is not None:
+            oa_server = stack.enter_context(ReplayServer(openalex))
+            settings = OpenAlexSettings(
+                api_url=oa_server.url,
+                api_key_env="PAPER_RADAR_TEST_NO_OPENALEX_KEY",
+                delay_seconds=0.0,
+                backoff_seconds=0.0,
+                max_retries=1,
+                timeout_seconds=5.0,
+                harvest_sources=tuple(harvest_sources),
+            )
+            oa_source = OpenAlexSource(settings, sleep=lambda _s: None, throttle=Throttle(0.0))
+            config = replace(config, openalex=settings)
+        app = build(config, clock=clock, source=source, rng=random.Random(seed), openalex=oa_source)
         try:
-            yield Radar(app, server, clock, channel_ref(channel))
+            yield Radar(app, server, clock, channel_ref(channel), oa_server)
         finally:
             app.close()

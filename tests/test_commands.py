@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -35,6 +36,20 @@ from bot.errors import UsageError
         ("category CS.cl", c.AddChip(Chip(ChipKind.CATEGORY, "cs.CL"))),
         ("category quant-ph", c.AddChip(Chip(ChipKind.CATEGORY, "quant-ph"))),
         ("source arXiv", c.AddChip(Chip(ChipKind.SOURCE, "arxiv"))),
+        ("source OpenAlex", c.AddChip(Chip(ChipKind.SOURCE, "openalex"))),
+        (
+            "author Joseph Mearman openalex:A5017898742",
+            c.AddChip(Chip(ChipKind.AUTHOR, "Joseph Mearman", "openalex:A5017898742")),
+        ),
+        (
+            "author Mearman OpenAlex:a5017898742",
+            c.AddChip(Chip(ChipKind.AUTHOR, "Mearman", "openalex:A5017898742")),
+        ),
+        ("pick 2", c.Pick(2)),
+        ("/radar pick 2 openalex:A5017898742", c.Pick(2, "A5017898742")),
+        ("pick name", c.Pick(None)),
+        ("pick Name", c.Pick(None)),
+        ("choose 1", c.Pick(1)),
         ("remove 2", c.RemoveChip("2")),
         ("remove author Yehui Tang", c.RemoveChip("author Yehui Tang")),
         ("clear", c.ClearChips()),
@@ -146,9 +161,34 @@ def test_any_text_is_a_command_or_a_usage_error(line: str) -> None:
         assert isinstance(result, c.Command)
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "author Mearman openalex:A1|A2",
+        "author Mearman openalex:A1,is_paratext:true",
+        "author Mearman openalex:S123",
+        "author Mearman openalex:A",
+        "author openalex:A5017898742",
+        "author Mearman openalex:A1 openalex:A2",
+        "pick",
+        "pick 0",
+        "pick 10",
+        "pick ²",
+        "pick 1 2",
+        "pick name openalex:A1",
+        "pick 1 openalex:A1|A2",
+        "pick 1 2 3",
+    ],
+)
+def test_identities_and_picks_are_refused_unless_well_formed(line: str) -> None:
+    with pytest.raises(UsageError):
+        c.parse(line)
+
+
 _WORDS = st.sampled_from(
     [
         "author",
+        "pick",
         "keyword",
         "category",
         "source",
@@ -163,8 +203,12 @@ _WORDS = st.sampled_from(
         "clear",
     ]
 )
-_ARGS = st.text(alphabet=st.characters(codec="utf-8"), max_size=60) | st.sampled_from(
-    ['"', '""', "-", '-"x', "au:x OR cat:*", "since:", "09:00", "cs.CL", ":", "\u200d"]
+_ARGS = (
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=60)
+    | st.sampled_from(
+        ['"', '""', "-", '-"x', "au:x OR cat:*", "since:", "09:00", "cs.CL", ":", "\u200d"]
+    )
+    | st.sampled_from(["openalex:A5017898742", "openalex:A1|A2", "OPENALEX:a1", "name", "2"])
 )
 
 
@@ -182,3 +226,7 @@ def test_subcommands_with_hostile_arguments_never_raise_anything_else(
     if isinstance(result, c.AddChip):
         # Whatever got through is a literal: no query syntax survives into a chip.
         assert not set(result.chip.value) & set(":()[]{}*?^~\\")
+        ref = result.chip.ref
+        assert ref is None or re.fullmatch(r"openalex:A[0-9]{1,12}", ref)
+    if isinstance(result, c.Pick):
+        assert result.author_id is None or re.fullmatch(r"A[0-9]{1,12}", result.author_id)

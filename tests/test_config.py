@@ -150,10 +150,33 @@ def test_good_default_timezone(tmp_path: Path) -> None:
         ("[arxiv]\ndelay_seconds = -1\n", "arxiv.delay_seconds"),
         ('[clock]\nnow = "yesterday"\n', "clock.now"),
         ('[clock]\nnow = "2026-04-30T18:00:00"\n', "clock.now"),  # no zone
+        ("[openalex]\nper_page = 500\n", "openalex.per_page"),
+        ("[openalex]\ndelay_seconds = -0.1\n", "openalex.delay_seconds"),
+        ('[openalex]\napi_url = "ftp://api.openalex.org"\n', "openalex.api_url"),
+        ('[openalex]\nharvest_sources = ["S1|S2"]\n', "openalex.harvest_sources"),
+        ('[openalex]\nharvest_sources = ["A5017898742"]\n', "openalex.harvest_sources"),
     ],
 )
 def test_out_of_range_values_are_refused(tmp_path: Path, text: str, where: str) -> None:
     assert where in bad(tmp_path, text)
+
+
+def test_openalex_section(tmp_path: Path) -> None:
+    defaults = load().openalex
+    assert defaults.enabled is True
+    assert defaults.api_url == "https://api.openalex.org"
+    assert defaults.api_key_env == "OPENALEX_API_KEY" and defaults.mailto == ""
+    assert defaults.delay_seconds == 0.1 and defaults.harvest_sources == ()
+    config = load(
+        write(
+            tmp_path,
+            '[openalex]\nenabled = false\nmailto = "radar@example.org"\n'
+            'harvest_sources = ["S2912241403", "https://openalex.org/S137773608"]\n',
+        )
+    )
+    assert config.openalex.enabled is False and config.openalex.mailto == "radar@example.org"
+    assert config.openalex.harvest_sources == ("S2912241403", "https://openalex.org/S137773608")
+    assert "openalex.api_key" in bad(tmp_path, '[openalex]\napi_key = "sk-123"\n')
 
 
 def test_secrets_cannot_live_in_the_file(tmp_path: Path) -> None:

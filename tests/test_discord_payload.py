@@ -116,6 +116,7 @@ def test_one_subcommand_per_command_of_the_grammar(payload: list[dict[str, Any]]
     assert options["schedule"] == [("time", 3, True), ("zone", 3, False)]
     assert options["cap"] == [("n", 4, True)]
     assert options["help"] == [("command", 3, False)]
+    assert options["pick"] == [("choice", 3, True)]
     for bare in ("show", "clear", "digest"):
         assert options[bare] == []
     shuffle_n = subs["shuffle"]["options"][0]
@@ -204,8 +205,14 @@ def test_custom_ids_are_a_stable_contract() -> None:
         "radar:brief",
         r"radar:chip:(?P<chip_id>[0-9]{1,18})",
         r"radar:ask:(?P<number>[0-9]{1,3}):(?P<key>\S{1,80})",
+        r"radar:pick:(?P<choice>[0-9]{1,2}:A[0-9]{1,12}|name)",
     }
-    for cid in [*ids, "radar:ask:12:arxiv:astro-ph/0601001"]:
+    for cid in [
+        *ids,
+        "radar:ask:12:arxiv:astro-ph/0601001",
+        "radar:pick:2:A5017898742",
+        "radar:pick:name",
+    ]:
         assert (
             sum(1 for item in DYNAMIC_ITEMS if item.__discord_ui_compiled_template__.fullmatch(cid))
             == 1

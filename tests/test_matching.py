@@ -33,9 +33,11 @@ def paper(
     source: str = "arxiv",
     key: str = "arxiv:2604.00001",
     days_ago: int = 0,
+    extra: dict[str, str] | None = None,
 ) -> Paper:
     when = BASE - timedelta(days=days_ago)
     return Paper(
+        extra=dict(extra or {}),
         key=key,
         source=source,
         title=title,
@@ -341,6 +343,50 @@ def test_index_with_integer_keys_and_len() -> None:
     assert list(out) == [1, 2] and len(out[1]) == 1 and out[2] == []
 
 
+def test_an_identity_chip_matches_its_person_by_id_and_arxiv_bylines_by_name() -> None:
+    joseph = Chip(A, "Joseph Mearman", "openalex:A5017898742", ("J. W. Mearman",))
+    named = Chip(A, "Mearman", "name-only")
+    by_joseph = paper(
+        authors=("Jonathan C. Roberts", "Joseph Mearman"),
+        source="openalex",
+        extra={"author_ids": "A5009341822 A5017898742"},
+    )
+    by_andrew = paper(
+        authors=("Andrew Mearman",), source="openalex", extra={"author_ids": "A5019952124"}
+    )
+    # OpenAlex split a record: the byline reads right, the id is someone else's.
+    namesake = paper(authors=("Joseph Mearman",), source="openalex", extra={"author_ids": "A9"})
+    on_arxiv = paper(authors=("J. W. Mearman", "P. Ritsos"))  # no ids: matched by name
+    other_arxiv = paper(authors=("A. Mearman",))
+    for p, want in [
+        (by_joseph, True),
+        (by_andrew, False),
+        (namesake, False),
+        (on_arxiv, True),
+        (other_arxiv, False),
+    ]:
+        assert (match_paper([joseph], p) is not None) is want, p.authors
+    # A name-only chip is today's author chip: every Mearman, whatever the ids.
+    assert all(match_paper([named], p) for p in (by_joseph, by_andrew, on_arxiv, other_arxiv))
+    index = RadarIndex.build({1: [joseph], 2: [named], 3: [joseph, named]})
+    papers = [by_joseph, by_andrew, namesake, on_arxiv, other_arxiv]
+    got = index.match(papers)
+    assert [m.paper for m in got[1]] == [by_joseph, on_arxiv]
+    assert got == {
+        k: [m for p in papers if (m := match_paper(chips, p)) is not None]
+        for k, chips in {1: [joseph], 2: [named], 3: [joseph, named]}.items()
+    }
+
+
+def test_source_chips_admit_a_merged_record_of_either_source() -> None:
+    merged = paper(source="arxiv", extra={"sources": "arxiv openalex"})
+    for source in ("arxiv", "openalex"):
+        chips = [Chip(CAT, "cs.LG"), Chip(SRC, source)]
+        assert match_paper(chips, merged) is not None
+        assert RadarIndex.build({1: chips}).match([merged])[1]
+    assert match_paper([Chip(CAT, "cs.LG"), Chip(SRC, "openalex")], paper()) is None
+
+
 _AUTHORS = [
     "Yehui Tang",
     "Tang, Yehui",
@@ -389,8 +435,17 @@ _keyword_value = st.lists(
     min_size=1,
     max_size=2,
 ).map(" ".join)
+_IDS = ["A1", "A2", "A3"]
 _chip = st.one_of(
     st.builds(Chip, st.just(A), st.sampled_from(_AUTHORS)),
+    # Chips that follow a person: by id in records with author ids, else by names.
+    st.builds(
+        Chip,
+        st.just(A),
+        st.sampled_from(_AUTHORS),
+        st.sampled_from([f"openalex:{i}" for i in _IDS] + ["name-only"]),
+        st.lists(st.sampled_from([*_AUTHORS, "", "123"]), max_size=2).map(tuple),
+    ),
     st.builds(Chip, st.just(KW), _keyword_value),
     st.builds(Chip, st.just(CAT), st.sampled_from(_CHIP_CATS)),
     st.builds(Chip, st.just(SRC), st.sampled_from(["arxiv", "openalex"])),
@@ -408,6 +463,13 @@ _paper = st.builds(
     source=st.sampled_from(["arxiv", "openalex"]),
     key=st.integers(0, 50).map(lambda i: f"arxiv:2604.{i:05d}"),
     days_ago=st.integers(0, 5),
+    extra=st.fixed_dictionaries(
+        {},
+        optional={
+            "author_ids": st.lists(st.sampled_from(_IDS), max_size=2).map(" ".join),
+            "sources": st.sampled_from(["arxiv openalex", "openalex", "arxiv"]),
+        },
+    ),
 )
 
 

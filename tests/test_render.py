@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from bot.core.cards import Card, Reply, make_card, shorten_authors, trim_abstract
+from bot.core.cards import Card, Choice, Reply, make_card, shorten_authors, trim_abstract
 from bot.core.chips import Chip, ChipKind
 from bot.core.paper import Paper
 from bot.handlers import render_discord, render_slack, render_text
@@ -481,3 +481,86 @@ def test_a_real_digest_renders_validly_on_every_platform(tmp_path: Path) -> None
     assert [line for line in text.splitlines() if line.startswith(tuple("0123456789"))] == [
         c.heading for c in reply.cards
     ]
+
+
+# -- venues, other versions, questions (OpenAlex) ------------------------------------
+
+
+def test_source_label_names_the_venue() -> None:
+    arxiv = paper("arxiv:2604.26888")
+    assert make_card(1, arxiv, 300).source_label == "arXiv (CS.LG)"
+    journal = replace(arxiv, venue="Nature Machine Intelligence", source="openalex")
+    assert make_card(1, journal, 300).source_label == "Nature Machine Intelligence"
+    preprint = replace(arxiv, key="openalex:W1", source="openalex", venue="bioRxiv (Neuroscience)")
+    assert make_card(1, preprint, 300).source_label == "bioRxiv (Neuroscience)"
+    # arXiv's own record keeps arXiv's category, even when OpenAlex named its subfield.
+    renamed = replace(arxiv, venue="arXiv (Materials Chemistry)")
+    assert make_card(1, renamed, 300).source_label == "arXiv (CS.LG)"
+    bare = replace(arxiv, source="openalex", venue=None, primary_category="Geology")
+    assert make_card(1, bare, 300).source_label == "OpenAlex (Geology)"
+
+
+def merged_card(links: tuple[str, ...]) -> Card:
+    base = replace(
+        paper("arxiv:2604.26888"),
+        venue="Nature Machine Intelligence",
+        url="https://doi.org/10.1038/s42256-024-00832-8",
+        links=links,
+    )
+    return make_card(1, base, 500)
+
+
+def test_cards_link_the_other_versions_on_every_platform() -> None:
+    card = merged_card(("https://arxiv.org/abs/2604.26888", "https://www.biorxiv.org/x"))
+    assert card.links == ("https://arxiv.org/abs/2604.26888", "https://www.biorxiv.org/x")
+    text = render_text.render(Reply("r", cards=(card,)))
+    assert "also: https://arxiv.org/abs/2604.26888  https://www.biorxiv.org/x" in text
+    slack = render_slack.render(Reply("r", cards=(card,)))
+    validate_slack(slack)
+    section = slack[0]["blocks"][1]["text"]["text"]
+    assert section.endswith(
+        "\nAlso: <https://arxiv.org/abs/2604.26888|arxiv.org>, <https://www.biorxiv.org/x|biorxiv.org>"
+    )
+    discord = render_discord.render(Reply("r", cards=(card,)))
+    validate_discord(discord)
+    description = discord[0]["embeds"][0]["description"]
+    assert "Also: [arxiv.org](https://arxiv.org/abs/2604.26888) · [biorxiv.org](" in description
+
+
+def test_hostile_or_huge_links_stay_within_limits() -> None:
+    links = (
+        "https://evil.example/a|b>c",
+        "https://evil.example/(x)",
+        "https://" + "l" * 3000 + ".example/",
+        "javascript:alert(1)",
+        "https://ok.example/1",
+        "https://ok.example/2",
+        "https://ok.example/3",
+    )
+    card = replace(merged_card(links), abstract="word " * 5000, authors="A, " * 2000)
+    assert len(card.links) == 3 and "javascript:alert(1)" not in card.links
+    slack = render_slack.render(Reply("r", cards=(card,)))
+    validate_slack(slack)
+    blob = json.dumps(slack)
+    assert "a|b>c" not in blob and "lll" not in blob  # would break out of the <url|text> link
+    assert "<https://evil.example/(x)|evil.example>" in blob
+    discord = render_discord.render(Reply("r", cards=(card,) * 10))
+    validate_discord(discord)
+    assert "evil" not in json.dumps(discord)  # both would break a masked [text](url) link
+
+
+def test_questions_become_buttons_within_limits() -> None:
+    people = [
+        Choice(f"{i}. Somebody Mearman — " + "Institute " * 20, f"pick {i} openalex:A{i}")
+        for i in range(1, 10)
+    ]
+    choices = (*people, Choice("Name only", "pick name"))
+    reply = Reply("Which Mearman?", ("1. …",), kind="choice", choices=choices)
+    slack = render_slack.render(reply)
+    validate_slack(slack)
+    picks = [e for b in slack[0]["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert [e["value"] for e in picks] == [c.line for c in choices]
+    assert all(len(e["text"]["text"]) <= render_slack.BUTTON_TEXT for e in picks)
+    assert [e["action_id"] for e in picks] == [f"pick:{i}" for i in range(1, 11)]
+    (message,) = render_discord.plan(reply)
+    assert message.choices == choices

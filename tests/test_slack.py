@@ -102,8 +102,9 @@ def slack_rig(
     mode: str = "http",
     feed: Path = CAPTURE,
     rules: Sequence[Rule] = (),
+    openalex: Sequence[Rule] | None = None,
 ) -> Iterator[Rig]:
-    with radar(tmp_path, rules, feed=feed) as r, FakeSlack() as fake:
+    with radar(tmp_path, rules, feed=feed, openalex=openalex) as r, FakeSlack() as fake:
         # No test touches the internet: thread answers here come from the abstract
         # (full-text fetching from arxiv.org is the language-model work's, tested there).
         fetcher = getattr(r.app.service, "fulltext", None)

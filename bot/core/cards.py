@@ -12,9 +12,12 @@ import re
 from dataclasses import dataclass, field
 
 from bot.core.chips import Chip
+from bot.core.dedupe import preprint_server
 from bot.core.paper import Paper
 
-SOURCE_NAMES = {"arxiv": "arXiv"}
+SOURCE_NAMES = {"arxiv": "arXiv", "openalex": "OpenAlex"}
+#: Other versions a card links to at most (preprint, published, mirrors).
+MAX_LINKS = 3
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
 
 
@@ -32,6 +35,9 @@ class Card:
     abstract: str
     pdf_url: str | None = None
     matched: tuple[str, ...] = ()
+    #: The work's other versions (a merged preprint's journal page, or the
+    #: reverse), at most ``MAX_LINKS``.
+    links: tuple[str, ...] = ()
 
     @property
     def tag(self) -> str:
@@ -40,6 +46,16 @@ class Card:
     @property
     def heading(self) -> str:
         return f"{self.tag}  {self.source_label}  {self.date}"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One answer to a question the bot asked, drawn as a button where the
+    platform has buttons: ``label`` as shown, ``line`` the command it runs
+    (``pick 2 openalex:A5017898742``), the one a person could also type."""
+
+    label: str
+    line: str
 
 
 @dataclass(frozen=True)
@@ -52,14 +68,29 @@ class Reply:
     chips: tuple[tuple[int, Chip], ...] | None = None  # header chips, with their ids
     footer: str | None = None
     ephemeral: bool = False
-    kind: str = "info"  # info | radar | digest | shuffle | filter | help | error
+    kind: str = "info"  # info | radar | digest | shuffle | filter | help | error | choice
     extra: dict[str, str] = field(default_factory=dict)
+    #: Answers to a question in this reply (who `/radar author` meant), in order.
+    choices: tuple[Choice, ...] = ()
 
 
 def source_label(paper: Paper) -> str:
+    """Where the paper appeared, as a reader names it.
+
+    The venue when one is known (``Nature Machine Intelligence``, ``bioRxiv
+    (Neuroscience)``): a merged preprint + journal record names the journal.
+    arXiv's own records say ``arXiv (CS.CL)`` with arXiv's category, also when
+    OpenAlex named the arXiv copy by its subfield. Otherwise the source's name
+    with the primary category.
+    """
+    venue = " ".join((paper.venue or "").split())
+    on_arxiv = paper.source == "arxiv" and preprint_server(venue) == "arXiv"
+    if venue and not (on_arxiv and paper.primary_category):
+        return venue
     name = SOURCE_NAMES.get(paper.source, paper.source)
     if paper.primary_category:
-        return f"{name} ({paper.primary_category.upper()})"
+        category = paper.primary_category
+        return f"{name} ({category.upper() if paper.source == 'arxiv' else category})"
     return name
 
 
@@ -106,4 +137,7 @@ def make_card(
         abstract=trim_abstract(paper.abstract, abstract_chars),
         pdf_url=paper.pdf_url,
         matched=matched,
+        links=tuple(link for link in paper.links if link.startswith(("https://", "http://")))[
+            :MAX_LINKS
+        ],
     )

@@ -22,6 +22,10 @@ class ChipKind(StrEnum):
 #: Kinds that add papers to a radar (the others narrow it).
 WATCH_KINDS = frozenset({ChipKind.AUTHOR, ChipKind.KEYWORD, ChipKind.CATEGORY})
 
+#: ``Chip.ref`` of an author chip the channel chose to keep as a bare name.
+NAME_ONLY = "name-only"
+OPENALEX_REF = "openalex:"
+
 
 @dataclass(frozen=True)
 class Chip:
@@ -31,10 +35,27 @@ class Chip:
     and exclusion text as typed but whitespace-folded (phrases keep their
     quotes: ``"large language model" agents``), categories in arXiv's casing
     (``cs.CL``), sources in lower case (``arxiv``).
+
+    Author chips may follow a person rather than a string: ``ref`` is then
+    the identity (``openalex:A5017898742``) and ``names`` the other spellings
+    that person publishes under (matched in sources without author ids, i.e.
+    arXiv bylines). ``ref`` is ``NAME_ONLY`` when the channel chose the bare
+    name, None for chips made before identities existed; both match by name.
+    All fields take part in equality: two chips following different people
+    are different chips, even under one display name.
     """
 
     kind: ChipKind
     value: str
+    ref: str | None = None
+    names: tuple[str, ...] = ()
+
+    @property
+    def author_id(self) -> str | None:
+        """The OpenAlex author id an identity chip follows (``A5017898742``), else None."""
+        if self.kind is ChipKind.AUTHOR and self.ref and self.ref.startswith(OPENALEX_REF):
+            return self.ref[len(OPENALEX_REF) :] or None
+        return None
 
     def label(self) -> str:
         """How the chip reads in a header: ``Authors: Yehui Tang``-style pieces."""

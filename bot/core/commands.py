@@ -26,11 +26,15 @@ from bot.errors import UsageError
 MAX_LINE = 1000
 MAX_ARG = 200
 MAX_SHUFFLE = 20
-KNOWN_SOURCES = ("arxiv",)
+KNOWN_SOURCES = ("arxiv", "openalex")
+#: People a `/radar pick` list can hold (one digit each).
+MAX_PICK = 9
+_OPENALEX_AUTHOR = re.compile(r"openalex:(A[0-9]{1,12})", re.I)
 
 USAGE: dict[str, str] = {
     "": "/radar  (show this channel's radar)",
-    "author": "/radar author <name>   e.g. /radar author Yehui Tang",
+    "author": "/radar author <name> [openalex:A…]   e.g. /radar author Yehui Tang",
+    "pick": "/radar pick <n> | /radar pick name   (answer the last `/radar author` question)",
     "keyword": '/radar keyword <words or "a phrase">   (-word excludes), e.g. '
     '/radar keyword "diffusion model" -survey',
     "category": "/radar category <arXiv category>   e.g. /radar category cs.CL",
@@ -49,6 +53,7 @@ USAGE: dict[str, str] = {
 ALIASES = {
     "authors": "author",
     "au": "author",
+    "choose": "pick",
     "keywords": "keyword",
     "kw": "keyword",
     "cat": "category",
@@ -99,6 +104,20 @@ class Help:
 @dataclass(frozen=True)
 class AddChip:
     chip: Chip
+
+
+@dataclass(frozen=True)
+class Pick:
+    """`/radar pick`: which person a pending `/radar author` meant.
+
+    ``choice`` is a number from the list, or None for "the name only".
+    ``author_id`` (``pick 2 openalex:A…``, what buttons send) must still be
+    person ``choice`` of the pending list, so a stale button cannot pick
+    someone else.
+    """
+
+    choice: int | None
+    author_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +196,7 @@ Command = (
     Show
     | Help
     | AddChip
+    | Pick
     | RemoveChip
     | ClearChips
     | RunDigest
@@ -302,7 +322,47 @@ def split_terms(text: str, command: str) -> list[tuple[str, bool]]:
 
 
 def _author(rest: str) -> Command:
-    return AddChip(Chip(ChipKind.AUTHOR, author_name(_need(rest, "author", "a name"), "author")))
+    rest = _need(rest, "author", "a name")
+    head, _, last = rest.rpartition(" ")
+    ref = None
+    if last.lower().startswith("openalex:"):
+        # The explicit form: `/radar author Joseph Mearman openalex:A5017898742`.
+        ref = openalex_author(last, "author")
+        rest = head.strip()
+        if not rest:
+            raise UsageError("`/radar author` needs a name before the id.", USAGE["author"])
+    return AddChip(Chip(ChipKind.AUTHOR, author_name(rest, "author"), ref))
+
+
+def openalex_author(raw: str, command: str) -> str:
+    """``openalex:A5017898742`` (any case of the prefix), canonical, or a UsageError."""
+    match = _OPENALEX_AUTHOR.fullmatch(raw.strip())
+    if match is None:
+        raise UsageError(
+            f"`{_shorten(raw)}` is not an OpenAlex author id; they read like "
+            "`openalex:A5017898742`.",
+            USAGE[command],
+        )
+    return f"openalex:{match[1].upper()}"
+
+
+def _pick(rest: str) -> Command:
+    words = _need(rest, "pick", "a number from the list, or `name`").split()
+    author_id = None
+    if len(words) == 2:
+        author_id = openalex_author(words[1], "pick").removeprefix("openalex:")
+    elif len(words) != 1:
+        raise UsageError("`/radar pick` takes one number, or `name`.", USAGE["pick"])
+    word = words[0].lower()
+    if word in ("name", "name-only", "none") and author_id is None:
+        return Pick(None)
+    if not is_number(word) or not 1 <= int(word) <= MAX_PICK:
+        raise UsageError(
+            f"`/radar pick` takes a number from the list (1 to {MAX_PICK}), or `name` "
+            "to keep the name only.",
+            USAGE["pick"],
+        )
+    return Pick(int(word), author_id)
 
 
 def author_name(raw: str, command: str) -> str:
@@ -589,6 +649,7 @@ def _help(rest: str) -> Command:
 
 _HANDLERS = {
     "author": _author,
+    "pick": _pick,
     "keyword": _keyword,
     "category": _category,
     "source": _source,

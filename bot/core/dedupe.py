@@ -45,10 +45,12 @@ __all__ = [
     "arxiv_id_from_doi",
     "arxiv_id_from_url",
     "merge",
+    "merge_work",
     "normalize_doi",
     "paper_arxiv_id",
     "preprint_server",
     "title_keys",
+    "work_groups",
 ]
 
 #: Titles shorter than this many tokens ("Introduction", "Reply") never match by title.
@@ -310,9 +312,16 @@ def _published_score(paper: Paper) -> int:
     return score
 
 
-def _rank(paper: Paper) -> tuple[int, int, str, str]:
-    # The version of record first; among preprints, arXiv's own record first.
-    return (-_published_score(paper), 0 if paper.source == "arxiv" else 1, paper.key, paper.url)
+def _rank(paper: Paper) -> tuple[int, int, int, str, str]:
+    # The version of record first; among preprints, arXiv's own record first,
+    # its latest version first.
+    return (
+        -_published_score(paper),
+        0 if paper.source == "arxiv" else 1,
+        -paper.version,
+        paper.key,
+        paper.url,
+    )
 
 
 def _url_key(url: str) -> str:
@@ -323,6 +332,11 @@ def _url_key(url: str) -> str:
         return url.strip().lower()
     host = (parts.hostname or "").lower().removeprefix("www.")
     return f"{host}{parts.path.rstrip('/')}?{parts.query}".lower()
+
+
+def _listed(papers: Sequence[Paper], name: str) -> set[str]:
+    """The union of a space-separated ``extra`` list over ``papers``."""
+    return {item for p in papers for item in p.extra.get(name, "").split()}
 
 
 def _merge_group(group: Sequence[Paper]) -> Paper:
@@ -358,10 +372,17 @@ def _merge_group(group: Sequence[Paper]) -> Paper:
     extra: dict[str, str] = {}
     for paper in reversed(ranked):
         extra.update(paper.extra)
-    aliases = sorted({p.key for p in ranked} - {key})
+    # Lists a version may already hold (it can be an earlier merge: the store
+    # merges what arrives into what it holds) are unions, never overwritten.
+    aliases = sorted(({p.key for p in ranked} | _listed(ranked, "aliases")) - {key})
     if aliases:
         extra["aliases"] = " ".join(aliases)
-    extra["sources"] = " ".join(sorted({p.source for p in ranked}))
+    else:
+        extra.pop("aliases", None)
+    extra["sources"] = " ".join(sorted({p.source for p in ranked} | _listed(ranked, "sources")))
+    author_ids = _listed(ranked, "author_ids")
+    if author_ids:
+        extra["author_ids"] = " ".join(sorted(author_ids))
 
     categories = tuple(dict.fromkeys(c for p in arxiv_first for c in p.categories if c))
     published = (
@@ -399,7 +420,9 @@ def merge(papers: Iterable[Paper]) -> list[Paper]:
     * ``key``: ``arxiv:<id>`` when any version has an arXiv id, else the key of
       the earliest-published version; the other versions' keys are kept in
       ``extra["aliases"]`` (space-separated) so ledgers can check them too, and
-      every contributing source in ``extra["sources"]``. ``source`` is
+      every contributing source in ``extra["sources"]``; these lists and the
+      authors' catalogue ids (``extra["author_ids"]``) are unions over the
+      versions, so merging into an earlier merge loses none. ``source`` is
       ``arxiv`` when arXiv's own record is among them.
     * title, url, DOI, venue and journal reference from the version of record
       (a journal or conference version before a preprint); the longest
@@ -413,12 +436,24 @@ def merge(papers: Iterable[Paper]) -> list[Paper]:
     Output order: each work at the position of its first record in the input.
     """
     items = list(papers)
-    groups = _group(items)
+    return [merge_work([items[i] for i in indices]) for indices in work_groups(items)]
+
+
+def work_groups(papers: Sequence[Paper]) -> list[list[int]]:
+    """Indices of ``papers`` grouped by work, by the rules of :func:`merge`.
+
+    Each group lists its records in canonical order; groups come in the order
+    of their first record. The store uses it to see which stored rows a new
+    record belongs with.
+    """
+    groups = _group(papers)
     groups.sort(key=min)
-    out: list[Paper] = []
-    for indices in groups:
-        if len(indices) == 1:
-            out.append(items[indices[0]])
-        else:
-            out.append(_merge_group([items[i] for i in indices]))
-    return out
+    return groups
+
+
+def merge_work(versions: Sequence[Paper]) -> Paper:
+    """One work's versions (a group of :func:`work_groups`) as one ``Paper``;
+    a lone version comes back as the same object."""
+    if not versions:
+        raise ValueError("a work needs at least one version")
+    return versions[0] if len(versions) == 1 else _merge_group(versions)

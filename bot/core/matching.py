@@ -6,7 +6,10 @@ Semantics (``docs/matching.md`` has the full policy):
 * A radar is a union of watches. A paper is on the radar when it matches ANY
   author, keyword or category chip, comes from one of the radar's SOURCE chips
   (all sources when there are none) and matches NO exclusion chip.
-* Author chips use :mod:`bot.core.names` (same person, not a namesake).
+* Author chips use :mod:`bot.core.names` (same person, not a namesake). An
+  author chip that follows an identity (``Chip.ref`` ``openalex:A…``) matches
+  a paper whose record lists that author id, and, in papers whose records
+  carry no author ids (arXiv's), a byline matching any of the person's names.
 * Keyword chips are :class:`KeywordQuery`: every phrase must occur in the title
   or the abstract (AND), a phrase's tokens consecutively, compared as tokens
   with light plural folding (:mod:`bot.core.text`).
@@ -33,7 +36,7 @@ from typing import Generic, TypeVar
 
 from bot.core.chips import Chip, ChipKind
 from bot.core.names import AuthorName, author_matches, parse_name
-from bot.core.paper import Paper
+from bot.core.paper import Paper, author_ids, sources_of
 from bot.core.text import tokenize, word_forms
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "RadarIndex",
     "author_in_paper",
     "category_in_paper",
+    "identity_in_paper",
     "keyword_in_paper",
     "match_paper",
     "paper_text",
@@ -331,12 +335,41 @@ def make_match(paper: Paper, chips: Sequence[Chip], title_hits: int, abstract_hi
     return Match(paper, tuple(chips), score, title_hits, abstract_hits, order)
 
 
+def identity_in_paper(author_id: str, names: Sequence[AuthorName], paper: Paper) -> bool:
+    """Whether ``paper`` is by the person with catalogue id ``author_id``.
+
+    A record that lists its authors' ids (OpenAlex's) decides by id, so a
+    namesake's paper never matches; a record without ids (arXiv's) is
+    matched by the person's names (``names``: the chip's name and variants).
+    """
+    ids = author_ids(paper)
+    if ids:
+        return author_id in ids
+    return any(author_in_paper(name, paper) for name in names)
+
+
 @dataclass(frozen=True, slots=True)
 class _Watch:
     chip: Chip
     author: AuthorName | None = None
     query: KeywordQuery | None = None
     category: str | None = None  # casefolded
+    #: An identity chip: the author id it follows and every name it is spelt by.
+    author_id: str | None = None
+    names: tuple[AuthorName, ...] = ()
+
+
+def _names(chip: Chip) -> tuple[AuthorName, ...]:
+    """The chip's name and its variants, parsed; unparseable variants are skipped."""
+    out: list[AuthorName] = [parse_name(chip.value)]
+    for name in chip.names:
+        try:
+            parsed = parse_name(name)
+        except ValueError:
+            continue
+        if parsed not in out:
+            out.append(parsed)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -364,7 +397,13 @@ class Radar:
         for chip in unique:
             try:
                 if chip.kind is ChipKind.AUTHOR:
-                    watches.append(_Watch(chip, author=parse_name(chip.value)))
+                    author = parse_name(chip.value)
+                    if chip.author_id is not None:
+                        watches.append(
+                            _Watch(chip, author, author_id=chip.author_id, names=_names(chip))
+                        )
+                    else:
+                        watches.append(_Watch(chip, author=author))
                 elif chip.kind is ChipKind.KEYWORD:
                     watches.append(_Watch(chip, query=KeywordQuery.parse(chip.value)))
                 elif chip.kind is ChipKind.CATEGORY:
@@ -382,7 +421,9 @@ class Radar:
         return cls(unique, tuple(watches), frozenset(sources) or None, tuple(exclusions))
 
     def admits_source(self, paper: Paper) -> bool:
-        return self.sources is None or paper.source.casefold() in self.sources
+        """No source chips, or one of them names a source that reported the paper
+        (a merged preprint + journal record counts for arXiv and OpenAlex)."""
+        return self.sources is None or not self.sources.isdisjoint(sources_of(paper))
 
     def match(self, paper: Paper) -> Match | None:
         """This radar's verdict on ``paper`` (the reference the index must equal)."""
@@ -391,7 +432,10 @@ class Radar:
         matched: list[Chip] = []
         title_hits = abstract_hits = 0
         for watch in self.watches:
-            if watch.author is not None:
+            if watch.author_id is not None:
+                if identity_in_paper(watch.author_id, watch.names, paper):
+                    matched.append(watch.chip)
+            elif watch.author is not None:
                 if author_in_paper(watch.author, paper):
                     matched.append(watch.chip)
             elif watch.query is not None:
@@ -452,10 +496,14 @@ class RadarIndex(Generic[K]):
         self._chip_rids: list[list[int]] = []
         self._chip_pos: list[dict[int, int]] = []
         self._chip_query: list[int] = []  # cid -> query id, or -1 for non-keyword chips
-        # Distinct author names: aid -> name, surname key -> aids, aid -> cids.
+        # Distinct author names: aid -> name, surname key -> aids, aid -> cids of
+        # name chips, aid -> cids of identity chips spelt (also) by that name.
         self._authors: list[AuthorName] = []
         self._authors_by_key: dict[str, list[int]] = {}
         self._author_chips: list[list[int]] = []
+        self._author_identity_chips: list[list[int]] = []
+        # Identity chips by the catalogue author id they follow.
+        self._identity_chips: dict[str, list[int]] = {}
         # Distinct keyword queries: qid -> query, anchor form -> qids, qid -> cids.
         self._queries: list[KeywordQuery] = []
         self._queries_by_token: dict[str, list[int]] = {}
@@ -485,6 +533,17 @@ class RadarIndex(Generic[K]):
                     index._queries_by_token.setdefault(form, []).append(qid)
             return qid
 
+        def author_id_of(name: AuthorName) -> int:
+            aid = author_ids.get(name)
+            if aid is None:
+                aid = author_ids[name] = len(index._authors)
+                index._authors.append(name)
+                index._author_chips.append([])
+                index._author_identity_chips.append([])
+                for skey in name.keys:
+                    index._authors_by_key.setdefault(skey, []).append(aid)
+            return aid
+
         for rid, (key, chips) in enumerate(radars.items()):
             radar = _compiled(tuple(chips))
             index._keys.append(key)
@@ -496,15 +555,12 @@ class RadarIndex(Generic[K]):
                 cid = chip_ids.get(watch.chip)
                 if cid is None:
                     cid = chip_ids[watch.chip] = index._new_chip(watch.chip)
-                    if watch.author is not None:
-                        aid = author_ids.get(watch.author)
-                        if aid is None:
-                            aid = author_ids[watch.author] = len(index._authors)
-                            index._authors.append(watch.author)
-                            index._author_chips.append([])
-                            for skey in watch.author.keys:
-                                index._authors_by_key.setdefault(skey, []).append(aid)
-                        index._author_chips[aid].append(cid)
+                    if watch.author_id is not None:
+                        index._identity_chips.setdefault(watch.author_id, []).append(cid)
+                        for name in watch.names:
+                            index._author_identity_chips[author_id_of(name)].append(cid)
+                    elif watch.author is not None:
+                        index._author_chips[author_id_of(watch.author)].append(cid)
                     elif watch.query is not None:
                         qid = query_id(watch.query, True)
                         index._query_chips[qid].append(cid)
@@ -551,6 +607,7 @@ class RadarIndex(Generic[K]):
     ) -> tuple[list[int], PaperText | None]:
         """Distinct chip ids that ``paper`` satisfies (fills ``query_hits``)."""
         cids: list[int] = []
+        ids = author_ids(paper) if self._identity_chips else frozenset()
         if self._authors:
             found: set[int] = set()
             by_key = self._authors_by_key
@@ -559,8 +616,14 @@ class RadarIndex(Generic[K]):
                     for aid in by_key.get(skey, ()):
                         if aid not in found and author_matches(self._authors[aid], byline):
                             found.add(aid)
+            people: set[int] = set()
             for aid in found:
                 cids.extend(self._author_chips[aid])
+                if not ids:  # a record without author ids: identities match by name
+                    people.update(self._author_identity_chips[aid])
+            cids.extend(sorted(people))
+        for author_id in ids:
+            cids.extend(self._identity_chips.get(author_id, ()))
 
         text: PaperText | None = None
         if self._queries_by_token:
@@ -646,7 +709,7 @@ class RadarIndex(Generic[K]):
     ) -> bool:
         """The radar's source and exclusion chips let ``paper`` through."""
         allowed = self._sources[rid]
-        if allowed is not None and paper.source.casefold() not in allowed:
+        if allowed is not None and allowed.isdisjoint(sources_of(paper)):
             return False
         for qid in self._exclusions[rid]:
             if qid not in query_hits:

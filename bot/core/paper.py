@@ -43,3 +43,21 @@ class Paper:
     def source_id(self) -> str:
         """The identifier without the source prefix (``2604.26951``)."""
         return self.key.split(":", 1)[1] if ":" in self.key else self.key
+
+
+def author_ids(paper: Paper) -> frozenset[str]:
+    """The catalogue author ids the paper's record carries (OpenAlex ``A…``).
+
+    Empty for records from sources that know no author identities (arXiv):
+    author chips that follow a person then match by name instead.
+    """
+    ids = paper.extra.get("author_ids", "")
+    return frozenset(ids.split()) if ids else frozenset()
+
+
+def sources_of(paper: Paper) -> frozenset[str]:
+    """Every source that reported this work (casefolded): its own, and a merged
+    record's contributors (``extra["sources"]``)."""
+    found = {paper.source.casefold()}
+    found.update(s.casefold() for s in paper.extra.get("sources", "").split())
+    return frozenset(found)

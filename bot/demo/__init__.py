@@ -58,6 +58,8 @@ def demo_config(config: Config, api_url: str, db_url: str) -> Config:
         # The replay server is on this machine: arXiv's 3-second rule is for
         # arXiv. The throttle and retries still run, on the same code path.
         arxiv=replace(config.arxiv, api_url=api_url, delay_seconds=0.0, backoff_seconds=0.1),
+        # The demo is offline: its author chips follow names, as arXiv spells them.
+        openalex=replace(config.openalex, enabled=False),
     )
 
 

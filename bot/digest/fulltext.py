@@ -108,7 +108,8 @@ class FullTextFetcher:
     def get(self, paper: Paper) -> Outcome:
         """The paper's full text: stored, else fetched (and stored). Never raises for
         network trouble; the outcome's note says why there is no text."""
-        if not self.settings.enabled or paper.source != "arxiv":
+        # Any paper keyed by arXiv (also one OpenAlex reported) has arXiv's texts.
+        if not self.settings.enabled or not paper.key.startswith("arxiv:"):
             return Outcome(None)
         with self._one_fetch(paper.key):
             stored = self.store.full_text(paper.key)

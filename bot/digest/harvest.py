@@ -10,6 +10,15 @@ submission date. A window that ended "now" would miss papers submitted just
 before it and announced just after, so each pass looks back ``lookback_hours``
 (overlapping the previous pass); storing is idempotent, so overlap costs a few
 requests and never duplicates a paper.
+
+When OpenAlex is configured, the same pass also fetches the works published
+in the look-back window by every person an author chip follows (their
+OpenAlex ids, OR'd 50 to a request) and in every configured venue
+(``openalex.harvest_sources``). Its cost grows with the number of distinct
+people and venues followed, never with the number of channels: ten channels
+following one person cost what one does. What it brings is merged at store
+time with what arXiv brought (one row per work). An OpenAlex failure is
+logged and skipped: the arXiv pass still counts, and the next pass catches up.
 """
 
 from __future__ import annotations
@@ -18,13 +27,19 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.clock import Clock
 from bot.core.paper import Paper
+from bot.errors import UpstreamError
 from bot.store.repo import Store
 
+if TYPE_CHECKING:
+    from bot.sources.openalex import OpenAlexSource
+
 log = logging.getLogger(__name__)
+
+OPENALEX = "openalex"
 
 
 class PaperSource(Protocol):
@@ -63,9 +78,11 @@ class Harvester:
         clock: Clock,
         settings: HarvestSettings,
         source_name: str = "arxiv",
+        openalex: OpenAlexSource | None = None,
     ) -> None:
         self.store, self.source, self.clock = store, source, clock
         self.settings, self.source_name = settings, source_name
+        self.openalex = openalex
 
     @property
     def scope(self) -> str:
@@ -74,7 +91,8 @@ class Harvester:
     def run(self, force: bool = False) -> HarvestResult:
         """Harvest the look-back window ending now, unless a fresh pass exists.
 
-        Raises ``UpstreamError`` when the source fails; then nothing is stored.
+        Raises ``UpstreamError`` when the arXiv pass fails; then nothing of it
+        is stored (the OpenAlex pass, which degrades on its own, still runs).
         """
         now = self.clock.now()
         # Align the window to whole minutes: arXiv's date filter has minute
@@ -85,13 +103,50 @@ class Harvester:
         ):
             return HarvestResult(0, 0, True)
         start = end - timedelta(hours=self.settings.lookback_hours)
-        papers = self.source.harvest(start, end, self.settings.categories)
+        try:
+            papers = self.source.harvest(start, end, self.settings.categories)
+        except UpstreamError:
+            self.run_openalex(start, end, force)
+            raise
         new = self.store.record_harvest(self.source_name, self.scope, start, end, papers, now)
         log.info(
             "harvest source=%s window=%s..%s fetched=%d new=%d",
             self.source_name,
             start.isoformat(),
             end.isoformat(),
+            len(papers),
+            new,
+        )
+        more = self.run_openalex(start, end, force)
+        return HarvestResult(len(papers) + more.fetched, new + more.new, False)
+
+    def run_openalex(self, start: datetime, end: datetime, force: bool = False) -> HarvestResult:
+        """The OpenAlex part of the pass: works published since ``start``'s date
+        by followed identities and in configured venues. Never raises: a failure
+        is logged, nothing of it is stored, and the next pass tries again."""
+        if self.openalex is None:
+            return HarvestResult(0, 0, True)
+        now = self.clock.now()
+        if not force and self.store.harvested_since(
+            OPENALEX, "", now - timedelta(minutes=self.settings.fresh_minutes)
+        ):
+            return HarvestResult(0, 0, True)
+        authors = self.store.followed_authors()
+        venues = self.openalex.settings.harvest_sources
+        if not authors and not venues:
+            return HarvestResult(0, 0, True)
+        try:
+            papers = self.openalex.harvest(
+                start.date(), until=end.date(), author_ids=authors, source_ids=venues
+            )
+        except (UpstreamError, ValueError) as err:
+            log.warning("harvest source=openalex failed: %s", err)
+            return HarvestResult(0, 0, True)
+        new = self.store.record_harvest(OPENALEX, "", start, end, papers, now)
+        log.info(
+            "harvest source=openalex people=%d venues=%d fetched=%d new=%d",
+            len(authors),
+            len(venues),
             len(papers),
             new,
         )

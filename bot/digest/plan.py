@@ -25,7 +25,7 @@ from bot.core.matching import (
     match_paper,
 )
 from bot.core.names import parse_name
-from bot.core.paper import Paper
+from bot.core.paper import Paper, sources_of
 from bot.core.ranking import rank, top
 from bot.store.repo import Store
 
@@ -93,7 +93,7 @@ def filter_view(
         p = match.paper
         if since is not None and p.published < since:
             continue
-        if query.sources and p.source not in query.sources:
+        if query.sources and sources_of(p).isdisjoint(query.sources):
             continue
         if query.categories and not all(category_in_paper(c, p) for c in query.categories):
             continue

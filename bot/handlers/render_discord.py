@@ -22,8 +22,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-from bot.core.cards import Card, Reply
+from bot.core.cards import Card, Choice, Reply
 from bot.core.chips import Chip
 from bot.core.safety import clip, defuse_mentions
 
@@ -37,6 +38,8 @@ FIELD_VALUE = 1024
 MAX_FIELDS = 25
 FOOTER = 2048
 CONTENT = 2000
+LINKS = 3  # other versions linked on a card
+LINK_URL = 500
 COLOURS = {"arXiv": 0xB31B1B}
 DEFAULT_COLOUR = 0x4F6D7A
 #: Embed footers of digest messages read ``Paper Radar · <marker>``.
@@ -87,6 +90,7 @@ def card_embed(card: Card, marker: str | None = None) -> dict[str, Any]:
     above the linked title, then authors and the trimmed abstract."""
     authors = f"*{fit(escape(card.authors), 600)}*"
     links = f"\n[PDF]({card.pdf_url})" if card.pdf_url else ""
+    links += other_versions(card)
     room = DESCRIPTION - len(authors) - len(links) - 2
     description = f"{authors}\n\n{fit(escape(card.abstract), room)}{links}"
     embed: dict[str, Any] = {
@@ -107,6 +111,18 @@ def card_embed(card: Card, marker: str | None = None) -> dict[str, Any]:
     if marker is not None:
         embed["footer"] = {"text": marker_text(marker)}
     return embed
+
+
+def other_versions(card: Card) -> str:
+    """``\nAlso: [doi.org](…) · [arxiv.org](…)``: a merged paper's other versions.
+    URLs that could break a masked link are left out, never escaped."""
+    shown = []
+    for url in card.links[:LINKS]:
+        if len(url) > LINK_URL or any(ch in url for ch in "()[]<> \n"):
+            continue
+        host = (urlsplit(url).hostname or "link").removeprefix("www.")
+        shown.append(f"[{escape(host)}]({url})")
+    return "\nAlso: " + " · ".join(shown) if shown else ""
 
 
 def embed_size(embed: dict[str, Any]) -> int:
@@ -132,13 +148,15 @@ class Message:
 
     ``cards`` are the cards whose embeds it holds (an Ask button each);
     ``chips`` is set on the message that shows a radar's chips (a remove button
-    each, plus Shuffle and Brief).
+    each, plus Shuffle and Brief); ``choices`` on the message that asks a
+    question (a button per answer, e.g. which person `/radar author` meant).
     """
 
     content: str = ""
     embeds: list[dict[str, Any]] = field(default_factory=list)
     cards: list[Card] = field(default_factory=list)
     chips: tuple[tuple[int, Chip], ...] | None = None
+    choices: tuple[Choice, ...] = ()
 
     def payload(self) -> dict[str, Any]:
         return {"content": self.content, "embeds": self.embeds}
@@ -177,6 +195,7 @@ def plan(reply: Reply) -> list[Message]:
     lines.extend(safe(line) for line in reply.lines)
     messages = [Message(content=page) for page in _content_pages(lines)]
     messages[0].chips = reply.chips
+    messages[0].choices = reply.choices
     total = 0
     for card in reply.cards:
         embed = card_embed(card)

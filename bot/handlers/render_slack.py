@@ -20,6 +20,7 @@ paper titles, abstracts and model output are untrusted.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.core.cards import Card, Reply
 from bot.core.chips import KIND_TITLES, Chip
@@ -41,6 +42,10 @@ ACTION_SHUFFLE = "shuffle"
 ACTION_CHIP_REMOVE = "chip_remove"  # chip_remove:<position>; value: see chip_target
 ACTION_ASK = "ask"
 ACTION_BRIEF = "brief"
+ACTION_PICK = "pick"  # pick:<position>; value: the command line, e.g. "pick 2 openalex:A…"
+#: Other versions of a paper linked on its card, and the characters of each link.
+LINKS = 3
+LINK_URL = 500
 
 
 def esc(text: str) -> str:
@@ -145,7 +150,27 @@ def header_blocks(reply: Reply) -> list[dict[str, Any]]:
         body = esc_clip("\n".join(reply.lines), SECTION_TEXT)
         if body:
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body}})
+    if reply.choices:
+        blocks.extend(choice_blocks(reply))
     return blocks
+
+
+def choice_blocks(reply: Reply) -> list[dict[str, Any]]:
+    """One button per answer (``pick 2 openalex:A…``, ``pick name``); the Slack
+    adapter runs a button's value as the command line a person could type."""
+    buttons = [
+        {
+            "type": "button",
+            "action_id": f"{ACTION_PICK}:{position}",
+            "value": clip(choice.line, BUTTON_VALUE),
+            "text": {"type": "plain_text", "text": esc_clip(choice.label, BUTTON_TEXT) or "?"},
+        }
+        for position, choice in enumerate(reply.choices, start=1)
+    ]
+    return [
+        {"type": "actions", "elements": buttons[i : i + ACTIONS_PER_BLOCK]}
+        for i in range(0, len(buttons), ACTIONS_PER_BLOCK)
+    ]
 
 
 def footer_blocks(footer: str) -> list[dict[str, Any]]:
@@ -191,6 +216,18 @@ def chip_blocks(reply: Reply) -> list[dict[str, Any]]:
     return blocks
 
 
+def links_text(card: Card) -> str:
+    """``\nAlso: <url|host>, <url|host>`` for a card's other versions, or ``""``.
+    Links whose URL holds Slack's delimiters are left out rather than escaped."""
+    shown = []
+    for url in card.links[:LINKS]:
+        if len(url) > LINK_URL or any(ch in url for ch in "<>| \n"):
+            continue
+        host = (urlsplit(url).hostname or "link").removeprefix("www.")
+        shown.append(f"<{url}|{esc(host)}>")
+    return "\nAlso: " + ", ".join(shown) if shown else ""
+
+
 def card_blocks_for(card: Card) -> list[dict[str, Any]]:
     # Title and authors are clipped too: a pathological record must not push
     # the section past Slack's 3000 characters and sink the whole message.
@@ -199,7 +236,8 @@ def card_blocks_for(card: Card) -> list[dict[str, Any]]:
         f"*{card.tag}*  {esc_clip(card.source_label, 100)}  {card.date}\n"
         f"*<{clip(card.url, 500)}|{title}>*\n{esc_clip(card.authors, 600)}\n"
     )
-    text += esc_clip(card.abstract, SECTION_TEXT - len(text))
+    also = links_text(card)
+    text += esc_clip(card.abstract, SECTION_TEXT - len(text) - len(also)) + also
     return [
         {
             "type": "section",

@@ -42,6 +42,8 @@ def render_card(card: Card, width: int = WIDTH) -> list[str]:
     wrap = textwrap.TextWrapper(width=width, initial_indent=INDENT, subsequent_indent=INDENT)
     lines.extend(wrap.wrap(card.title))
     lines.append(INDENT + card.url)
+    if card.links:
+        lines.extend(wrap.wrap("also: " + "  ".join(card.links)))
     lines.extend(wrap.wrap(card.authors))
     lines.extend(wrap.wrap(card.abstract))
     if card.matched:

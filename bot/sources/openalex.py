@@ -8,7 +8,9 @@ This module talks to its REST API over plain ``requests`` and gives the bot:
 * :meth:`OpenAlexSource.search_authors` -- candidate identities for a typed
   name (see :mod:`bot.core.identity` for which of them are plausible);
 * :meth:`OpenAlexSource.works_by_author` -- one identity's works since a date;
-* :meth:`OpenAlexSource.works_since` -- the harvest of new works, filtered;
+* :meth:`OpenAlexSource.works_since` -- new works, filtered;
+* :meth:`OpenAlexSource.harvest` -- the daily pass over followed identities
+  and configured venues, batched (:data:`MAX_OR_VALUES` ids per request);
 * :meth:`OpenAlexSource.work` -- one work by OpenAlex id, DOI or arXiv id;
 
 each converted to the neutral ``Paper`` (:func:`paper_from_work`).
@@ -143,6 +145,7 @@ class OpenAlexSettings:
     ``api_key_env`` names the environment variable that holds it.
     """
 
+    enabled: bool = True  # author identities, OpenAlex backfills and harvests
     api_url: str = "https://api.openalex.org"
     mailto: str = ""  # joins the "polite pool"; OpenAlex can contact us
     api_key_env: str = "OPENALEX_API_KEY"
@@ -153,6 +156,13 @@ class OpenAlexSettings:
     per_page: int = 50  # list page size (OpenAlex allows 1..200; 100 in newer docs)
     max_results: int = 2000  # safety cap on one paged listing
     author_results: int = 25  # candidates asked for per name (one request)
+    #: OpenAlex sources (venues, ``S…``) whose new works every harvest fetches.
+    harvest_sources: tuple[str, ...] = ()
+
+
+#: Values OpenAlex takes OR'd in one filter (``authorships.author.id:A1|A2|…``);
+#: its guide says 50 (newer pages say 100): the lower one is safe on both.
+MAX_OR_VALUES = 50
 
 
 # -- query building ------------------------------------------------------------------
@@ -493,6 +503,15 @@ def paper_from_work(work: Mapping[str, Any]) -> Paper | None:
         for a in _list(work.get("authorships"))
         if (name := " ".join(str(_dict(_dict(a).get("author")).get("display_name") or "").split()))
     )
+    # The authors' identities, so a chip that follows a person matches by id.
+    ids = [
+        aid
+        for a in _list(work.get("authorships"))
+        if (aid := _short_id(_dict(_dict(a).get("author")).get("id")))
+        and _ENTITY_ID["A"].fullmatch(aid)
+    ]
+    if ids:
+        extra["author_ids"] = " ".join(dict.fromkeys(i.upper() for i in ids))
     return Paper(
         key=key,
         source="openalex",
@@ -727,6 +746,34 @@ class OpenAlexSource:
         }
         works = self._paged("/works", params, limit or self.settings.max_results)
         return self._convert(w for w in works if w.get("is_retracted") is not True)
+
+    def harvest(
+        self,
+        since: date,
+        *,
+        until: date | None = None,
+        author_ids: Sequence[str] = (),
+        source_ids: Sequence[str] = (),
+    ) -> list[Paper]:
+        """New works for the daily harvest: by any of ``author_ids`` or in any of
+        ``source_ids``, published in ``[since, until]``.
+
+        Ids are OR'd in batches of :data:`MAX_OR_VALUES` per listing, so the
+        cost is one paged listing per 50 distinct identities and per 50
+        sources, whatever number of channels follow them. All or nothing: a
+        failure in any batch raises ``UpstreamError`` and returns no works.
+        Works met in several batches are returned once per batch; the store
+        merges them.
+        """
+        papers: list[Paper] = []
+        for field_name, ids in (
+            ("author_ids", sorted({_entity_id(a, "A") for a in author_ids})),
+            ("source_ids", sorted({_entity_id(s, "S") for s in source_ids})),
+        ):
+            for i in range(0, len(ids), MAX_OR_VALUES):
+                batch = ids[i : i + MAX_OR_VALUES]
+                papers += self.works_since(since, until=until, **{field_name: batch})
+        return papers
 
     def work(self, id_or_doi: str) -> Paper:
         """One work by OpenAlex id (``W…``), DOI (any common form) or ``arxiv:<id>``.

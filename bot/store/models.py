@@ -7,7 +7,12 @@ Identity choices, and why:
   place, so a channel that saw v1 never gets v2 as "new";
 - ``seen`` is the never-repeat ledger, one row per (channel, paper), separate
   from ``posts`` (one row per card message) so a repost for threads never
-  weakens the never-repeat rule.
+  weakens the never-repeat rule;
+- one work reported by several sources (an arXiv preprint, its OpenAlex
+  records, the journal version) is ONE ``papers`` row, merged at store time
+  (``bot.core.dedupe`` rules); the other versions' keys and every DOI the work
+  is known by are ``paper_aliases`` of that row, so a lookup by any of them
+  (a ledger, a planned run, the next harvest) finds the same paper.
 """
 
 from __future__ import annotations
@@ -89,6 +94,9 @@ class Channel(Base):
     schedule_tz: Mapped[str | None] = mapped_column(String(64), default=None)
     brief_cadence: Mapped[str | None] = mapped_column(String(8), default=None)
     last_shuffle: Mapped[list[str]] = mapped_column(default=list)
+    #: A pending author choice (``/radar author`` found several people): the
+    #: typed name, the candidates and when it was asked; ``/radar pick`` reads it.
+    pending: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     chips: Mapped[list[Chip]] = relationship(
@@ -104,6 +112,12 @@ class Chip(Base):
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(300))
+    #: An author chip's identity (``openalex:A5017898742``), ``name-only`` when
+    #: the channel chose the name, None for chips made before identities.
+    ref: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: The spellings an identity chip's person publishes under (name matching
+    #: in sources without author ids, i.e. arXiv bylines).
+    names: Mapped[list[str] | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     channel: Mapped[Channel] = relationship(back_populates="chips")
@@ -111,7 +125,10 @@ class Chip(Base):
 
 class Paper(Base):
     __tablename__ = "papers"
-    __table_args__ = (Index("ix_papers_published", "published"),)
+    __table_args__ = (
+        Index("ix_papers_published", "published"),
+        Index("ix_papers_title_key", "title_key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(128), unique=True)
@@ -121,7 +138,8 @@ class Paper(Base):
     abstract: Mapped[str] = mapped_column(Text)
     authors: Mapped[list[str]] = mapped_column(default=list)
     categories: Mapped[list[str]] = mapped_column(default=list)
-    primary_category: Mapped[str] = mapped_column(String(32), default="")
+    # OpenAlex subfields ("Computer Vision and Pattern Recognition") are long.
+    primary_category: Mapped[str] = mapped_column(String(128), default="")
     published: Mapped[datetime]
     updated: Mapped[datetime]
     url: Mapped[str] = mapped_column(String(500))
@@ -129,7 +147,23 @@ class Paper(Base):
     doi: Mapped[str | None] = mapped_column(String(255), default=None)
     journal_ref: Mapped[str | None] = mapped_column(Text, default=None)
     comment: Mapped[str | None] = mapped_column(Text, default=None)
+    venue: Mapped[str | None] = mapped_column(String(300), default=None)
+    links: Mapped[list[str] | None] = mapped_column(default=None)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    #: The folded title a version of this work can be found under at store
+    #: time (``bot.core.dedupe.title_keys``, the shortest, clipped).
+    title_key: Mapped[str | None] = mapped_column(String(255), default=None)
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PaperAlias(Base):
+    """Another name of a stored paper: a merged version's key or a DOI (``doi:10.…``)."""
+
+    __tablename__ = "paper_aliases"
+    __table_args__ = (Index("ix_paper_aliases_paper", "paper_id"),)
+
+    alias: Mapped[str] = mapped_column(String(300), primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
 
 
 class Seen(Base):

@@ -54,7 +54,15 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 #: Commands that change what a channel's radar is or when it posts.
-MANAGING = (c.AddChip, c.RemoveChip, c.ClearChips, c.SetSchedule, c.SetCap, c.BriefCadence)
+MANAGING = (
+    c.AddChip,
+    c.Pick,
+    c.RemoveChip,
+    c.ClearChips,
+    c.SetSchedule,
+    c.SetCap,
+    c.BriefCadence,
+)
 THREAD_NAME = 100  # Discord's limit on a channel or thread name
 HISTORY_TURNS = 20  # earlier thread messages passed to ``ask`` as context
 THREAD_ARCHIVE_MINUTES = 1440

@@ -135,6 +135,13 @@ class RadarGroup(app_commands.Group):
     async def cmd_author(self, interaction: discord.Interaction, name: Text) -> None:
         await self._run(interaction, command_line("author", name))
 
+    @app_commands.command(name="pick", description="Say which person `/radar author` meant")
+    @app_commands.describe(choice="The person's number in the list, or: name")
+    async def cmd_pick(
+        self, interaction: discord.Interaction, choice: app_commands.Range[str, 1, 40]
+    ) -> None:
+        await self._run(interaction, command_line("pick", choice))
+
     @app_commands.command(name="keyword", description="Add a keyword chip; -word excludes")
     @app_commands.describe(
         words='Words or "a phrase" to find in titles and abstracts; -survey excludes'

@@ -11,6 +11,9 @@ change them and old buttons stop working (a test pins them).
 - ``radar:brief``              Brief (as `/radar brief`)
 - ``radar:chip:<chip id>``     × on a chip (as `/radar remove <its number>`)
 - ``radar:ask:<n>:<paper key>``  Ask about this paper (opens a thread)
+- ``radar:pick:<n>:<author id>`` one person of a `/radar author` question (as
+  `/radar pick <n> openalex:<author id>`: a button of an older question
+  cannot pick from a newer list); ``radar:pick:name`` keeps the name only
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import ui
 
-from bot.core.cards import Card
+from bot.core.cards import Card, Choice
 from bot.core.chips import Chip, ChipKind
 from bot.core.safety import clip
 from bot.handlers.render_discord import Message
@@ -34,6 +37,8 @@ SHUFFLE_ID = "radar:shuffle"
 BRIEF_ID = "radar:brief"
 CHIP_ID = "radar:chip:{chip_id}"
 ASK_ID = "radar:ask:{number}:{key}"
+PICK_ID = "radar:pick:{choice}"
+_PICK_LINE = re.compile(r"pick (?P<n>[0-9]{1,2}) openalex:(?P<author>A[0-9]{1,12})|pick name")
 CUSTOM_ID = 100  # Discord's limit on a custom_id
 LABEL = 80  # Discord's limit on a button label
 ROWS, PER_ROW = 5, 5  # a message holds 5 action rows of 5 buttons
@@ -126,12 +131,58 @@ class AskButton(
         await _adapter(interaction).ask_button(interaction, self.number, self.key)
 
 
+class PickButton(
+    ui.DynamicItem[ui.Button[Any]],
+    template=r"radar:pick:(?P<choice>[0-9]{1,2}:A[0-9]{1,12}|name)",
+):
+    """One answer to "which person did you mean?": runs `/radar pick …`."""
+
+    def __init__(self, choice: str, label: str = "Pick") -> None:
+        super().__init__(
+            ui.Button(
+                label=clip(label, LABEL) or "Pick",
+                style=discord.ButtonStyle.primary
+                if choice != "name"
+                else discord.ButtonStyle.secondary,
+                custom_id=PICK_ID.format(choice=choice),
+            )
+        )
+        self.choice = choice
+
+    @property
+    def line(self) -> str:
+        """The command line this button stands for."""
+        if self.choice == "name":
+            return "pick name"
+        number, author = self.choice.split(":", 1)
+        return f"pick {number} openalex:{author}"
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: re.Match[str], /
+    ) -> PickButton:
+        return cls(match["choice"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _adapter(interaction).run_line(interaction, self.line)
+
+
 DYNAMIC_ITEMS: tuple[type[ui.DynamicItem[Any]], ...] = (
     ShuffleButton,
     BriefButton,
     RemoveChipButton,
     AskButton,
+    PickButton,
 )
+
+
+def pick_button(choice: Choice) -> PickButton | None:
+    """The button for a reply's choice, or None when its line is not a pick."""
+    match = _PICK_LINE.fullmatch(choice.line)
+    if match is None:
+        return None
+    token = "name" if match["n"] is None else f"{match['n']}:{match['author']}"
+    return PickButton(token, choice.label)
 
 
 def chip_label(chip: Chip) -> str:
@@ -146,21 +197,28 @@ def askable(card: Card) -> bool:
 
 
 def view_for(message: Message) -> ui.View | None:
-    """The buttons of one message: a × per chip, Shuffle and Brief where the
-    chips are shown, and an Ask button per card. None when there are none.
+    """The buttons of one message: a button per answer where the bot asked a
+    question, a × per chip, Shuffle and Brief where the chips are shown, and an
+    Ask button per card. None when there are none.
 
-    Five rows of five buttons is all a message holds: Ask buttons (at most 10
-    cards per message) and the Shuffle/Brief row come first, and chips get
-    the rows left; chips beyond them are removed with `/radar remove`.
+    Five rows of five buttons is all a message holds: answers (at most 10),
+    Ask buttons (at most 10 cards per message) and the Shuffle/Brief row come
+    first, and chips get the rows left; chips beyond them are removed with
+    `/radar remove`.
     """
     cards = [card for card in message.cards if askable(card)]
     ask_rows = math.ceil(len(cards) / PER_ROW)
-    if not cards and message.chips is None:
+    picks = [b for choice in message.choices if (b := pick_button(choice)) is not None]
+    picks = picks[: (ROWS - ask_rows - (1 if message.chips is not None else 0)) * PER_ROW]
+    if not cards and message.chips is None and not picks:
         return None
     view = ui.View(timeout=None)
     row = 0
+    for i, button in enumerate(picks):
+        _add(view, button, i // PER_ROW)
+    row += math.ceil(len(picks) / PER_ROW)
     if message.chips is not None:
-        chip_rows = ROWS - ask_rows - 1
+        chip_rows = ROWS - ask_rows - row - 1
         for i, (chip_id, chip) in enumerate(message.chips[: chip_rows * PER_ROW]):
             _add(view, RemoveChipButton(chip_id, chip_label(chip)), row + i // PER_ROW)
         row += math.ceil(min(len(message.chips), chip_rows * PER_ROW) / PER_ROW)

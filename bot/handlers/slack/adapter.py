@@ -35,7 +35,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -66,7 +66,9 @@ log = logging.getLogger(__name__)
 PLATFORM = "slack"
 #: The slash command. A workspace that renamed it (``/radar-dev``) still works.
 COMMAND = re.compile(r"^/radar(\b|[-_])")
-ACTIONS = re.compile(r"^(shuffle|chip_remove:\d+|ask|brief)$")
+ACTIONS = re.compile(r"^(shuffle|chip_remove:\d+|ask|brief|pick:\d+)$")
+#: What a pick button may run: an answer to `/radar author`, nothing else.
+PICK_LINE = re.compile(r"^pick (?:[0-9]{1,2} openalex:A[0-9]{1,12}|name)$")
 SIGNATURE_WINDOW = 60 * 5  # Slack's, and slack_sdk's SignatureVerifier's
 ASK_PROMPT = (
     "Ask your question about this paper here: reply in this thread "
@@ -468,6 +470,13 @@ class SlackAdapter:
             reply = await asyncio.to_thread(self.service.execute, where.ref, target)
         elif action_id == render_slack.ACTION_BRIEF:
             reply = await asyncio.to_thread(self.service.handle, where.ref, "brief")
+        elif action_id.startswith(render_slack.ACTION_PICK + ":"):
+            # The value is the line render_slack.choice_blocks wrote; only a pick
+            # runs, so a forged value cannot become any other command.
+            line = _unescape(value).strip()
+            if not PICK_LINE.fullmatch(line):
+                return
+            reply = await asyncio.to_thread(self.service.handle, where.ref, line)
         elif action_id == render_slack.ACTION_ASK and message_ts:
             await self._ask_prompt(where, message_ts)
             return
@@ -698,11 +707,6 @@ def _strip_mentions(text: str) -> str:
 
 
 def _without_cards(reply: Reply) -> Reply:
-    return Reply(
-        reply.title,
-        reply.lines,
-        chips=reply.chips,
-        ephemeral=reply.ephemeral,
-        kind=reply.kind,
-        extra=reply.extra,
-    )
+    """The header of a reply: everything but its cards and footer (which are
+    messages of their own); its chips and choices keep their buttons."""
+    return replace(reply, cards=(), footer=None)
