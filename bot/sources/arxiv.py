@@ -25,7 +25,6 @@ request.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import re
 import time
@@ -42,6 +41,7 @@ from arxiv import _feed
 from bot.core import taxonomy
 from bot.core.paper import Paper
 from bot.errors import UpstreamError
+from bot.sources.retry import Retry, retry_after, with_retries
 from bot.sources.throttle import Throttle, throttle_for
 
 __all__ = [
@@ -56,10 +56,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 USER_AGENT = f"paper-radar/0.1 (arxiv.py/{arxiv.__version__})"
-
-#: Never wait longer than this for one retry, whatever Retry-After says: a
-#: person is waiting for a reply in a channel. Longer asks end the attempt.
-MAX_RETRY_WAIT = 300.0
 
 _VERSION = re.compile(r"^(?P<base>.+?)v(?P<version>\d+)$")
 _NEW_ID = re.compile(r"^\d{4}\.\d{4,5}(v\d+)?$")
@@ -215,31 +211,6 @@ def paper_from_result(result: arxiv.Result) -> Paper:
 # -- the client ----------------------------------------------------------------
 
 
-class _Retry(Exception):
-    """One failed try that is worth repeating; ``reason`` is for people."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 class ThrottledClient(arxiv.Client):
     """``arxiv.Client`` whose every page request is throttled, bounded and retried.
 
@@ -270,37 +241,21 @@ class ThrottledClient(arxiv.Client):
     def _parse_feed(
         self, url: str, first_page: bool = True, _try_index: int = 0
     ) -> _feed.ParsedFeed:
-        tries = self.num_retries + 1
-        for index in range(_try_index, tries):
-            try:
-                feed = self._try_once(url, first_page)
-            except _Retry as failure:
-                if index + 1 >= tries:
-                    logger.warning("arXiv gave up after %d tries: %s (%s)", tries, failure, url)
-                    raise UpstreamError(
-                        f"arXiv did not answer after {tries} tries ({failure.reason}). "
-                        "Nothing was changed; try again later."
-                    ) from None
-                wait = min(self._settings.backoff_seconds * (2**index), MAX_RETRY_WAIT)
-                if failure.retry_after is not None:
-                    if failure.retry_after > MAX_RETRY_WAIT:
-                        raise UpstreamError(
-                            f"arXiv asked us to wait {failure.retry_after:.0f} s "
-                            f"({failure.reason}). Nothing was changed; try again later."
-                        ) from None
-                    wait = max(wait, failure.retry_after)
-                logger.info("arXiv try %d failed (%s); retry in %.1f s", index + 1, failure, wait)
-                # Sleep outside the throttle: others may use their slots meanwhile,
-                # still at most one request per interval.
-                self._sleep(wait)
-                continue
-            if first_page:
-                self.total_results = feed.header.total_results
-            return feed
-        raise AssertionError("unreachable")  # the loop always returns or raises
+        feed = with_retries(
+            lambda: self._try_once(url, first_page),
+            upstream="arXiv",
+            tries=self.num_retries + 1,
+            backoff=self._settings.backoff_seconds,
+            sleep=self._sleep,
+            logger=logger,
+            first_index=_try_index,
+        )
+        if first_page:
+            self.total_results = feed.header.total_results
+        return feed
 
     def _try_once(self, url: str, first_page: bool) -> _feed.ParsedFeed:
-        """One request and its verdict: a feed, ``_Retry``, or a final ``UpstreamError``."""
+        """One request and its verdict: a feed, ``Retry``, or a final ``UpstreamError``."""
         with self._throttle.slot():
             try:
                 resp = self._session.get(
@@ -309,24 +264,24 @@ class ThrottledClient(arxiv.Client):
                     timeout=self._settings.timeout_seconds,
                 )
             except requests.Timeout:
-                raise _Retry("timed out") from None
+                raise Retry("timed out") from None
             except requests.ConnectionError:
-                raise _Retry("connection failed") from None
+                raise Retry("connection failed") from None
             except requests.RequestException as err:
                 logger.warning("arXiv request failed: %r", err)
-                raise _Retry("request failed") from None
+                raise Retry("request failed") from None
         status = resp.status_code
         if status == 429 or status >= 500:
-            raise _Retry(f"HTTP {status}", _retry_after(resp.headers.get("Retry-After")))
+            raise Retry(f"HTTP {status}", retry_after(resp.headers.get("Retry-After")))
         if status != 200:
             # The body of a 4xx is arXiv's error feed; log it, never show it.
             logger.warning("arXiv refused %s with HTTP %d: %.300r", url, status, resp.content)
             raise UpstreamError(f"arXiv refused the request (HTTP {status}). Nothing was changed.")
         if b"</feed>" not in resp.content:  # truncated, or not a feed at all
-            raise _Retry("malformed response")
+            raise Retry("malformed response")
         feed = _feed.parse(resp.content)
         if feed.malformed:
-            raise _Retry("malformed response")
+            raise Retry("malformed response")
         if _ERROR_ENTRY.search(resp.content):
             # arXiv's error feed (entry id .../api/errors#...); the package's
             # parser silently drops that entry, which would read as "no papers".
@@ -335,7 +290,7 @@ class ThrottledClient(arxiv.Client):
         if not feed.results and not first_page:
             # Known arXiv flakiness: a page that should have entries comes back
             # empty; asking again usually works.
-            raise _Retry("empty page")
+            raise Retry("empty page")
         return feed
 
 

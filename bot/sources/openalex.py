@@ -64,7 +64,7 @@ from bot.core.identity import AuthorCandidate
 from bot.core.names import parse_name
 from bot.core.paper import Paper
 from bot.errors import NotFoundError, UpstreamError
-from bot.sources.arxiv import MAX_RETRY_WAIT, _retry_after
+from bot.sources.retry import Retry, retry_after, with_retries
 from bot.sources.throttle import Throttle, throttle_for
 
 __all__ = [
@@ -614,15 +614,6 @@ def _install_redaction() -> None:
 _install_redaction()
 
 
-class _Retry(Exception):
-    """One failed try that is worth repeating; ``reason`` is for people."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
 class OpenAlexSource:
     """Author look-ups, author backfills, harvests and single works from OpenAlex.
 
@@ -842,40 +833,19 @@ class OpenAlexSource:
 
     def _get_json(self, path: str, params: Mapping[str, str], *, what: str) -> Mapping[str, Any]:
         """One GET with retries; the parsed JSON object, or ``UpstreamError``."""
-        tries = self.settings.max_retries + 1
-        for index in range(tries):
-            try:
-                return self._try_once(path, params, what)
-            except _Retry as failure:
-                if index + 1 >= tries:
-                    logger.warning(
-                        "OpenAlex gave up on %s %s after %d tries: %s", what, path, tries, failure
-                    )
-                    raise UpstreamError(
-                        f"OpenAlex did not answer after {tries} tries ({failure.reason}). "
-                        "Nothing was changed; try again later."
-                    ) from None
-                wait = min(self.settings.backoff_seconds * (2**index), MAX_RETRY_WAIT)
-                if failure.retry_after is not None:
-                    if failure.retry_after > MAX_RETRY_WAIT:
-                        raise UpstreamError(
-                            f"OpenAlex asked us to wait {failure.retry_after:.0f} s "
-                            f"({failure.reason}); its daily allowance may be used up. "
-                            "Nothing was changed; try again later."
-                        ) from None
-                    wait = max(wait, failure.retry_after)
-                logger.info(
-                    "OpenAlex %s try %d failed (%s); retry in %.1f s",
-                    what,
-                    index + 1,
-                    failure,
-                    wait,
-                )
-                self._sleep(wait)
-        raise AssertionError("unreachable")  # the loop always returns or raises
+        return with_retries(
+            lambda: self._try_once(path, params, what),
+            upstream="OpenAlex",
+            tries=self.settings.max_retries + 1,
+            backoff=self.settings.backoff_seconds,
+            sleep=self._sleep,
+            logger=logger,
+            what=what,
+            long_wait_hint="; its daily allowance may be used up",
+        )
 
     def _try_once(self, path: str, params: Mapping[str, str], what: str) -> Mapping[str, Any]:
-        """One request and its verdict: a JSON object, ``_Retry``, or a final error."""
+        """One request and its verdict: a JSON object, ``Retry``, or a final error."""
         query = dict(params)
         if self.settings.mailto:
             query["mailto"] = self.settings.mailto
@@ -892,19 +862,19 @@ class OpenAlexSource:
                     timeout=self.settings.timeout_seconds,
                 )
             except requests.Timeout:
-                raise _Retry("timed out") from None
+                raise Retry("timed out") from None
             except requests.ConnectionError:
-                raise _Retry("connection failed") from None
+                raise Retry("connection failed") from None
             except requests.RequestException as err:
                 # The exception text holds the URL, and the URL holds the key.
                 logger.warning("OpenAlex %s failed: %s", what, type(err).__name__)
-                raise _Retry("request failed") from None
+                raise Retry("request failed") from None
         status = resp.status_code
         if status == 429 or status >= 500:
-            raise _Retry(f"HTTP {status}", _retry_after(resp.headers.get("Retry-After")))
+            raise Retry(f"HTTP {status}", retry_after(resp.headers.get("Retry-After")))
         if status == 403 and resp.headers.get("Retry-After"):
             # OpenAlex documents 403 for "rate limit exceeded; slow down".
-            raise _Retry("HTTP 403", _retry_after(resp.headers.get("Retry-After")))
+            raise Retry("HTTP 403", retry_after(resp.headers.get("Retry-After")))
         if status == 404 and path.count("/") >= 2:  # a single entity: /works/W…
             raise NotFoundError(f"OpenAlex has no {what}.")
         if status == 401:
@@ -923,7 +893,7 @@ class OpenAlexSource:
         try:
             body = resp.json()
         except ValueError:
-            raise _Retry("malformed response") from None
+            raise Retry("malformed response") from None
         if not isinstance(body, dict):
-            raise _Retry("malformed response")
+            raise Retry("malformed response")
         return body
