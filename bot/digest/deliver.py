@@ -79,8 +79,14 @@ async def deliver_run(
     later call resumes it where it stopped.
     """
     posted = 0
-    for out in run_messages(run_id, digest):
-        state = await asyncio.to_thread(store.outbox, channel_id, out.marker)
+    messages = run_messages(run_id, digest)
+    # One read for the whole run: whoever delivers a run holds it alone (the
+    # scheduler's run lock; an adapter delivers the run it just claimed).
+    states = await asyncio.to_thread(
+        store.outbox_states, channel_id, [out.marker for out in messages]
+    )
+    for out in messages:
+        state = states.get(out.marker)
         if state is not None and state.status == "sent":
             continue
         if state is not None:

@@ -660,6 +660,18 @@ class Store:
                 return None
             return OutboxState(row.status, row.message_ref, row.created_at)
 
+    def outbox_states(self, channel_id: int, markers: Sequence[str]) -> dict[str, OutboxState]:
+        """What is known of each of ``markers`` in this channel (absent: nothing yet)."""
+        out: dict[str, OutboxState] = {}
+        with self._session() as s:
+            for i in range(0, len(markers), _CHUNK):
+                q = select(m.Post).where(
+                    m.Post.channel_id == channel_id, m.Post.marker.in_(markers[i : i + _CHUNK])
+                )
+                for row in s.scalars(q):
+                    out[row.marker] = OutboxState(row.status, row.message_ref, row.created_at)
+        return out
+
     def outbox_intend(
         self,
         channel_id: int,
