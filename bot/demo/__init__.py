@@ -33,6 +33,7 @@ SCRIPT: tuple[str, ...] = (
     "/radar keyword distillation",
     "/radar keyword -survey",
     "/radar",
+    "/radar brief",
     "/radar digest",
     "/radar digest",
     "/radar shuffle 3",
