@@ -117,8 +117,9 @@ def test_hostile_and_huge_cards_stay_within_limits_and_ping_no_one() -> None:
     reply = Reply("Digest <!channel> @here", (HOSTILE,), cards=(hostile_card(), huge), chips=CHIPS)
     messages = [render_slack.render_outgoing(out) for out in run_messages(1, reply)]
     for message in messages:
-        valid(message)
+        valid(message)  # raises on any Block Kit violation
     no_pings(messages)
+    assert messages
     assert "&lt;!channel&gt;" in messages[1]["blocks"][0]["text"]["text"]
 
 
