@@ -653,6 +653,7 @@ class RadarIndex(Generic[K]):
         cids, text = self._matched_chips(paper, query_hits)
         if not cids:
             return
+        sources = sources_of(paper)  # once per paper, not once per radar
         chip_rids = self._chip_rids
         # Radars hit by more than one chip take the slow path (their chips combine).
         dups: set[int] = set()
@@ -685,13 +686,13 @@ class RadarIndex(Generic[K]):
                 else:
                     if text is None and self._exclusions[rid]:
                         text = paper_text(paper)
-                    if self._admits(rid, paper, text, query_hits):
+                    if self._admits(rid, sources, text, query_hits):
                         appenders[rid](match)
 
         for rid, hits in multi.items():
             if text is None and self._exclusions[rid]:
                 text = paper_text(paper)
-            if not self._admits(rid, paper, text, query_hits):
+            if not self._admits(rid, sources, text, query_hits):
                 continue
             hits.sort()
             key = tuple(cid for _, cid in hits)
@@ -703,13 +704,13 @@ class RadarIndex(Generic[K]):
     def _admits(
         self,
         rid: int,
-        paper: Paper,
+        sources: frozenset[str],
         text: PaperText | None,
         query_hits: dict[int, tuple[int, int] | None],
     ) -> bool:
-        """The radar's source and exclusion chips let ``paper`` through."""
+        """The radar's source and exclusion chips let the paper (from ``sources``) through."""
         allowed = self._sources[rid]
-        if allowed is not None and allowed.isdisjoint(sources_of(paper)):
+        if allowed is not None and allowed.isdisjoint(sources):
             return False
         for qid in self._exclusions[rid]:
             if qid not in query_hits:
