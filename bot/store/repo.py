@@ -7,38 +7,49 @@ callers cannot trigger lazy loads or half-commits by accident.
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import Any
 
 from sqlalchemy import (
-    Connection,
     Engine,
     and_,
-    create_engine,
     delete,
     func,
     or_,
     select,
-    text,
-    update,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.pool import NullPool
 
 from bot.core.channel import ChannelRef, ChannelState
 from bot.core.chips import WATCH_KINDS, Chip, ChipKind
-from bot.core.dedupe import merge_work, normalize_doi, paper_arxiv_id, title_keys, work_groups
-from bot.core.paper import Paper, sources_of
+from bot.core.paper import Paper
 from bot.errors import NotFoundError, StoreError
 from bot.store import models as m
 from bot.store.db import make_engine, make_sessionmaker
+from bot.store.locks import Locks
+from bot.store.papers import paper_ids, to_paper, upsert
+from bot.store.records import (
+    CachedText,
+    OutboxState,
+    RunInfo,
+    ScheduleRow,
+    StoredText,
+    Turn,
+)
+
+__all__ = [
+    "CachedText",
+    "Locks",
+    "OutboxState",
+    "RunInfo",
+    "ScheduleRow",
+    "Store",
+    "StoredText",
+    "Turn",
+]
 
 try:  # POSIX record locks for SQLite files; absent on Windows
     import fcntl
@@ -46,204 +57,6 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 _CHUNK = 500
-
-
-@dataclass(frozen=True)
-class OutboxState:
-    status: str  # "sending" | "sent"
-    message_ref: str | None
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    id: int
-    channel_id: int
-    run_key: str
-    trigger: str
-    status: str
-    planned: tuple[str, ...]
-    more: int
-    started_at: datetime
-    finished_at: datetime | None
-
-
-@dataclass(frozen=True)
-class CachedText:
-    """A cached language-model result (see ``models.LlmResult``)."""
-
-    text: str
-    model: str
-    prompt_tokens: int
-    completion_tokens: int
-
-
-@dataclass(frozen=True)
-class StoredText:
-    """A paper's stored full text, or the record that it has none (``status`` missing)."""
-
-    status: str  # "ok" | "missing"
-    source: str  # "html" | "pdf" | ""
-    url: str
-    text: str
-    fetched_at: datetime
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One earlier message in a card's thread: ``role`` is "user" or "bot"."""
-
-    role: str
-    text: str
-
-
-@dataclass(frozen=True)
-class ScheduleRow:
-    """A channel's stored schedule (``None`` parts: unset), for the scheduler."""
-
-    channel_id: int
-    ref: ChannelRef
-    time: str | None
-    tz: str | None
-
-
-class Locks:
-    """Non-blocking locks shared by every process on one database, released
-    when their holder releases them or dies.
-
-    The claim row decides who *owns* a run; these decide who is *delivering*
-    it right now, so a worker resuming unfinished runs never posts alongside
-    the live worker that claimed it (two deliverers could both see a message
-    as unsent). A crashed holder's locks vanish with it, so its runs can be
-    resumed at once.
-
-    - PostgreSQL: session advisory locks, all on one dedicated autocommit
-      connection (so the pool is not drained however many runs are in flight);
-      if that connection drops, its locks are gone: ``acquire`` then answers
-      False once and reconnects;
-    - SQLite: POSIX record locks on one byte per key of ``<database>-locks``
-      (one shared file handle per process: closing any handle would drop
-      every lock the process holds on the file);
-    - anything else (in-memory SQLite): this process only.
-
-    A key is (``space``, ``n``): ``space`` separates runs from other uses.
-    """
-
-    RUN = 1
-    HARVEST = 2
-
-    _local: ClassVar[dict[str, set[tuple[int, int]]]] = {}
-    _files: ClassVar[dict[str, tuple[BinaryIO, int]]] = {}
-    _class_mutex: ClassVar[threading.Lock] = threading.Lock()
-
-    def __init__(self, engine: Engine) -> None:
-        # Unpooled: closing the lock connection must end its session (and so
-        # its advisory locks), not park it in the pool still holding them.
-        self._engine = create_engine(engine.url, poolclass=NullPool)
-        self._mutex = threading.Lock()
-        self._conn: Connection | None = None
-        self._file: BinaryIO | None = None
-        self._mine: set[tuple[int, int]] = set()
-        url = engine.url
-        self._scope = url.render_as_string(hide_password=True)
-        self._postgres = url.get_backend_name() == "postgresql"
-        if self._postgres:
-            self._conn = self._connect()
-        elif url.get_backend_name() == "sqlite" and fcntl is not None:
-            database = url.database or ""
-            if database and database != ":memory:" and not database.startswith("file:"):
-                self._scope = str(Path(database).expanduser().resolve())
-                with Locks._class_mutex:
-                    handle, users = Locks._files.get(self._scope, (None, 0))
-                    if handle is None:
-                        handle = open(f"{self._scope}-locks", "a+b")  # noqa: SIM115
-                    Locks._files[self._scope] = (handle, users + 1)
-                self._file = handle
-
-    def _connect(self) -> Connection:
-        return self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-
-    def acquire(self, space: int, n: int) -> bool:
-        """Take the lock ``(space, n)`` if nobody holds it; never waits."""
-        key = (space, n)
-        with Locks._class_mutex:
-            held = Locks._local.setdefault(self._scope, set())
-            if key in held:  # another holder in this process
-                return False
-            held.add(key)
-        ok = False
-        try:
-            ok = self._acquire(space, n)
-        finally:
-            with Locks._class_mutex:
-                if ok:
-                    self._mine.add(key)
-                else:
-                    Locks._local[self._scope].discard(key)
-        return ok
-
-    def release(self, space: int, n: int) -> None:
-        with self._mutex:
-            if self._postgres:
-                self._pg("SELECT pg_advisory_unlock(:a, :b)", space, n)
-            elif self._file is not None and fcntl is not None:
-                fcntl.lockf(self._file, fcntl.LOCK_UN, 1, _lock_offset(space, n))
-        with Locks._class_mutex:
-            self._mine.discard((space, n))
-            Locks._local.get(self._scope, set()).discard((space, n))
-
-    def _acquire(self, space: int, n: int) -> bool:
-        with self._mutex:
-            if self._postgres:
-                return self._pg("SELECT pg_try_advisory_lock(:a, :b)", space, n)
-            if self._file is not None and fcntl is not None:
-                try:
-                    fcntl.lockf(
-                        self._file, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _lock_offset(space, n)
-                    )
-                except OSError:
-                    return False
-            return True
-
-    def _pg(self, sql: str, space: int, n: int) -> bool:
-        try:
-            if self._conn is None:
-                self._conn = self._connect()
-                return False  # a new session: locks of the old one are gone, ask again later
-            return bool(self._conn.execute(text(sql), {"a": space, "b": n}).scalar())
-        except DBAPIError:
-            if self._conn is not None:
-                with contextlib.suppress(Exception):
-                    self._conn.close()
-            self._conn = None
-            return False
-
-    def close(self) -> None:
-        """Release every lock this object holds."""
-        with self._mutex, Locks._class_mutex:
-            if self._conn is not None:
-                with contextlib.suppress(Exception):
-                    self._conn.close()  # a session's advisory locks end with it
-                self._conn = None
-            self._engine.dispose()
-            if self._file is not None and fcntl is not None:
-                for space, n in self._mine:
-                    with contextlib.suppress(OSError):
-                        fcntl.lockf(self._file, fcntl.LOCK_UN, 1, _lock_offset(space, n))
-            Locks._local.get(self._scope, set()).difference_update(self._mine)
-            self._mine.clear()
-            if self._file is not None:
-                handle, users = Locks._files[self._scope]
-                if users <= 1:
-                    del Locks._files[self._scope]
-                    handle.close()
-                else:
-                    Locks._files[self._scope] = (handle, users - 1)
-                self._file = None
-
-
-def _lock_offset(space: int, n: int) -> int:
-    return (space << 40) + n
 
 
 class Store:
@@ -415,7 +228,7 @@ class Store:
         paper met again in a backfill) changes nothing.
         """
         with self._session() as s:
-            return _upsert(s, papers, seen_at)
+            return upsert(s, papers, seen_at)
 
     def papers_since(self, since: datetime, until: datetime | None = None) -> list[Paper]:
         """Papers first published in [since, until): the radar's recent pool."""
@@ -423,19 +236,19 @@ class Store:
             q = select(m.Paper).where(m.Paper.published >= since)
             if until is not None:
                 q = q.where(m.Paper.published < until)
-            return [_paper(row) for row in s.scalars(q.order_by(m.Paper.published.desc()))]
+            return [to_paper(row) for row in s.scalars(q.order_by(m.Paper.published.desc()))]
 
     def papers_by_key(self, keys: Sequence[str]) -> dict[str, Paper]:
         """Stored papers by key. A key a merged paper had before (an alias)
         finds that paper, under the key it was asked for."""
         out: dict[str, Paper] = {}
         with self._session() as s:
-            ids = _paper_ids(s, keys)
+            ids = paper_ids(s, keys)
             wanted = sorted(set(ids.values()))
             rows: dict[int, Paper] = {}
             for i in range(0, len(wanted), _CHUNK):
                 q = select(m.Paper).where(m.Paper.id.in_(wanted[i : i + _CHUNK]))
-                rows.update((row.id, _paper(row)) for row in s.scalars(q))
+                rows.update((row.id, to_paper(row)) for row in s.scalars(q))
             for key, pid in ids.items():
                 if pid in rows:
                     out[key] = rows[pid]
@@ -451,7 +264,7 @@ class Store:
         """Which of ``keys`` the channel has been shown (a merged paper's aliases
         count as the paper: one work is never shown twice)."""
         with self._session() as s:
-            ids = _paper_ids(s, keys)
+            ids = paper_ids(s, keys)
             wanted = sorted(set(ids.values()))
             shown: set[int] = set()
             for i in range(0, len(wanted), _CHUNK):
@@ -468,7 +281,7 @@ class Store:
             return out
         wanted = set(channel_ids)
         with self._session() as s:
-            ids = _paper_ids(s, keys)
+            ids = paper_ids(s, keys)
             keys_of: dict[int, list[str]] = {}
             for key, pid in ids.items():
                 keys_of.setdefault(pid, []).append(key)
@@ -689,7 +502,7 @@ class Store:
         with self._session() as s:
             paper_id = None
             if paper_key is not None:
-                paper_id = _paper_ids(s, [paper_key]).get(paper_key)
+                paper_id = paper_ids(s, [paper_key]).get(paper_key)
                 if paper_id is None:
                     raise NotFoundError(f"No stored paper {paper_key}.")
                 seen = s.get(m.Seen, (channel_id, paper_id))
@@ -729,7 +542,7 @@ class Store:
         """A card posted outside a digest (e.g. a shuffle), so its thread knows its paper."""
         marker = f"msg:{message_ref}"
         with self._session() as s:
-            paper_id = _paper_ids(s, [paper_key]).get(paper_key)
+            paper_id = paper_ids(s, [paper_key]).get(paper_key)
             exists = s.scalar(
                 select(m.Post.id).where(m.Post.channel_id == channel_id, m.Post.marker == marker)
             )
@@ -757,7 +570,7 @@ class Store:
                 .order_by(m.Post.id.desc())
                 .limit(1)
             ).first()
-            return None if row is None else _paper(row)
+            return None if row is None else to_paper(row)
 
     # -- harvests ---------------------------------------------------------
 
@@ -792,7 +605,7 @@ class Store:
     ) -> int:
         """Store a harvest's papers and mark its window done, in one transaction."""
         with self._session() as s:
-            new = _upsert(s, papers, when)
+            new = upsert(s, papers, when)
             s.add(
                 m.Harvest(
                     source=source,
@@ -868,7 +681,7 @@ class Store:
 
     def full_text(self, paper_key: str) -> StoredText | None:
         with self._session() as s:
-            paper_id = _paper_ids(s, [paper_key]).get(paper_key)
+            paper_id = paper_ids(s, [paper_key]).get(paper_key)
             row = None if paper_id is None else s.get(m.FullText, paper_id)
             if row is None:
                 return None
@@ -879,7 +692,7 @@ class Store:
     ) -> None:
         """Store (or replace) a paper's full text; a paper not stored is ignored."""
         with self._session() as s:
-            paper_id = _paper_ids(s, [paper_key]).get(paper_key)
+            paper_id = paper_ids(s, [paper_key]).get(paper_key)
             if paper_id is None:
                 return
             row = s.get(m.FullText, paper_id)
@@ -909,7 +722,7 @@ class Store:
         when: datetime,
     ) -> None:
         with self._session() as s:
-            paper_id = _paper_ids(s, [paper_key]).get(paper_key)
+            paper_id = paper_ids(s, [paper_key]).get(paper_key)
             if paper_id is None:
                 return
             for turn in turns:
@@ -980,7 +793,7 @@ class Store:
 def _mark_seen(s: Session, channel_id: int, keys: Sequence[str], when: datetime, via: str) -> None:
     if not keys:
         return
-    ids = _paper_ids(s, keys)
+    ids = paper_ids(s, keys)
     already = set(
         s.scalars(
             select(m.Seen.paper_id).where(
@@ -997,284 +810,6 @@ def _mark_seen(s: Session, channel_id: int, keys: Sequence[str], when: datetime,
 
 def _chip(kind: str, value: str, ref: str | None, names: list[str] | None) -> Chip:
     return Chip(ChipKind(kind), value, ref, tuple(names or ()))
-
-
-def _paper_ids(s: Session, keys: Sequence[str]) -> dict[str, int]:
-    """key -> stored paper id, for every key that names a stored paper: its
-    current key, or an alias (a merged version's key, a former key)."""
-    out: dict[str, int] = {}
-    unique = list(dict.fromkeys(keys))
-    for i in range(0, len(unique), _CHUNK):
-        chunk = unique[i : i + _CHUNK]
-        out.update(s.execute(select(m.Paper.key, m.Paper.id).where(m.Paper.key.in_(chunk))).all())
-    missing = [k for k in unique if k not in out]
-    for i in range(0, len(missing), _CHUNK):
-        chunk = missing[i : i + _CHUNK]
-        q = select(m.PaperAlias.alias, m.PaperAlias.paper_id).where(m.PaperAlias.alias.in_(chunk))
-        out.update(s.execute(q).all())
-    return out
-
-
-# -- storing papers: one row per work -------------------------------------------------
-#
-# A record either updates the row of its own key (the arXiv path: a newer
-# version replaces an older one), or is merged with every stored row it is
-# the same work as (bot.core.dedupe: arXiv id, DOI, folded title + first
-# author), so a preprint, its OpenAlex records and the journal version are one
-# row, whatever order they arrive in. The merged row keeps the arXiv key when
-# any version has one; every other key and DOI becomes an alias of the row.
-# Rows that a new record shows to be one work are folded into one, their
-# ledgers (seen, posts, threads, full texts) moving with them.
-
-ALIAS_CHARS = 300
-TITLE_KEY_CHARS = 255
-
-
-def _pure_arxiv(p: Paper) -> bool:
-    """A record only arXiv has reported: the fast path, keyed and versioned by arXiv."""
-    return p.source == "arxiv" and p.key.startswith("arxiv:") and sources_of(p) == {"arxiv"}
-
-
-def _dois(p: Paper) -> list[str]:
-    found = [normalize_doi(p.doi)]
-    found += [normalize_doi(link) for link in p.links if "doi.org/" in link]
-    return [d for d in dict.fromkeys(found) if d]
-
-
-def _idents(p: Paper) -> set[str]:
-    """Every name a version can be found under: key, arXiv id, DOIs, aliases."""
-    out = {p.key, *p.extra.get("aliases", "").split()}
-    if (aid := paper_arxiv_id(p)) is not None:
-        out.add(f"arxiv:{aid}")
-    out.update(f"doi:{doi}" for doi in _dois(p))
-    return {i for i in out if len(i) <= ALIAS_CHARS}
-
-
-def _title_lookups(p: Paper) -> set[str]:
-    return {k[:TITLE_KEY_CHARS] for k in title_keys(p.title)}
-
-
-def _title_key(p: Paper) -> str | None:
-    """The one title key stored: the shortest (a ``Lead-in:``-less form when
-    there is one), which every version's title keys include."""
-    keys = title_keys(p.title)
-    return min(keys, key=lambda k: (len(k), k))[:TITLE_KEY_CHARS] if keys else None
-
-
-def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-class _Batch:
-    """What one chunk of records may meet in the store: candidate rows by
-    key or alias and by title key, kept current as the chunk is written."""
-
-    def __init__(self, s: Session, papers: Sequence[Paper]) -> None:
-        self.s = s
-        idents = sorted({i for p in papers for i in _idents(p)})
-        titles = sorted({t for p in papers for t in _title_lookups(p)})
-        self.by_ident: dict[str, m.Paper] = {}
-        self.by_title: dict[str, list[m.Paper]] = {}
-        for chunk in _chunks(idents):
-            for row in s.scalars(select(m.Paper).where(m.Paper.key.in_(chunk))):
-                self.by_ident[row.key] = row
-        alias_ids: dict[str, int] = {}
-        for chunk in _chunks(idents):
-            q = select(m.PaperAlias.alias, m.PaperAlias.paper_id).where(
-                m.PaperAlias.alias.in_(chunk)
-            )
-            alias_ids.update(s.execute(q).all())
-        for chunk in _chunks(titles):
-            for row in s.scalars(select(m.Paper).where(m.Paper.title_key.in_(chunk))):
-                self.by_title.setdefault(row.title_key or "", []).append(row)
-        loaded = {row.id: row for row in self.by_ident.values()}
-        loaded.update((row.id, row) for rows in self.by_title.values() for row in rows)
-        more = sorted(set(alias_ids.values()) - set(loaded))
-        for i in range(0, len(more), _CHUNK):
-            q = select(m.Paper).where(m.Paper.id.in_(more[i : i + _CHUNK]))
-            loaded.update((row.id, row) for row in s.scalars(q))
-        for alias, pid in alias_ids.items():
-            if pid in loaded:
-                self.by_ident.setdefault(alias, loaded[pid])
-        self.gone: set[int] = set()  # id() of rows folded away in this chunk
-        self.aliases: dict[str, m.Paper] = {}  # aliases to store when the chunk is done
-
-    def candidates(self, p: Paper) -> list[m.Paper]:
-        found: dict[int, m.Paper] = {}
-        for ident in sorted(_idents(p)):
-            row = self.by_ident.get(ident)
-            if row is not None:
-                found.setdefault(id(row), row)
-        for title in sorted(_title_lookups(p)):
-            for row in self.by_title.get(title, ()):
-                found.setdefault(id(row), row)
-        rows = [row for key, row in found.items() if key not in self.gone]
-        # Stable, so merging never depends on the order rows were found in.
-        return sorted(rows, key=lambda r: (r.id is None, r.id or 0, r.key))
-
-    def register(self, row: m.Paper, p: Paper) -> None:
-        """``row`` now holds ``p``: findable under its names (aliases are written
-        by ``finish``, once per chunk)."""
-        self.by_ident[p.key] = row
-        for alias in sorted(_idents(p) - {p.key}):
-            other = self.by_ident.get(alias)
-            if other is None or other is row or id(other) in self.gone:
-                self.by_ident[alias] = row
-                self.aliases[alias] = row
-        if row.title_key:
-            bucket = self.by_title.setdefault(row.title_key, [])
-            if all(r is not row for r in bucket):
-                bucket.append(row)
-
-    def finish(self) -> None:
-        """Store the chunk's new aliases; one already stored (for this row, or
-        for another work that shares a DOI) is left as it is."""
-        wanted = {
-            alias: row
-            for alias, row in self.aliases.items()
-            if id(row) not in self.gone and row.key != alias
-        }
-        if not wanted:
-            return
-        self.s.flush()
-        names = sorted(wanted)
-        taken: set[str] = set()
-        for chunk in _chunks(names):
-            q = select(m.PaperAlias.alias).where(m.PaperAlias.alias.in_(chunk))
-            taken.update(self.s.scalars(q))
-        self.s.add_all(
-            m.PaperAlias(alias=alias, paper_id=wanted[alias].id)
-            for alias in names
-            if alias not in taken
-        )
-        self.aliases.clear()
-
-    def fold(self, src: m.Paper, dst: m.Paper) -> None:
-        """Move everything that points at ``src`` to ``dst``, then delete ``src``."""
-        s = self.s
-        s.flush()
-        both = select(m.Seen.channel_id).where(m.Seen.paper_id == dst.id)
-        s.execute(delete(m.Seen).where(m.Seen.paper_id == src.id, m.Seen.channel_id.in_(both)))
-        s.execute(update(m.Seen).where(m.Seen.paper_id == src.id).values(paper_id=dst.id))
-        if s.get(m.FullText, dst.id) is not None:
-            s.execute(delete(m.FullText).where(m.FullText.paper_id == src.id))
-        else:
-            s.execute(
-                update(m.FullText).where(m.FullText.paper_id == src.id).values(paper_id=dst.id)
-            )
-        for model in (m.Post, m.ThreadTurn, m.PaperAlias):
-            s.execute(update(model).where(model.paper_id == src.id).values(paper_id=dst.id))
-        dst.first_seen = min(dst.first_seen, src.first_seen)
-        for ident, row in list(self.by_ident.items()):
-            if row is src:
-                self.by_ident[ident] = dst
-        self.gone.add(id(src))
-        s.delete(src)
-        s.flush()
-
-
-def _upsert(s: Session, papers: Iterable[Paper], seen_at: datetime) -> int:
-    """Store records; returns how many works were new (not merged into a stored one)."""
-    arxiv: dict[str, Paper] = {}
-    others: list[Paper] = []
-    for paper in papers:
-        if _pure_arxiv(paper):
-            current = arxiv.get(paper.key)
-            if current is None or paper.version > current.version:
-                arxiv[paper.key] = paper
-        else:
-            others.append(paper)
-    batch = list(arxiv.values())
-    if others:
-        batch = [merge_work(group) for group in _grouped(batch + others)]
-    new = 0
-    for i in range(0, len(batch), _CHUNK):
-        chunk = batch[i : i + _CHUNK]
-        found = _Batch(s, chunk)
-        for paper in chunk:
-            new += _store_one(found, paper, seen_at)
-        found.finish()
-    return new
-
-
-def _grouped(papers: Sequence[Paper]) -> list[list[Paper]]:
-    return [[papers[i] for i in group] for group in work_groups(papers)]
-
-
-def _store_one(found: _Batch, p: Paper, seen_at: datetime) -> int:
-    """Store one (already batch-merged) record; 1 if it became a new row."""
-    s = found.s
-    rows = found.candidates(p)
-    same = next((row for row in rows if row.key == p.key), None)
-    if same is not None and _pure_arxiv(p):
-        # arXiv's own record of a stored paper: an older or equal version
-        # changes nothing; a newer one replaces a plain arXiv row, and is
-        # merged into a row other sources contributed to.
-        if p.version <= same.version:
-            return 0
-        if _pure_arxiv(_paper(same)):
-            _write(same, p)
-            found.register(same, p)
-            return 0
-    stored_papers = [_paper(row) for row in rows]
-    versions = [*stored_papers, p]
-    group = next(g for g in work_groups(versions) if len(versions) - 1 in g)
-    members = [rows[i] for i in group if i < len(rows)]
-    if not members:
-        row = m.Paper(key=p.key, source=p.source, first_seen=seen_at)
-        _write(row, p)
-        s.add(row)
-        found.register(row, p)
-        return 1
-    merged = merge_work([versions[i] for i in group])
-    target = next((r for r in members if r.key == merged.key), members[0])
-    for other in members:
-        if other is not target:
-            found.fold(other, target)
-    if target.key != merged.key:
-        s.flush()
-    _write(target, merged)
-    found.register(target, merged)
-    return 0
-
-
-def _write(row: m.Paper, p: Paper) -> None:
-    row.key, row.source = p.key, p.source
-    row.version = p.version
-    row.title, row.abstract = p.title, p.abstract
-    row.authors, row.categories = list(p.authors), list(p.categories)
-    row.primary_category = p.primary_category[:128]
-    row.published, row.updated = p.published, p.updated
-    row.url, row.pdf_url, row.doi = p.url, p.pdf_url, p.doi
-    row.journal_ref, row.comment = p.journal_ref, p.comment
-    row.venue = p.venue[:300] if p.venue else None
-    row.links = list(p.links) or None
-    row.extra = dict(p.extra) or None
-    row.title_key = _title_key(p)
-
-
-def _paper(row: m.Paper) -> Paper:
-    return Paper(
-        key=row.key,
-        source=row.source,
-        title=row.title,
-        abstract=row.abstract,
-        authors=tuple(row.authors or ()),
-        categories=tuple(row.categories or ()),
-        primary_category=row.primary_category,
-        published=row.published,
-        updated=row.updated,
-        url=row.url,
-        version=row.version,
-        pdf_url=row.pdf_url,
-        doi=row.doi,
-        journal_ref=row.journal_ref,
-        comment=row.comment,
-        extra={str(k): str(v) for k, v in (row.extra or {}).items()},
-        venue=row.venue,
-        links=tuple(row.links or ()),
-    )
 
 
 def _run(row: m.DigestRun) -> RunInfo:

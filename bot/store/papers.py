@@ -1,0 +1,300 @@
+"""Storing papers: one row per work, whatever source and order they arrive in.
+
+Used inside ``Store`` units of work; every function takes the open session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+
+from sqlalchemy import (
+    delete,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from bot.core.dedupe import merge_work, normalize_doi, paper_arxiv_id, title_keys, work_groups
+from bot.core.paper import Paper, sources_of
+from bot.store import models as m
+
+_CHUNK = 500
+
+
+def paper_ids(s: Session, keys: Sequence[str]) -> dict[str, int]:
+    """key -> stored paper id, for every key that names a stored paper: its
+    current key, or an alias (a merged version's key, a former key)."""
+    out: dict[str, int] = {}
+    unique = list(dict.fromkeys(keys))
+    for i in range(0, len(unique), _CHUNK):
+        chunk = unique[i : i + _CHUNK]
+        out.update(s.execute(select(m.Paper.key, m.Paper.id).where(m.Paper.key.in_(chunk))).all())
+    missing = [k for k in unique if k not in out]
+    for i in range(0, len(missing), _CHUNK):
+        chunk = missing[i : i + _CHUNK]
+        q = select(m.PaperAlias.alias, m.PaperAlias.paper_id).where(m.PaperAlias.alias.in_(chunk))
+        out.update(s.execute(q).all())
+    return out
+
+
+# -- storing papers: one row per work -------------------------------------------------
+#
+# A record either updates the row of its own key (the arXiv path: a newer
+# version replaces an older one), or is merged with every stored row it is
+# the same work as (bot.core.dedupe: arXiv id, DOI, folded title + first
+# author), so a preprint, its OpenAlex records and the journal version are one
+# row, whatever order they arrive in. The merged row keeps the arXiv key when
+# any version has one; every other key and DOI becomes an alias of the row.
+# Rows that a new record shows to be one work are folded into one, their
+# ledgers (seen, posts, threads, full texts) moving with them.
+
+ALIAS_CHARS = 300
+TITLE_KEY_CHARS = 255
+
+
+def _pure_arxiv(p: Paper) -> bool:
+    """A record only arXiv has reported: the fast path, keyed and versioned by arXiv."""
+    return p.source == "arxiv" and p.key.startswith("arxiv:") and sources_of(p) == {"arxiv"}
+
+
+def _dois(p: Paper) -> list[str]:
+    found = [normalize_doi(p.doi)]
+    found += [normalize_doi(link) for link in p.links if "doi.org/" in link]
+    return [d for d in dict.fromkeys(found) if d]
+
+
+def _idents(p: Paper) -> set[str]:
+    """Every name a version can be found under: key, arXiv id, DOIs, aliases."""
+    out = {p.key, *p.extra.get("aliases", "").split()}
+    if (aid := paper_arxiv_id(p)) is not None:
+        out.add(f"arxiv:{aid}")
+    out.update(f"doi:{doi}" for doi in _dois(p))
+    return {i for i in out if len(i) <= ALIAS_CHARS}
+
+
+def _title_lookups(p: Paper) -> set[str]:
+    return {k[:TITLE_KEY_CHARS] for k in title_keys(p.title)}
+
+
+def _title_key(p: Paper) -> str | None:
+    """The one title key stored: the shortest (a ``Lead-in:``-less form when
+    there is one), which every version's title keys include."""
+    keys = title_keys(p.title)
+    return min(keys, key=lambda k: (len(k), k))[:TITLE_KEY_CHARS] if keys else None
+
+
+def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class _Batch:
+    """What one chunk of records may meet in the store: candidate rows by
+    key or alias and by title key, kept current as the chunk is written."""
+
+    def __init__(self, s: Session, papers: Sequence[Paper]) -> None:
+        self.s = s
+        idents = sorted({i for p in papers for i in _idents(p)})
+        titles = sorted({t for p in papers for t in _title_lookups(p)})
+        self.by_ident: dict[str, m.Paper] = {}
+        self.by_title: dict[str, list[m.Paper]] = {}
+        for chunk in _chunks(idents):
+            for row in s.scalars(select(m.Paper).where(m.Paper.key.in_(chunk))):
+                self.by_ident[row.key] = row
+        alias_ids: dict[str, int] = {}
+        for chunk in _chunks(idents):
+            q = select(m.PaperAlias.alias, m.PaperAlias.paper_id).where(
+                m.PaperAlias.alias.in_(chunk)
+            )
+            alias_ids.update(s.execute(q).all())
+        for chunk in _chunks(titles):
+            for row in s.scalars(select(m.Paper).where(m.Paper.title_key.in_(chunk))):
+                self.by_title.setdefault(row.title_key or "", []).append(row)
+        loaded = {row.id: row for row in self.by_ident.values()}
+        loaded.update((row.id, row) for rows in self.by_title.values() for row in rows)
+        more = sorted(set(alias_ids.values()) - set(loaded))
+        for i in range(0, len(more), _CHUNK):
+            q = select(m.Paper).where(m.Paper.id.in_(more[i : i + _CHUNK]))
+            loaded.update((row.id, row) for row in s.scalars(q))
+        for alias, pid in alias_ids.items():
+            if pid in loaded:
+                self.by_ident.setdefault(alias, loaded[pid])
+        self.gone: set[int] = set()  # id() of rows folded away in this chunk
+        self.aliases: dict[str, m.Paper] = {}  # aliases to store when the chunk is done
+
+    def candidates(self, p: Paper) -> list[m.Paper]:
+        found: dict[int, m.Paper] = {}
+        for ident in sorted(_idents(p)):
+            row = self.by_ident.get(ident)
+            if row is not None:
+                found.setdefault(id(row), row)
+        for title in sorted(_title_lookups(p)):
+            for row in self.by_title.get(title, ()):
+                found.setdefault(id(row), row)
+        rows = [row for key, row in found.items() if key not in self.gone]
+        # Stable, so merging never depends on the order rows were found in.
+        return sorted(rows, key=lambda r: (r.id is None, r.id or 0, r.key))
+
+    def register(self, row: m.Paper, p: Paper) -> None:
+        """``row`` now holds ``p``: findable under its names (aliases are written
+        by ``finish``, once per chunk)."""
+        self.by_ident[p.key] = row
+        for alias in sorted(_idents(p) - {p.key}):
+            other = self.by_ident.get(alias)
+            if other is None or other is row or id(other) in self.gone:
+                self.by_ident[alias] = row
+                self.aliases[alias] = row
+        if row.title_key:
+            bucket = self.by_title.setdefault(row.title_key, [])
+            if all(r is not row for r in bucket):
+                bucket.append(row)
+
+    def finish(self) -> None:
+        """Store the chunk's new aliases; one already stored (for this row, or
+        for another work that shares a DOI) is left as it is."""
+        wanted = {
+            alias: row
+            for alias, row in self.aliases.items()
+            if id(row) not in self.gone and row.key != alias
+        }
+        if not wanted:
+            return
+        self.s.flush()
+        names = sorted(wanted)
+        taken: set[str] = set()
+        for chunk in _chunks(names):
+            q = select(m.PaperAlias.alias).where(m.PaperAlias.alias.in_(chunk))
+            taken.update(self.s.scalars(q))
+        self.s.add_all(
+            m.PaperAlias(alias=alias, paper_id=wanted[alias].id)
+            for alias in names
+            if alias not in taken
+        )
+        self.aliases.clear()
+
+    def fold(self, src: m.Paper, dst: m.Paper) -> None:
+        """Move everything that points at ``src`` to ``dst``, then delete ``src``."""
+        s = self.s
+        s.flush()
+        both = select(m.Seen.channel_id).where(m.Seen.paper_id == dst.id)
+        s.execute(delete(m.Seen).where(m.Seen.paper_id == src.id, m.Seen.channel_id.in_(both)))
+        s.execute(update(m.Seen).where(m.Seen.paper_id == src.id).values(paper_id=dst.id))
+        if s.get(m.FullText, dst.id) is not None:
+            s.execute(delete(m.FullText).where(m.FullText.paper_id == src.id))
+        else:
+            s.execute(
+                update(m.FullText).where(m.FullText.paper_id == src.id).values(paper_id=dst.id)
+            )
+        for model in (m.Post, m.ThreadTurn, m.PaperAlias):
+            s.execute(update(model).where(model.paper_id == src.id).values(paper_id=dst.id))
+        dst.first_seen = min(dst.first_seen, src.first_seen)
+        for ident, row in list(self.by_ident.items()):
+            if row is src:
+                self.by_ident[ident] = dst
+        self.gone.add(id(src))
+        s.delete(src)
+        s.flush()
+
+
+def upsert(s: Session, papers: Iterable[Paper], seen_at: datetime) -> int:
+    """Store records; returns how many works were new (not merged into a stored one)."""
+    arxiv: dict[str, Paper] = {}
+    others: list[Paper] = []
+    for paper in papers:
+        if _pure_arxiv(paper):
+            current = arxiv.get(paper.key)
+            if current is None or paper.version > current.version:
+                arxiv[paper.key] = paper
+        else:
+            others.append(paper)
+    batch = list(arxiv.values())
+    if others:
+        batch = [merge_work(group) for group in _grouped(batch + others)]
+    new = 0
+    for i in range(0, len(batch), _CHUNK):
+        chunk = batch[i : i + _CHUNK]
+        found = _Batch(s, chunk)
+        for paper in chunk:
+            new += _store_one(found, paper, seen_at)
+        found.finish()
+    return new
+
+
+def _grouped(papers: Sequence[Paper]) -> list[list[Paper]]:
+    return [[papers[i] for i in group] for group in work_groups(papers)]
+
+
+def _store_one(found: _Batch, p: Paper, seen_at: datetime) -> int:
+    """Store one (already batch-merged) record; 1 if it became a new row."""
+    s = found.s
+    rows = found.candidates(p)
+    same = next((row for row in rows if row.key == p.key), None)
+    if same is not None and _pure_arxiv(p):
+        # arXiv's own record of a stored paper: an older or equal version
+        # changes nothing; a newer one replaces a plain arXiv row, and is
+        # merged into a row other sources contributed to.
+        if p.version <= same.version:
+            return 0
+        if _pure_arxiv(to_paper(same)):
+            _write(same, p)
+            found.register(same, p)
+            return 0
+    stored_papers = [to_paper(row) for row in rows]
+    versions = [*stored_papers, p]
+    group = next(g for g in work_groups(versions) if len(versions) - 1 in g)
+    members = [rows[i] for i in group if i < len(rows)]
+    if not members:
+        row = m.Paper(key=p.key, source=p.source, first_seen=seen_at)
+        _write(row, p)
+        s.add(row)
+        found.register(row, p)
+        return 1
+    merged = merge_work([versions[i] for i in group])
+    target = next((r for r in members if r.key == merged.key), members[0])
+    for other in members:
+        if other is not target:
+            found.fold(other, target)
+    if target.key != merged.key:
+        s.flush()
+    _write(target, merged)
+    found.register(target, merged)
+    return 0
+
+
+def _write(row: m.Paper, p: Paper) -> None:
+    row.key, row.source = p.key, p.source
+    row.version = p.version
+    row.title, row.abstract = p.title, p.abstract
+    row.authors, row.categories = list(p.authors), list(p.categories)
+    row.primary_category = p.primary_category[:128]
+    row.published, row.updated = p.published, p.updated
+    row.url, row.pdf_url, row.doi = p.url, p.pdf_url, p.doi
+    row.journal_ref, row.comment = p.journal_ref, p.comment
+    row.venue = p.venue[:300] if p.venue else None
+    row.links = list(p.links) or None
+    row.extra = dict(p.extra) or None
+    row.title_key = _title_key(p)
+
+
+def to_paper(row: m.Paper) -> Paper:
+    return Paper(
+        key=row.key,
+        source=row.source,
+        title=row.title,
+        abstract=row.abstract,
+        authors=tuple(row.authors or ()),
+        categories=tuple(row.categories or ()),
+        primary_category=row.primary_category,
+        published=row.published,
+        updated=row.updated,
+        url=row.url,
+        version=row.version,
+        pdf_url=row.pdf_url,
+        doi=row.doi,
+        journal_ref=row.journal_ref,
+        comment=row.comment,
+        extra={str(k): str(v) for k, v in (row.extra or {}).items()},
+        venue=row.venue,
+        links=tuple(row.links or ()),
+    )
