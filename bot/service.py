@@ -23,7 +23,13 @@ from bot.core import commands as c
 from bot.core.cards import Choice, Reply, make_card
 from bot.core.channel import ChannelRef, ChannelState
 from bot.core.chips import KIND_TITLES, NAME_ONLY, OPENALEX_REF, Chip, ChipKind
-from bot.core.identity import AuthorCandidate, describe, name_variants, plausible_people
+from bot.core.identity import (
+    AuthorCandidate,
+    describe,
+    identity_evidence,
+    name_variants,
+    plausible_people,
+)
 from bot.core.matching import KeywordQuery, match_paper
 from bot.core.names import author_matches, parse_name
 from bot.digest import brief as briefing
@@ -343,6 +349,7 @@ class RadarService:
                 kind="radar",
             )
         state = self._created(state)
+        chip, identity_note = self._backfill_identity(chip)
         if not self.store.add_chip(state.id, chip):
             return Reply(
                 f"{chip_title(chip)} is already on this radar; nothing changed.",
@@ -350,7 +357,7 @@ class RadarService:
                 ephemeral=True,
                 kind="radar",
             )
-        note = self._backfill(chip)
+        note = self._backfill(chip, identity_note)
         state = self.store.channel(state.ref)
         lines = [*notes, note] if note else list(notes)
         cards: tuple = ()
@@ -376,29 +383,35 @@ class RadarService:
             f"Added {chip_title(chip)}.", tuple(lines), cards=cards, chips=state.chips, kind="radar"
         )
 
-    def _backfill(self, chip: Chip) -> str | None:
+    def _backfill(self, chip: Chip, openalex_note: str | None = None) -> str | None:
         """One upstream query so a new chip's first reply shows real papers
-        (two for a chip that follows a person: arXiv by name, OpenAlex by id)."""
-        openalex_note = self._backfill_identity(chip)
+        (two for a chip that follows a person: arXiv by name, and OpenAlex by
+        id, already asked by :meth:`_backfill_identity`, whose note this is)."""
         arxiv_note = self._backfill_arxiv(chip)
         return " ".join(n for n in (arxiv_note, openalex_note) if n) or None
 
-    def _backfill_identity(self, chip: Chip) -> str | None:
-        """The person's works in the recent pool, by OpenAlex author id."""
+    def _backfill_identity(self, chip: Chip) -> tuple[Chip, str | None]:
+        """The person's works in the recent pool, by OpenAlex author id, stored;
+        and the chip with the evidence those works give (their arXiv categories
+        and co-authors, which confirm its name matches in arXiv bylines)."""
         if chip.author_id is None or self.openalex is None:
-            return None
+            return chip, None
         now = self.clock.now()
         since = (now - timedelta(days=self.config.radar.pool_days)).date()
         try:
             papers = self.openalex.works_by_author(chip.author_id, since, until=now.date())
         except (UpstreamError, ValueError) as err:
             log.warning("OpenAlex backfill failed author=%s error=%s", chip.author_id, err)
-            return (
+            return chip, (
                 "OpenAlex did not answer just now, so this person's papers beyond arXiv "
                 "will come with the next harvest."
             )
         self.store.upsert_papers(papers, now)
-        return None
+        # The stored versions: a work merged with its arXiv record has arXiv's categories.
+        stored = self.store.papers_by_key([p.key for p in papers])
+        works = [stored.get(p.key, p) for p in papers]
+        evidence = identity_evidence((chip.value, *chip.names), works)
+        return replace(chip, evidence=evidence), None
 
     def _backfill_arxiv(self, chip: Chip) -> str | None:
         try:

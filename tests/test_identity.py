@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,12 @@ import pytest
 from bot.core.identity import (
     AuthorCandidate,
     describe,
+    identity_evidence,
     looks_like_person,
     name_variants,
     plausible_people,
 )
+from bot.core.paper import Paper
 from bot.sources.openalex import candidate_from_author
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openalex"
@@ -161,3 +164,48 @@ def test_single_author_record_with_orcid_and_affiliation_history() -> None:
     assert jason.institutions == ("OurResearch",)
     assert describe(jason).startswith("Jason Priem — OurResearch — ")
     assert plausible_people("J. Priem", [jason]) == [jason]
+
+
+def _work(key: str, authors: tuple[str, ...], categories: tuple[str, ...]) -> Paper:
+    when = datetime(2026, 4, 1, tzinfo=UTC)
+    return Paper(
+        key=key,
+        source="openalex",
+        title="A work",
+        abstract="",
+        authors=authors,
+        categories=categories,
+        primary_category=categories[0] if categories else "",
+        published=when,
+        updated=when,
+        url="https://example.org/",
+    )
+
+
+def test_identity_evidence_is_co_authors_and_arxiv_categories_not_the_person() -> None:
+    works = [
+        _work("arxiv:2108.04680", ("Joseph Mearman", "Jonathan C. Roberts"), ("cs.HC", "Media")),
+        _work("openalex:W1", ("J. W. Mearman", "Panagiotis D. Ritsos", "Jonathan Roberts"), ()),
+        # Not known to arXiv: its categories are OpenAlex subfields, not evidence.
+        _work("openalex:W2", ("Joseph W. Mearman", "Bob Mearman"), ("cs.AI",)),
+    ]
+    evidence = identity_evidence(("Joseph Mearman", "J. W. Mearman"), works)
+    # Roberts co-wrote two works, so he comes first; the person's surname never
+    # counts, even for a co-author who shares it (Bob Mearman gives only "bob").
+    # A bare two-word name is read both ways, so "Jonathan Roberts" adds "jonathan".
+    assert evidence == ("cat:cs.HC", "co:roberts", "co:bob", "co:jonathan", "co:ritsos")
+    assert identity_evidence(("Joseph Mearman",), []) == ()
+
+
+def test_identity_evidence_is_capped() -> None:
+    works = [
+        _work(
+            f"arxiv:2604.{i:05d}",
+            ("Ann Smith", f"Bo Co{i:03d}x"),
+            (f"cs.X{chr(65 + i % 26)}{chr(65 + i // 26)}",),
+        )
+        for i in range(300)
+    ]
+    evidence = identity_evidence(("Ann Smith",), works)
+    assert sum(e.startswith("cat:") for e in evidence) == 20
+    assert sum(e.startswith("co:") for e in evidence) == 200

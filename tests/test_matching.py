@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -378,6 +379,48 @@ def test_an_identity_chip_matches_its_person_by_id_and_arxiv_bylines_by_name() -
     }
 
 
+def test_evidence_confirms_an_identity_chips_name_matches_in_arxiv_bylines() -> None:
+    ids = ("openalex:A5017898742", ("J. W. Mearman",))
+    bare = Chip(A, "Joseph Mearman", *ids)
+    confirmed = Chip(A, "Joseph Mearman", *ids, ("cat:cs.HC", "co:roberts", "co:ritsos"))
+    namesake = paper(authors=("Joseph Mearman", "Ann Other"), categories=("econ.GN",))
+    with_coauthor = paper(
+        authors=("J. W. Mearman", "Jonathan C. Roberts"), categories=("q-fin.GN",)
+    )
+    in_category = paper(authors=("Joseph Mearman",), categories=("cs.GR",), extra=None)
+    in_category = replace(in_category, primary_category="CS.HC")  # any casing
+    coauthor_only = paper(authors=("Jonathan C. Roberts",), categories=("cs.HC",))
+    by_id = paper(
+        authors=("Someone Else",),
+        source="openalex",
+        categories=("Economics",),
+        extra={"author_ids": "A5017898742"},
+    )
+    papers = [namesake, with_coauthor, in_category, coauthor_only, by_id]
+    # Without evidence, every byline match counts, as before.
+    assert [p for p in papers if match_paper([bare], p)] == [
+        namesake,
+        with_coauthor,
+        in_category,
+        by_id,
+    ]
+    # With it, a namesake's arXiv paper (no shared co-author or category) does not;
+    # a record with author ids still decides by id alone; evidence never adds a
+    # paper the person's names do not match.
+    assert [p for p in papers if match_paper([confirmed], p)] == [
+        with_coauthor,
+        in_category,
+        by_id,
+    ]
+    radars = {
+        "confirmed": [confirmed],
+        "bare": [bare],
+        "both": [confirmed, bare],
+        "econ": [confirmed, Chip(CAT, "econ")],
+    }
+    assert RadarIndex.build(radars).match(papers) == brute(radars, papers)
+
+
 def test_source_chips_admit_a_merged_record_of_either_source() -> None:
     merged = paper(source="arxiv", extra={"sources": "arxiv openalex"})
     for source in ("arxiv", "openalex"):
@@ -436,6 +479,23 @@ _keyword_value = st.lists(
     max_size=2,
 ).map(" ".join)
 _IDS = ["A1", "A2", "A3"]
+#: Evidence entries: categories (some in another casing), co-author surname keys
+#: of _AUTHORS (and some of nobody's), and malformed entries that confirm nothing.
+_EVIDENCE = [
+    "cat:cs.LG",
+    "cat:CS.cl",
+    "cat:math.CO",
+    "cat:astro-ph",
+    "co:tang",
+    "co:yang",
+    "co:zhao",
+    "co:frochte",
+    "co:waals",
+    "co:nobody",
+    "cat:",
+    "co:",
+    "junk",
+]
 _chip = st.one_of(
     st.builds(Chip, st.just(A), st.sampled_from(_AUTHORS)),
     # Chips that follow a person: by id in records with author ids, else by names.
@@ -445,6 +505,7 @@ _chip = st.one_of(
         st.sampled_from(_AUTHORS),
         st.sampled_from([f"openalex:{i}" for i in _IDS] + ["name-only"]),
         st.lists(st.sampled_from([*_AUTHORS, "", "123"]), max_size=2).map(tuple),
+        st.lists(st.sampled_from(_EVIDENCE), max_size=3).map(tuple),
     ),
     st.builds(Chip, st.just(KW), _keyword_value),
     st.builds(Chip, st.just(CAT), st.sampled_from(_CHIP_CATS)),

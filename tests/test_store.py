@@ -125,6 +125,21 @@ def test_chips_keep_order_and_duplicates_change_nothing(store: Store) -> None:
     assert store.radars()[cid][-1] == Chip(ChipKind.KEYWORD, "Yehui Tang")
 
 
+def test_an_identity_chip_keeps_its_names_and_evidence(store: Store) -> None:
+    cid = store.channel(lab()).id
+    joseph = Chip(
+        ChipKind.AUTHOR,
+        "Joseph Mearman",
+        "openalex:A5017898742",
+        ("J. W. Mearman",),
+        ("cat:cs.HC", "co:roberts", "co:ritsos"),
+    )
+    bare = Chip(ChipKind.AUTHOR, "Yehui Tang", "openalex:A1", ())
+    assert store.add_chip(cid, joseph) and store.add_chip(cid, bare)
+    assert store.radars()[cid] == [joseph, bare]
+    assert store.channel(lab()).chip_list == [joseph, bare]
+
+
 def test_remove_chip_only_touches_its_own_channel(store: Store) -> None:
     mine = store.channel(lab("T1", "C1")).id
     theirs = store.channel(lab("T2", "C1")).id

@@ -41,6 +41,11 @@ class Chip:
     that person publishes under (matched in sources without author ids, i.e.
     arXiv bylines). ``ref`` is ``NAME_ONLY`` when the channel chose the bare
     name, None for chips made before identities existed; both match by name.
+    ``evidence`` confirms such a name match: ``cat:<arXiv category>`` and
+    ``co:<co-author surname key>`` entries gathered from the person's OpenAlex
+    works when the chip was made (see :func:`bot.core.identity.identity_evidence`);
+    with evidence, a byline match counts only in a paper sharing a category or
+    a co-author with it.
     All fields take part in equality: two chips following different people
     are different chips, even under one display name.
     """
@@ -49,6 +54,7 @@ class Chip:
     value: str
     ref: str | None = None
     names: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()
 
     @property
     def author_id(self) -> str | None:

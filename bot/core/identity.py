@@ -17,21 +17,28 @@ the channel is asked to pick; :func:`describe` gives each choice one line.
 This module is platform- and source-neutral: ``bot.sources.openalex`` builds
 ``AuthorCandidate`` values from API records, the command layer asks and
 remembers the choice.
+
+:func:`identity_evidence` summarises a followed person's catalogue works
+(their arXiv categories, their co-authors' surnames) into the evidence that
+confirms a byline match in sources without author ids (``Chip.evidence``).
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.core.names import AuthorName, author_matches, parse_name
+from bot.core.paper import Paper
 from bot.core.text import fold
 
 __all__ = [
     "AuthorCandidate",
     "describe",
+    "identity_evidence",
     "looks_like_person",
     "name_variants",
     "plausible_people",
@@ -170,3 +177,58 @@ def describe(candidate: AuthorCandidate, *, width: int = 120, max_topics: int = 
         if len(line) <= width or not topics:
             return _clip(line, width)
         topics.pop()
+
+
+#: The most co-author keys and categories an identity chip keeps as evidence.
+MAX_EVIDENCE_COAUTHORS = 200
+MAX_EVIDENCE_CATEGORIES = 20
+#: An arXiv category (``cs.CL``, ``hep-th``, ``astro-ph.GA``), not an OpenAlex
+#: subfield (``Computer Vision and Pattern Recognition``).
+_ARXIV_CATEGORY = re.compile(r"[a-z]+(-[a-z]+)*(\.[A-Za-z]+(-[A-Za-z]+)*)?")
+
+
+def identity_evidence(names: Sequence[str], works: Iterable[Paper]) -> tuple[str, ...]:
+    """Evidence entries for a chip following the person called ``names``, from
+    their catalogue ``works``: ``cat:<arXiv category>`` for the arXiv categories
+    of works known to arXiv (``arxiv:`` keys), and ``co:<surname key>`` for their
+    co-authors (bylines that are not the person; the person's own surname keys
+    are never evidence, as every namesake's byline has them). Most frequent
+    first, at most :data:`MAX_EVIDENCE_CATEGORIES` categories and
+    :data:`MAX_EVIDENCE_COAUTHORS` co-author keys; empty when the works tell
+    nothing (the chip then matches arXiv bylines by name alone).
+    """
+    person: list[AuthorName] = []
+    for name in names:
+        try:
+            person.append(parse_name(name))
+        except ValueError:
+            continue
+    own = frozenset().union(*(p.keys for p in person))
+    categories: Counter[str] = Counter()
+    coauthors: Counter[str] = Counter()
+    for work in works:
+        if work.key.startswith("arxiv:"):
+            cats = {
+                c.strip()
+                for c in (*work.categories, work.primary_category)
+                if c and _ARXIV_CATEGORY.fullmatch(c.strip())
+            }
+            categories.update(cats)
+        keys: set[str] = set()
+        for raw in work.authors:
+            try:
+                byline = parse_name(raw)
+            except ValueError:
+                continue
+            if any(author_matches(p, byline) for p in person):
+                continue
+            keys.update(byline.keys - own)
+        coauthors.update(keys)
+
+    def top(counts: Counter[str], limit: int) -> list[str]:
+        return sorted(counts, key=lambda k: (-counts[k], k))[:limit]
+
+    return (
+        *(f"cat:{c}" for c in top(categories, MAX_EVIDENCE_CATEGORIES)),
+        *(f"co:{k}" for k in top(coauthors, MAX_EVIDENCE_COAUTHORS)),
+    )

@@ -9,7 +9,9 @@ Semantics (``docs/matching.md`` has the full policy):
 * Author chips use :mod:`bot.core.names` (same person, not a namesake). An
   author chip that follows an identity (``Chip.ref`` ``openalex:A…``) matches
   a paper whose record lists that author id, and, in papers whose records
-  carry no author ids (arXiv's), a byline matching any of the person's names.
+  carry no author ids (arXiv's), a byline matching any of the person's names,
+  confirmed, when the chip has evidence (``Chip.evidence``), by a category or a
+  co-author the paper shares with the person's OpenAlex works.
 * Keyword chips are :class:`KeywordQuery`: every phrase must occur in the title
   or the abstract (AND), a phrase's tokens consecutively, compared as tokens
   with light plural folding (:mod:`bot.core.text`).
@@ -40,6 +42,7 @@ from bot.core.paper import Paper, author_ids, sources_of
 from bot.core.text import tokenize, word_forms
 
 __all__ = [
+    "Evidence",
     "KeywordQuery",
     "Match",
     "PaperText",
@@ -50,6 +53,7 @@ __all__ = [
     "identity_in_paper",
     "keyword_in_paper",
     "match_paper",
+    "name_match_confirmed",
     "paper_text",
 ]
 
@@ -335,17 +339,74 @@ def make_match(paper: Paper, chips: Sequence[Chip], title_hits: int, abstract_hi
     return Match(paper, tuple(chips), score, title_hits, abstract_hits, order)
 
 
-def identity_in_paper(author_id: str, names: Sequence[AuthorName], paper: Paper) -> bool:
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What confirms an identity chip's name match in a record without author
+    ids: the person's arXiv categories (casefolded) and co-authors' surname keys,
+    from the chip's ``cat:``/``co:`` entries (see :attr:`Chip.evidence`)."""
+
+    categories: frozenset[str]
+    coauthors: frozenset[str]
+
+    @classmethod
+    def of(cls, chip: Chip) -> Evidence | None:
+        """The chip's evidence, or None when it has none (names match unconfirmed)."""
+        cats: set[str] = set()
+        cos: set[str] = set()
+        for entry in chip.evidence:
+            kind, _, value = entry.partition(":")
+            if kind == "cat" and _category_key(value):
+                cats.add(_category_key(value))
+            elif kind == "co" and value:
+                cos.add(value)
+        if not cats and not cos:
+            return None
+        return cls(frozenset(cats), frozenset(cos))
+
+    def confirms(self, paper: Paper) -> bool:
+        """The paper shares a category or a co-author (surname key) with the evidence."""
+        if any(
+            _category_key(c) in self.categories
+            for c in (*paper.categories, paper.primary_category)
+            if c
+        ):
+            return True
+        return not self.coauthors.isdisjoint(_byline_keys(paper.authors))
+
+
+@lru_cache(maxsize=8192)
+def _byline_keys(authors: tuple[str, ...]) -> frozenset[str]:
+    """Every surname key of every byline of a paper."""
+    return frozenset().union(*(b.keys for b in _bylines(authors)))
+
+
+def identity_in_paper(
+    author_id: str,
+    names: Sequence[AuthorName],
+    paper: Paper,
+    evidence: Evidence | None = None,
+) -> bool:
     """Whether ``paper`` is by the person with catalogue id ``author_id``.
 
     A record that lists its authors' ids (OpenAlex's) decides by id, so a
     namesake's paper never matches; a record without ids (arXiv's) is
-    matched by the person's names (``names``: the chip's name and variants).
+    matched by the person's names (``names``: the chip's name and variants),
+    confirmed by ``evidence`` when the chip has some (a shared category or
+    co-author; see :func:`name_match_confirmed`).
     """
     ids = author_ids(paper)
     if ids:
         return author_id in ids
-    return any(author_in_paper(name, paper) for name in names)
+    return name_match_confirmed(evidence, paper) and any(
+        author_in_paper(name, paper) for name in names
+    )
+
+
+def name_match_confirmed(evidence: Evidence | None, paper: Paper) -> bool:
+    """Whether an identity chip with ``evidence`` may match ``paper`` (a record
+    without author ids) by name: always without evidence, else only when the
+    evidence confirms it. Both matchers decide through this one function."""
+    return evidence is None or evidence.confirms(paper)
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +418,7 @@ class _Watch:
     #: An identity chip: the author id it follows and every name it is spelt by.
     author_id: str | None = None
     names: tuple[AuthorName, ...] = ()
+    evidence: Evidence | None = None
 
 
 def _names(chip: Chip) -> tuple[AuthorName, ...]:
@@ -400,7 +462,13 @@ class Radar:
                     author = parse_name(chip.value)
                     if chip.author_id is not None:
                         watches.append(
-                            _Watch(chip, author, author_id=chip.author_id, names=_names(chip))
+                            _Watch(
+                                chip,
+                                author,
+                                author_id=chip.author_id,
+                                names=_names(chip),
+                                evidence=Evidence.of(chip),
+                            )
                         )
                     else:
                         watches.append(_Watch(chip, author=author))
@@ -433,7 +501,7 @@ class Radar:
         title_hits = abstract_hits = 0
         for watch in self.watches:
             if watch.author_id is not None:
-                if identity_in_paper(watch.author_id, watch.names, paper):
+                if identity_in_paper(watch.author_id, watch.names, paper, watch.evidence):
                     matched.append(watch.chip)
             elif watch.author is not None:
                 if author_in_paper(watch.author, paper):
@@ -504,6 +572,8 @@ class RadarIndex(Generic[K]):
         self._author_identity_chips: list[list[int]] = []
         # Identity chips by the catalogue author id they follow.
         self._identity_chips: dict[str, list[int]] = {}
+        # cid -> the evidence confirming an identity chip's name matches (None: none).
+        self._chip_evidence: list[Evidence | None] = []
         # Distinct keyword queries: qid -> query, anchor form -> qids, qid -> cids.
         self._queries: list[KeywordQuery] = []
         self._queries_by_token: dict[str, list[int]] = {}
@@ -556,6 +626,7 @@ class RadarIndex(Generic[K]):
                 if cid is None:
                     cid = chip_ids[watch.chip] = index._new_chip(watch.chip)
                     if watch.author_id is not None:
+                        index._chip_evidence[cid] = watch.evidence
                         index._identity_chips.setdefault(watch.author_id, []).append(cid)
                         for name in watch.names:
                             index._author_identity_chips[author_id_of(name)].append(cid)
@@ -579,6 +650,7 @@ class RadarIndex(Generic[K]):
         self._chip_rids.append([])
         self._chip_pos.append({})
         self._chip_query.append(-1)
+        self._chip_evidence.append(None)
         return len(self._chips) - 1
 
     def __len__(self) -> int:
@@ -621,7 +693,8 @@ class RadarIndex(Generic[K]):
                 cids.extend(self._author_chips[aid])
                 if not ids:  # a record without author ids: identities match by name
                     people.update(self._author_identity_chips[aid])
-            cids.extend(sorted(people))
+            evidence = self._chip_evidence
+            cids.extend(c for c in sorted(people) if name_match_confirmed(evidence[c], paper))
         for author_id in ids:
             cids.extend(self._identity_chips.get(author_id, ()))
 

@@ -118,6 +118,9 @@ class Chip(Base):
     #: The spellings an identity chip's person publishes under (name matching
     #: in sources without author ids, i.e. arXiv bylines).
     names: Mapped[list[str] | None] = mapped_column(default=None)
+    #: What confirms an identity chip's name matches (``cat:cs.CL``,
+    #: ``co:<surname key>``), gathered from the person's works when it was made.
+    evidence: Mapped[list[str] | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     channel: Mapped[Channel] = relationship(back_populates="chips")

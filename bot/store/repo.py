@@ -137,12 +137,17 @@ class Store:
         """Every channel's chips, for matching all radars in one indexed pass."""
         with self._session() as s:
             out: dict[int, list[Chip]] = {}
-            for channel_id, kind, value, ref, names in s.execute(
+            for channel_id, kind, value, ref, names, evidence in s.execute(
                 select(
-                    m.Chip.channel_id, m.Chip.kind, m.Chip.value, m.Chip.ref, m.Chip.names
+                    m.Chip.channel_id,
+                    m.Chip.kind,
+                    m.Chip.value,
+                    m.Chip.ref,
+                    m.Chip.names,
+                    m.Chip.evidence,
                 ).order_by(m.Chip.id)
             ):
-                out.setdefault(channel_id, []).append(_chip(kind, value, ref, names))
+                out.setdefault(channel_id, []).append(_chip(kind, value, ref, names, evidence))
             return out
 
     def followed_authors(self) -> list[str]:
@@ -176,6 +181,7 @@ class Store:
                     value=chip.value,
                     ref=chip.ref,
                     names=list(chip.names) if chip.names else None,
+                    evidence=list(chip.evidence) if chip.evidence else None,
                 )
             )
             return True
@@ -780,7 +786,9 @@ class Store:
         return ChannelState(
             id=row.id,
             ref=ChannelRef(row.platform, row.workspace, row.channel, row.name),
-            chips=tuple((c.id, _chip(c.kind, c.value, c.ref, c.names)) for c in row.chips),
+            chips=tuple(
+                (c.id, _chip(c.kind, c.value, c.ref, c.names, c.evidence)) for c in row.chips
+            ),
             digest_cap=row.digest_cap,
             schedule_time=row.schedule_time,
             schedule_tz=row.schedule_tz,
@@ -808,8 +816,14 @@ def _mark_seen(s: Session, channel_id: int, keys: Sequence[str], when: datetime,
             already.add(pid)
 
 
-def _chip(kind: str, value: str, ref: str | None, names: list[str] | None) -> Chip:
-    return Chip(ChipKind(kind), value, ref, tuple(names or ()))
+def _chip(
+    kind: str,
+    value: str,
+    ref: str | None,
+    names: list[str] | None,
+    evidence: list[str] | None = None,
+) -> Chip:
+    return Chip(ChipKind(kind), value, ref, tuple(names or ()), tuple(evidence or ()))
 
 
 def _run(row: m.DigestRun) -> RunInfo:
