@@ -190,10 +190,18 @@ def test_identity_evidence_is_co_authors_and_arxiv_categories_not_the_person() -
         _work("openalex:W2", ("Joseph W. Mearman", "Bob Mearman"), ("cs.AI",)),
     ]
     evidence = identity_evidence(("Joseph Mearman", "J. W. Mearman"), works)
-    # Roberts co-wrote two works, so he comes first; the person's surname never
-    # counts, even for a co-author who shares it (Bob Mearman gives only "bob").
-    # A bare two-word name is read both ways, so "Jonathan Roberts" adds "jonathan".
-    assert evidence == ("cat:cs.HC", "co:roberts", "co:bob", "co:jonathan", "co:ritsos")
+    # Keys are surname/initial: "Wang" alone would confirm half a field's namesakes.
+    # Roberts co-wrote two works, so he comes first; the person's own keys never
+    # count (every namesake's byline has them), but Bob Mearman is someone else.
+    # A bare two-word name is read both ways, so "Jonathan Roberts" adds "jonathan/r".
+    assert evidence == (
+        "cat:cs.HC",
+        "co:roberts/j",
+        "co:bob/m",
+        "co:jonathan/r",
+        "co:mearman/b",
+        "co:ritsos/p",
+    )
     assert identity_evidence(("Joseph Mearman",), []) == ()
 
 

@@ -382,7 +382,7 @@ def test_an_identity_chip_matches_its_person_by_id_and_arxiv_bylines_by_name() -
 def test_evidence_confirms_an_identity_chips_name_matches_in_arxiv_bylines() -> None:
     ids = ("openalex:A5017898742", ("J. W. Mearman",))
     bare = Chip(A, "Joseph Mearman", *ids)
-    confirmed = Chip(A, "Joseph Mearman", *ids, ("cat:cs.HC", "co:roberts", "co:ritsos"))
+    confirmed = Chip(A, "Joseph Mearman", *ids, ("cat:cs.HC", "co:roberts/j", "co:ritsos/p"))
     namesake = paper(authors=("Joseph Mearman", "Ann Other"), categories=("econ.GN",))
     with_coauthor = paper(
         authors=("J. W. Mearman", "Jonathan C. Roberts"), categories=("q-fin.GN",)
@@ -479,18 +479,20 @@ _keyword_value = st.lists(
     max_size=2,
 ).map(" ".join)
 _IDS = ["A1", "A2", "A3"]
-#: Evidence entries: categories (some in another casing), co-author surname keys
-#: of _AUTHORS (and some of nobody's), and malformed entries that confirm nothing.
+#: Evidence entries: categories (some in another casing), co-author
+#: surname/initial keys of _AUTHORS (and some of nobody's), and malformed
+#: entries that confirm nothing.
 _EVIDENCE = [
     "cat:cs.LG",
     "cat:CS.cl",
     "cat:math.CO",
     "cat:astro-ph",
+    "co:tang/y",
+    "co:yang/m",
+    "co:zhao/w",
+    "co:frochte/j",
+    "co:waals/j",
     "co:tang",
-    "co:yang",
-    "co:zhao",
-    "co:frochte",
-    "co:waals",
     "co:nobody",
     "cat:",
     "co:",

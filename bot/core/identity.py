@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.core.names import AuthorName, author_matches, parse_name
+from bot.core.names import AuthorName, author_matches, parse_name, person_keys
 from bot.core.paper import Paper
 from bot.core.text import fold
 
@@ -190,9 +190,9 @@ _ARXIV_CATEGORY = re.compile(r"[a-z]+(-[a-z]+)*(\.[A-Za-z]+(-[A-Za-z]+)*)?")
 def identity_evidence(names: Sequence[str], works: Iterable[Paper]) -> tuple[str, ...]:
     """Evidence entries for a chip following the person called ``names``, from
     their catalogue ``works``: ``cat:<arXiv category>`` for the arXiv categories
-    of works known to arXiv (``arxiv:`` keys), and ``co:<surname key>`` for their
-    co-authors (bylines that are not the person; the person's own surname keys
-    are never evidence, as every namesake's byline has them). Most frequent
+    of works known to arXiv (``arxiv:`` keys), and ``co:<surname>/<initial>`` for
+    their co-authors (bylines that are not the person; the person's own keys are
+    never evidence, as every namesake's byline has them). Most frequent
     first, at most :data:`MAX_EVIDENCE_CATEGORIES` categories and
     :data:`MAX_EVIDENCE_COAUTHORS` co-author keys; empty when the works tell
     nothing (the chip then matches arXiv bylines by name alone).
@@ -203,7 +203,7 @@ def identity_evidence(names: Sequence[str], works: Iterable[Paper]) -> tuple[str
             person.append(parse_name(name))
         except ValueError:
             continue
-    own = frozenset().union(*(p.keys for p in person))
+    own = frozenset().union(*(person_keys(p) for p in person))
     categories: Counter[str] = Counter()
     coauthors: Counter[str] = Counter()
     for work in works:
@@ -222,7 +222,7 @@ def identity_evidence(names: Sequence[str], works: Iterable[Paper]) -> tuple[str
                 continue
             if any(author_matches(p, byline) for p in person):
                 continue
-            keys.update(byline.keys - own)
+            keys.update(person_keys(byline) - own)
         coauthors.update(keys)
 
     def top(counts: Counter[str], limit: int) -> list[str]:

@@ -37,7 +37,7 @@ from itertools import filterfalse
 from typing import Generic, TypeVar
 
 from bot.core.chips import Chip, ChipKind
-from bot.core.names import AuthorName, author_matches, parse_name
+from bot.core.names import AuthorName, author_matches, parse_name, person_keys
 from bot.core.paper import Paper, author_ids, sources_of
 from bot.core.text import tokenize, word_forms
 
@@ -342,7 +342,7 @@ def make_match(paper: Paper, chips: Sequence[Chip], title_hits: int, abstract_hi
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """What confirms an identity chip's name match in a record without author
-    ids: the person's arXiv categories (casefolded) and co-authors' surname keys,
+    ids: the person's arXiv categories (casefolded) and co-authors' ``surname/initial`` keys,
     from the chip's ``cat:``/``co:`` entries (see :attr:`Chip.evidence`)."""
 
     categories: frozenset[str]
@@ -364,7 +364,7 @@ class Evidence:
         return cls(frozenset(cats), frozenset(cos))
 
     def confirms(self, paper: Paper) -> bool:
-        """The paper shares a category or a co-author (surname key) with the evidence."""
+        """The paper shares a category or a co-author (``surname/initial``) with the evidence."""
         if any(
             _category_key(c) in self.categories
             for c in (*paper.categories, paper.primary_category)
@@ -376,8 +376,8 @@ class Evidence:
 
 @lru_cache(maxsize=8192)
 def _byline_keys(authors: tuple[str, ...]) -> frozenset[str]:
-    """Every surname key of every byline of a paper."""
-    return frozenset().union(*(b.keys for b in _bylines(authors)))
+    """Every ``surname/initial`` key of every byline of a paper (see ``person_keys``)."""
+    return frozenset().union(*(person_keys(b) for b in _bylines(authors)))
 
 
 def identity_in_paper(

@@ -378,6 +378,21 @@ def author_matches(chip_name: AuthorName, byline: AuthorName) -> bool:
     return any(_readings_agree(c, b) for c in chip_name.readings for b in byline.readings)
 
 
+def person_keys(name: AuthorName) -> frozenset[str]:
+    """``surname/initial`` keys of every reading with a given name (``tang/y``).
+
+    Evidence that a paper is by a followed person's circle (a shared co-author)
+    needs more than a surname: "Wang" alone would confirm half the namesakes
+    in a field. A name with no given name gives no key.
+    """
+    return frozenset(
+        f"{surname}/{reading.given[0].letter}"
+        for reading in name.readings
+        if reading.given
+        for surname in reading.surname
+    )
+
+
 def surname_keys(name: AuthorName) -> set[str]:
     """Keys to index a name under: if two names match, their key sets intersect."""
     return set(name.keys)
