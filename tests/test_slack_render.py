@@ -171,6 +171,7 @@ def test_any_paper_text_renders_valid_and_harmless(title: str, abstract: str, au
     messages = [render_slack.render_outgoing(out) for out in run_messages(1, reply)]
     messages += render_slack.render_thread(Reply(title, (abstract,), kind="answer"))
     messages += render_slack.render_ephemeral(Reply(title + "\n" + abstract, kind="error"))
+    assert messages
     for message in messages:
-        valid(message)
-    no_pings(messages)
+        valid(message)  # raises on any Block Kit violation
+    no_pings(messages)  # raises on any <!here>, <!channel>, <@U…> or raw &<>
