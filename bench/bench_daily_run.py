@@ -19,86 +19,18 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import insert
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.seeding import seed_channels  # noqa: E402
 from bot.app import build  # noqa: E402
 from bot.clock import FixedClock  # noqa: E402
 from bot.config import Config  # noqa: E402
 from bot.demo import capture_bytes  # noqa: E402
 from bot.digest.daily import plan_all  # noqa: E402
 from bot.sources.replay import AtomPager, ReplayServer  # noqa: E402
-from bot.store import models as m  # noqa: E402
 
 NOW = datetime(2026, 4, 30, 18, 0, tzinfo=UTC)
-AUTHORS = [
-    "Wayne Xin Zhao",
-    "Jörg Frochte",
-    "Li Yuan",
-    "Shay B. Cohen",
-    "Steve Hanneke",
-    "Yehui Tang",
-    "Francesco Orabona",
-    "Dmitry Krotov",
-]
-KEYWORDS = [
-    "distillation",
-    '"language models"',
-    "diffusion",
-    "agents",
-    "optimal transport",
-    "serverless",
-    "memory",
-]
-CATEGORIES = ["cs.CL", "cs.LG", "cs.AI", "stat.ML", "math.OC", "cs.CV", "eess.SP"]
-
-
-def seed_channels(app, n: int, rng: random.Random) -> None:  # type: ignore[no-untyped-def]
-    with app.store.engine.begin() as conn:
-        conn.execute(
-            insert(m.Channel),
-            [
-                {
-                    "platform": "slack",
-                    "workspace": f"T{i // 100}",
-                    "channel": f"C{i}",
-                    "name": f"c{i}",
-                    "digest_cap": 10,
-                    "last_shuffle": [],
-                    "created_at": NOW,
-                }
-                for i in range(n)
-            ],
-        )
-        ids = [
-            row[0]
-            for row in conn.execute(m.Channel.__table__.select().with_only_columns(m.Channel.id))
-        ]
-        chips = []
-        for cid in ids:
-            chips += [
-                {
-                    "channel_id": cid,
-                    "kind": "author",
-                    "value": rng.choice(AUTHORS),
-                    "created_at": NOW,
-                },
-                {
-                    "channel_id": cid,
-                    "kind": "keyword",
-                    "value": rng.choice(KEYWORDS),
-                    "created_at": NOW,
-                },
-                {
-                    "channel_id": cid,
-                    "kind": "category",
-                    "value": rng.choice(CATEGORIES),
-                    "created_at": NOW,
-                },
-            ]
-        conn.execute(insert(m.Chip), chips)
 
 
 def daily_run(n_channels: int) -> dict[str, float]:
@@ -116,7 +48,7 @@ def daily_run(n_channels: int) -> dict[str, float]:
         )
         app = build(config, clock=FixedClock(NOW))
         try:
-            seed_channels(app, n_channels, rng)
+            seed_channels(app.store.engine, n_channels, NOW, rng=rng)
             t0 = time.perf_counter()
             app.harvester.run(force=True)
             t1 = time.perf_counter()

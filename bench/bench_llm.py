@@ -27,11 +27,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.seeding import CATEGORIES, KEYWORDS, seed_channels  # noqa: E402
 from bot.app import App, build  # noqa: E402
 from bot.clock import FixedClock  # noqa: E402
 from bot.config import Config, LlmSettings  # noqa: E402
@@ -44,8 +45,6 @@ from bot.store import models as m  # noqa: E402
 from tests.fakellm import FakeLLM  # noqa: E402
 
 NOW = datetime(2026, 4, 30, 18, 0, tzinfo=UTC)
-KEYWORDS = ["distillation", '"language models"', "diffusion", "agents", "optimal transport"]
-CATEGORIES = ["cs.CL", "cs.LG", "cs.AI", "stat.ML", "math.OC", "cs.CV", "eess.SP"]
 
 
 @contextmanager
@@ -74,39 +73,17 @@ def bench_app(llm: FakeLLM) -> Iterator[App]:
             app.close()
 
 
-def seed(app: App, n: int, rng: random.Random, cadence: str | None) -> None:
-    with app.store.engine.begin() as conn:
-        conn.execute(
-            insert(m.Channel),
-            [
-                {
-                    "platform": "slack",
-                    "workspace": f"T{i // 100}",
-                    "channel": f"C{i}",
-                    "name": f"c{i}",
-                    "digest_cap": 10,
-                    "brief_cadence": cadence,
-                    "last_shuffle": [],
-                    "created_at": NOW,
-                }
-                for i in range(n)
-            ],
-        )
-        ids = [
-            row[0]
-            for row in conn.execute(m.Channel.__table__.select().with_only_columns(m.Channel.id))
-        ]
-        chips = []
-        for cid in ids:
-            chips.append({"channel_id": cid, "kind": "category", "value": rng.choice(CATEGORIES)})
-            chips.append({"channel_id": cid, "kind": "keyword", "value": rng.choice(KEYWORDS)})
-        conn.execute(insert(m.Chip), [{**c, "created_at": NOW} for c in chips])
-
-
 def daily_run(n: int, cadence: str | None) -> dict[str, float]:
     """Harvest, plan, claim and build every digest, then ask for the automatic briefings."""
     with FakeLLM() as llm, bench_app(llm) as app:
-        seed(app, n, random.Random(42), cadence)
+        seed_channels(
+            app.store.engine,
+            n,
+            NOW,
+            rng=random.Random(42),
+            chips=[("category", CATEGORIES), ("keyword", KEYWORDS[:5])],
+            brief_cadence=cadence,
+        )
         t0 = time.perf_counter()
         app.harvester.run(force=True)
         plans = plan_all(app.store, NOW, app.config.radar.digest_window_days)

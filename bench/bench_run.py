@@ -29,12 +29,12 @@ from typing import Any
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_daily_run import AUTHORS, CATEGORIES, KEYWORDS  # noqa: E402
+from bench.seeding import seed_channels  # noqa: E402
 from bot.app import build  # noqa: E402
 from bot.clock import FixedClock  # noqa: E402
 from bot.config import Config  # noqa: E402
@@ -64,45 +64,6 @@ def fake_slack(conn: Connection) -> None:
 
 def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def seed(app: Any, n: int, team: str) -> None:
-    rng = random.Random(42)
-    with app.store.engine.begin() as conn:
-        conn.execute(
-            insert(m.Channel),
-            [
-                {
-                    "platform": "slack",
-                    "workspace": team,
-                    "channel": f"C{i:05d}",
-                    "name": f"c{i}",
-                    "digest_cap": 10,
-                    "schedule_time": DUE,
-                    "schedule_tz": "UTC",
-                    "last_shuffle": [],
-                    "created_at": NOW,
-                }
-                for i in range(n)
-            ],
-        )
-        ids = [row[0] for row in conn.execute(select(m.Channel.id))]
-        chips = []
-        for cid in ids:
-            for kind, values in (
-                ("author", AUTHORS),
-                ("keyword", KEYWORDS),
-                ("category", CATEGORIES),
-            ):
-                chips.append(
-                    {
-                        "channel_id": cid,
-                        "kind": kind,
-                        "value": rng.choice(values),
-                        "created_at": NOW,
-                    }
-                )
-        conn.execute(insert(m.Chip), chips)
 
 
 async def fire_all(app: Any, token: str, concurrency: int, keep_alive: bool) -> float:
@@ -166,7 +127,15 @@ def main() -> None:
         )
         app = build(config, clock=FixedClock(NOW))
         try:
-            seed(app, args.channels, TEAM)
+            seed_channels(
+                app.store.engine,
+                args.channels,
+                NOW,
+                rng=random.Random(42),
+                workspace=lambda _i: TEAM,
+                schedule_time=DUE,
+                schedule_tz="UTC",
+            )
             base_rss = rss_mib()
             total_s = asyncio.run(fire_all(app, BOT_TOKEN, args.concurrency, args.keep_alive))
             peak = rss_mib()
