@@ -30,13 +30,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from bot.config import LlmSettings
 from bot.digest.fulltext import FullTextSettings
+from bot.sources.replay import LocalServer, LoopbackHTTPServer
 
 if TYPE_CHECKING:
     from tests.flowkit import Radar
@@ -145,7 +145,7 @@ def _completion(action: Text, request: dict[str, Any]) -> bytes:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: LoopbackHTTPServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: object) -> None:
@@ -158,7 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
             request = json.loads(raw or b"{}")
         except ValueError:
             request = {}
-        fake = self.server.fake
+        fake = self.server.owner
         action = fake._next(request, {k.lower(): v for k, v in self.headers.items()})
         self._act(action, request)
 
@@ -166,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(404, b'{"error": {"message": "not found"}}', "application/json")
 
     def _act(self, action: Any, request: dict[str, Any]) -> None:
-        fake = self.server.fake
+        fake = self.server.owner
         while True:
             if isinstance(action, Slow):
                 if fake._closing.wait(action.seconds):
@@ -208,26 +208,19 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: FakeLLM
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass
-
-
-class FakeLLM:
+class FakeLLM(LocalServer):
     """The scripted server. ``url`` is the base URL to configure (``.../v1``)."""
 
+    handler = _Handler
+    url_path = "/v1"
+
     def __init__(self, default: Action | None = None) -> None:
+        super().__init__()
         self.default: Action = default if default is not None else Smart()
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._queue: list[Action] = []
         self._lock = threading.Lock()
-        self._closing = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     def push(self, *actions: Action) -> Self:
         """Answer the next requests with ``actions``, in order; then the default again."""
@@ -245,43 +238,6 @@ class FakeLLM:
     def calls(self) -> int:
         with self._lock:
             return len(self.requests)
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "FakeLLM is not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
-
-    def start(self) -> Self:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        if self._server is None:
-            return
-        self._closing.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 # -- the whole app with this server as its model -------------------------------------------

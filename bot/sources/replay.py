@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["AtomPager", "ReplayServer", "Reply", "Request", "Rule", "Script"]
@@ -176,9 +176,9 @@ class Rule:
         return self._responder(request)
 
 
-class _Server(ThreadingHTTPServer):
+class LoopbackHTTPServer(ThreadingHTTPServer):
     daemon_threads = True  # a handler stuck in a delay never blocks shutdown
-    replay: ReplayServer
+    owner: Any  # the LocalServer whose handler answers
 
     def handle_error(self, request: object, client_address: object) -> None:
         # Clients that time out and hang up are expected; keep test output quiet.
@@ -186,7 +186,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: LoopbackHTTPServer
     protocol_version = "HTTP/1.0"  # one request per connection, like a polite client
 
     def do_GET(self) -> None:
@@ -211,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
         )
-        replay = self.server.replay
+        replay: ReplayServer = self.server.owner
         reply = replay._dispatch(request)
         if reply.delay > 0 and replay._closing.wait(reply.delay):
             return  # server is closing: drop the connection unanswered
@@ -228,7 +228,72 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client gave up (e.g. its timeout fired first)
 
 
-class ReplayServer:
+class LocalServer:
+    """A loopback HTTP server on a free port, served from a daemon thread.
+
+    The lifecycle every local fake shares (this replay server, the tests'
+    fake model server): ``start``/``close`` or a ``with`` block, ``url``, and a
+    ``_closing`` event a slow handler waits on so shutdown never hangs.
+    Subclasses name their request ``handler`` (which reaches the subclass as
+    ``self.server.owner``) and the ``url_path`` clients are given.
+    """
+
+    handler: ClassVar[type[BaseHTTPRequestHandler]]
+    url_path: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        self._closing = threading.Event()
+        self._server: LoopbackHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash)."""
+        if self._server is None:
+            raise RuntimeError(f"{type(self).__name__} is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}{self.url_path}"
+
+    def start(self) -> Self:
+        if self._server is not None:
+            return self
+        self._closing.clear()
+        server = LoopbackHTTPServer(("127.0.0.1", 0), self.handler)
+        server.owner = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{type(self).__name__}-{server.server_address[1]}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._server is None:
+            return
+        self._closing.set()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class ReplayServer(LocalServer):
     """A replay server on ``127.0.0.1`` (a free port), served from a daemon thread.
 
     ``requests`` lists every request's path plus query in arrival order, and
@@ -236,19 +301,19 @@ class ReplayServer:
     on exactly what a client sent (``server.params[0]["search_query"]``).
     """
 
+    handler = _Handler
+
     def __init__(
         self,
         rules: Sequence[Rule] = (),
         *,
         default: Reply | Responder | None = None,
     ) -> None:
+        super().__init__()
         self.rules: list[Rule] = list(rules)
         self.default = default
         self.received: list[Request] = []
         self._lock = threading.Lock()
-        self._closing = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- routing ---------------------------------------------------------
 
@@ -288,51 +353,3 @@ class ReplayServer:
         """Every request's parsed query parameters, in arrival order."""
         with self._lock:
             return [r.params for r in self.received]
-
-    # -- lifecycle -----------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash)."""
-        if self._server is None:
-            raise RuntimeError("ReplayServer is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> Self:
-        if self._server is not None:
-            return self
-        self._closing.clear()
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.replay = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"replay-{server.server_address[1]}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        if self._server is None:
-            return
-        self._closing.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
