@@ -511,13 +511,7 @@ class Store:
                 paper_id = paper_ids(s, [paper_key]).get(paper_key)
                 if paper_id is None:
                     raise NotFoundError(f"No stored paper {paper_key}.")
-                seen = s.get(m.Seen, (channel_id, paper_id))
-                if seen is None:
-                    s.add(
-                        m.Seen(
-                            channel_id=channel_id, paper_id=paper_id, shown_at=when, via="digest"
-                        )
-                    )
+                _mark_seen(s, channel_id, [paper_key], when, "digest")
             s.add(
                 m.Post(
                     channel_id=channel_id,
