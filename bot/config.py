@@ -17,87 +17,24 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.digest.fulltext import FullTextSettings
-from bot.digest.harvest import HarvestSettings
 from bot.errors import ConfigError
-from bot.sources.arxiv import ArxivSettings
-from bot.sources.openalex import OpenAlexSettings
+from bot.settings import (
+    ArxivSettings,
+    ClockSettings,
+    DatabaseSettings,
+    DiscordSettings,
+    FullTextSettings,
+    HarvestSettings,
+    LlmSettings,
+    LoggingSettings,
+    OpenAlexSettings,
+    RadarSettings,
+    ScheduleSettings,
+    SlackSettings,
+)
 
 CONFIG_ENV = "PAPER_RADAR_CONFIG"
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-DEFAULT_DB_URL = "sqlite:///paper-radar.db"
-
-
-@dataclass(frozen=True)
-class DatabaseSettings:
-    url: str = DEFAULT_DB_URL
-    auto_upgrade: bool = True
-
-
-@dataclass(frozen=True)
-class RadarSettings:
-    digest_cap: int = 10
-    pool_days: int = 30
-    digest_window_days: int = 7
-    abstract_chars: int = 500
-    shuffle_size: int = 5
-    max_chips: int = 50
-    default_timezone: str = "UTC"
-
-
-@dataclass(frozen=True)
-class SlackSettings:
-    """Slack app settings. Tokens come from the environment variables named here."""
-
-    mode: str = "socket"  # "socket" (Socket Mode, no public URL) or "http"
-    port: int = 3000  # HTTP mode: where Slack's requests arrive
-    path: str = "/slack/events"
-    api_url: str = "https://slack.com/api/"
-    bot_token_env: str = "SLACK_BOT_TOKEN"
-    app_token_env: str = "SLACK_APP_TOKEN"
-    signing_secret_env: str = "SLACK_SIGNING_SECRET"
-
-
-@dataclass(frozen=True)
-class DiscordSettings:
-    """Discord bot settings. The token comes from the environment variable named here."""
-
-    token_env: str = "DISCORD_TOKEN"
-    api_url: str = ""  # empty: discord.py's default (https://discord.com/api/v10)
-    guilds: tuple[str, ...] = ()  # guild ids to sync commands to at start; empty: all joined
-    global_sync: bool = False
-    manage_permission: str = "manage_channels"  # needed to change chips or schedule
-
-
-@dataclass(frozen=True)
-class ScheduleSettings:
-    default_time: str = ""  # "HH:MM" for channels that never set one; empty: no digest
-    grace_hours: float = 6.0  # a digest missed while down is posted on start within this
-    harvest_lead_minutes: int = 15  # harvest this long before a digest time
-    quiet_days_note: bool = False  # post a one-line note when a day has nothing new
-
-
-@dataclass(frozen=True)
-class LlmSettings:
-    """Any OpenAI-compatible server. No key and no base URL: extractive fallbacks."""
-
-    base_url: str = ""  # empty: OpenAI's default when a key is set
-    model: str = "gpt-4o-mini"
-    api_key_env: str = "OPENAI_API_KEY"
-    timeout_seconds: float = 60.0
-    max_retries: int = 2
-    max_output_tokens: int = 1200
-    daily_token_budget: int = 200_000  # per workspace; 0 = unlimited
-
-
-@dataclass(frozen=True)
-class ClockSettings:
-    now: str = ""  # ISO 8601; empty means the real clock
-
-
-@dataclass(frozen=True)
-class LoggingSettings:
-    level: str = "INFO"
 
 
 @dataclass(frozen=True)

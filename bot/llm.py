@@ -42,8 +42,8 @@ from typing import Any, Protocol
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
-from bot.config import LlmSettings
 from bot.core.safety import defuse_mentions
+from bot.settings import LlmSettings
 from bot.store.repo import Store
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from bot.config import RadarSettings
 from bot.core.cards import Card, Reply, make_card
 from bot.core.channel import ChannelState
 from bot.core.chips import WATCH_KINDS
@@ -47,6 +46,7 @@ from bot.core.text import fold, strip_latex
 from bot.digest.plan import radar_matches
 from bot.digest.qa import BM25, sentences, terms
 from bot.llm import Gateway, LlmUnavailable, clean_untrusted
+from bot.settings import RadarSettings
 from bot.store.repo import Store
 
 BRIEF_PROMPT_VERSION = "brief-v1"

@@ -39,6 +39,7 @@ import requests
 
 from bot.clock import Clock
 from bot.core.paper import Paper
+from bot.settings import FullTextSettings
 from bot.sources.throttle import Throttle, throttle_for
 from bot.store.repo import Store
 
@@ -48,20 +49,6 @@ USER_AGENT = "paper-radar/0.1 (full text for thread questions; one request at a 
 #: Texts shorter than this are not a paper (an error page, a stub): try the next source.
 MIN_CHARS = 1500
 MAX_CHARS = 400_000
-
-
-@dataclass(frozen=True)
-class FullTextSettings:
-    """Where full texts come from. ``{id}`` is the arXiv id without version."""
-
-    enabled: bool = True
-    html_url: str = "https://arxiv.org/html/{id}"
-    pdf_url: str = "https://arxiv.org/pdf/{id}"
-    timeout_seconds: float = 30.0
-    delay_seconds: float = 3.0  # at least this long between requests to one host
-    max_megabytes: float = 20.0
-    max_pages: int = 60
-    retry_days: int = 7  # a paper with no full text is asked for again after this
 
 
 @dataclass(frozen=True)

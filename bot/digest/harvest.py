@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot.clock import Clock
 from bot.core.paper import Paper
 from bot.errors import UpstreamError
+from bot.settings import HarvestSettings
 from bot.store.repo import Store
 
 if TYPE_CHECKING:
@@ -54,13 +55,6 @@ class PaperSource(Protocol):
     def backfill_keyword(self, phrases: Sequence[Sequence[str]]) -> list[Paper]: ...
 
     def backfill_category(self, cat: str) -> list[Paper]: ...
-
-
-@dataclass(frozen=True)
-class HarvestSettings:
-    lookback_hours: int = 96  # covers Friday-afternoon submissions announced Monday night
-    fresh_minutes: int = 60  # a pass this recent is reused, not repeated
-    categories: tuple[str, ...] = ()  # empty: all of arXiv
 
 
 @dataclass(frozen=True)

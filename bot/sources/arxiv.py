@@ -30,7 +30,6 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -41,6 +40,7 @@ from arxiv import _feed
 from bot.core import taxonomy
 from bot.core.paper import Paper
 from bot.errors import UpstreamError
+from bot.settings import ArxivSettings
 from bot.sources.retry import Retry, retry_after, with_retries
 from bot.sources.throttle import Throttle, throttle_for
 
@@ -62,20 +62,6 @@ _NEW_ID = re.compile(r"^\d{4}\.\d{4,5}(v\d+)?$")
 _OLD_ID = re.compile(r"^[a-z]+(-[a-z]+)*(\.[A-Z]{2})?/\d{7}(v\d+)?$")
 _ERROR_ENTRY = re.compile(rb"<id>\s*https?://arxiv\.org/api/errors")
 _CATEGORY = re.compile(r"^[a-z]+(-[a-z]+)*(\.[A-Za-z]+(-[A-Za-z]+)*)?$")
-
-
-@dataclass(frozen=True)
-class ArxivSettings:
-    """How to talk to the arXiv API. Every field has a production default."""
-
-    api_url: str = "https://export.arxiv.org/api/query"
-    delay_seconds: float = 3.0  # arXiv: no more than one request every 3 s
-    timeout_seconds: float = 30.0  # per request (connect and each read)
-    max_retries: int = 3  # so 1 + 3 = 4 tries per page
-    backoff_seconds: float = 5.0  # first retry wait; doubles each retry
-    page_size: int = 200  # results per page while harvesting
-    max_harvest: int = 5000  # safety cap on one harvest
-    backfill_size: int = 50  # results of one backfill (one request)
 
 
 # -- query building ----------------------------------------------------------

@@ -46,7 +46,6 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -64,6 +63,7 @@ from bot.core.identity import AuthorCandidate
 from bot.core.names import parse_name
 from bot.core.paper import Paper
 from bot.errors import NotFoundError, UpstreamError
+from bot.settings import OpenAlexSettings
 from bot.sources.retry import Retry, retry_after, with_retries
 from bot.sources.throttle import Throttle, throttle_for
 
@@ -135,29 +135,6 @@ _ENTITY_ID = {
     for letter in "AWS"
 }
 _ORCID = re.compile(r"(\d{4}-\d{4}-\d{4}-\d{3}[\dX])$", re.I)
-
-
-@dataclass(frozen=True)
-class OpenAlexSettings:
-    """How to talk to OpenAlex. Every field has a production default.
-
-    The API key itself is never a setting (settings get printed and logged):
-    ``api_key_env`` names the environment variable that holds it.
-    """
-
-    enabled: bool = True  # author identities, OpenAlex backfills and harvests
-    api_url: str = "https://api.openalex.org"
-    mailto: str = ""  # joins the "polite pool"; OpenAlex can contact us
-    api_key_env: str = "OPENALEX_API_KEY"
-    delay_seconds: float = 0.1  # at most 10 requests/second for the whole process
-    timeout_seconds: float = 30.0  # per request (connect and each read)
-    max_retries: int = 3  # so 1 + 3 = 4 tries per request
-    backoff_seconds: float = 2.0  # first retry wait; doubles each retry
-    per_page: int = 50  # list page size (OpenAlex allows 1..200; 100 in newer docs)
-    max_results: int = 2000  # safety cap on one paged listing
-    author_results: int = 25  # candidates asked for per name (one request)
-    #: OpenAlex sources (venues, ``S…``) whose new works every harvest fetches.
-    harvest_sources: tuple[str, ...] = ()
 
 
 #: Values OpenAlex takes OR'd in one filter (``authorships.author.id:A1|A2|…``);

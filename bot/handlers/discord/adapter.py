@@ -35,7 +35,6 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bot.config import DiscordSettings
 from bot.core import commands as c
 from bot.core.cards import Reply
 from bot.core.channel import ChannelRef
@@ -46,6 +45,7 @@ from bot.handlers.discord.commands import RadarGroup
 from bot.handlers.discord.poster import DiscordPoster, send_kwargs
 from bot.handlers.discord.views import DYNAMIC_ITEMS
 from bot.service import error_reply
+from bot.settings import DiscordSettings
 
 if TYPE_CHECKING:
     from bot.app import App

@@ -51,7 +51,6 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.config import SlackSettings
 from bot.core import commands as c
 from bot.core.cards import Reply
 from bot.core.channel import ChannelRef
@@ -60,6 +59,7 @@ from bot.errors import ConfigError
 from bot.handlers import render_slack
 from bot.handlers.slack.poster import SlackPoster, SlackPostError, make_client, retry_handlers
 from bot.service import RadarService
+from bot.settings import SlackSettings
 
 log = logging.getLogger(__name__)
 

@@ -56,11 +56,11 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import SlackSettings
 from bot.core.channel import ChannelRef
 from bot.digest.deliver import Outgoing
 from bot.errors import RadarError
 from bot.handlers import render_slack
+from bot.settings import SlackSettings
 
 log = logging.getLogger(__name__)
 
