@@ -548,7 +548,10 @@ def test_hostile_or_huge_links_stay_within_limits() -> None:
     assert "<https://evil.example/(x)|evil.example>" in blob
     discord = render_discord.render(Reply("r", cards=(card,) * 10))
     validate_discord(discord)
-    assert "evil" not in json.dumps(discord)  # both would break a masked [text](url) link
+    # Both would break a masked [text](url) link raw: they are percent-encoded (issue 10).
+    description = discord[0]["embeds"][0]["description"]
+    assert "a|b>c" not in description and "(x)" not in description
+    assert "[evil.example](https://evil.example/%28x%29)" in description
 
 
 def test_questions_become_buttons_within_limits() -> None:

@@ -2,8 +2,10 @@
 
 The core answers every command with a ``Reply``; adapters render it (Block
 Kit, Discord embeds, terminal text). All text here is plain and unescaped:
-escaping and mention-proofing belong to each renderer, since what is dangerous
-differs per platform.
+escaping, mention-proofing and link checks (``bot.core.safety.safe_url``)
+belong to each renderer, since what is dangerous differs per platform. LaTeX
+in titles, authors and abstracts is rendered here (``render_latex``), for
+display only: the store keeps what the source sent.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from bot.core.chips import Chip
 from bot.core.dedupe import preprint_server
 from bot.core.paper import Paper
+from bot.core.text import render_latex
 
 SOURCE_NAMES = {"arxiv": "arXiv", "openalex": "OpenAlex"}
 #: Other versions a card links to at most (preprint, published, mirrors).
@@ -131,10 +134,10 @@ def make_card(
         key=paper.key,
         source_label=source_label(paper),
         date=paper.published.date().isoformat(),
-        title=" ".join(paper.title.split()),
+        title=" ".join(render_latex(paper.title).split()),
         url=paper.url,
-        authors=shorten_authors(paper.authors),
-        abstract=trim_abstract(paper.abstract, abstract_chars),
+        authors=shorten_authors([render_latex(a) for a in paper.authors]),
+        abstract=trim_abstract(render_latex(paper.abstract), abstract_chars),
         pdf_url=paper.pdf_url,
         matched=matched,
         links=tuple(link for link in paper.links if link.startswith(("https://", "http://")))[

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+
+from bot.core.safety import strip_controls
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,58 @@ class Paper:
     #: itself; filled when sources report, or de-duplication merges, versions.
     links: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        """Remove control characters from every text field, once, here.
+
+        Every record becomes a ``Paper`` (each source builds one, and so does
+        the store when it reads a row), so this is the one place where ANSI
+        escapes, ``\\x07`` and bidi overrides from a record are removed before
+        the paper is stored, matched or shown (``bot.core.safety.strip_controls``,
+        the same notion of "control character" that refuses typed commands).
+        Frozen, hence ``object.__setattr__``; a clean field is left as it is.
+        """
+        if _printable(self):
+            return
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str):
+                cleaned: object = strip_controls(value)
+            elif isinstance(value, tuple):
+                cleaned = tuple(strip_controls(v) if isinstance(v, str) else v for v in value)
+            elif isinstance(value, dict):
+                cleaned = {
+                    k: strip_controls(v) if isinstance(v, str) else v for k, v in value.items()
+                }
+            else:
+                continue
+            if cleaned != value:
+                object.__setattr__(self, f.name, cleaned)
+
     @property
     def source_id(self) -> str:
         """The identifier without the source prefix (``2604.26951``)."""
         return self.key.split(":", 1)[1] if ":" in self.key else self.key
+
+
+def _printable(p: Paper) -> bool:
+    """Whether no field holds a control character: one C-speed pass over all of
+    them, since a paper is built for every stored row the bot reads."""
+    parts = [p.key, p.source, p.title, p.abstract, p.primary_category, p.url]
+    parts += [v for v in (p.pdf_url, p.doi, p.journal_ref, p.comment, p.venue) if v]
+    parts += [*p.authors, *p.categories, *p.links, *p.extra.keys(), *p.extra.values()]
+    try:
+        return "".join(parts).isprintable()
+    except TypeError:  # a non-string where a string belongs: let the slow path see
+        return False
+
+
+def own_urls(paper: Paper) -> tuple[str, ...]:
+    """The paper's own URLs: its page, PDF, DOI and other versions. The only
+    links model output about it may keep (``bot.core.safety.defuse_links``)."""
+    found = [paper.url, paper.pdf_url, *paper.links]
+    if paper.doi:
+        found.append(f"https://doi.org/{paper.doi}")
+    return tuple(dict.fromkeys(u for u in found if u))
 
 
 def author_ids(paper: Paper) -> frozenset[str]:

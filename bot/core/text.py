@@ -1,4 +1,5 @@
-"""Text normalisation for matching: folding, LaTeX cleanup, tokens, plural folding.
+"""Text normalisation: folding, LaTeX cleanup and tokens for matching; LaTeX
+rendered as readable text for display.
 
 Keyword chips are compared with titles and abstracts as *token sequences*, not
 substrings, so ``ai`` never matches inside ``said``. Both sides go through the
@@ -22,13 +23,24 @@ or one is the other plus ``s`` or ``es`` (``llm``/``llms``,
 ``network``/``networks``, ``class``/``classes``), provided the shorter one has
 at least two characters (so ``a``/``as`` and ``i``/``is`` stay apart). It is
 deliberately symmetric: a chip typed in the plural still finds the singular.
+
+Display is another matter (:func:`render_latex`): a card, preview or briefing
+shows ``$\\alpha$-divergence`` as ``α-divergence`` and
+``$\\textit{with emergent creative capabilities}$`` as its words, while the
+store keeps the original.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Any
+
+from bot.core.safety import strip_controls
+
+log = logging.getLogger(__name__)
 
 #: Letters NFKD leaves alone but a reader treats as plain Latin letters.
 SPECIAL_FOLDS: dict[str, str] = {
@@ -157,3 +169,216 @@ def word_forms(token: str) -> frozenset[str]:
 def tokens_agree(query_token: str, text_token: str) -> bool:
     """Whether two normalised tokens agree (equal, or differ by a plural ``s``/``es``)."""
     return text_token in word_forms(query_token)
+
+
+# --- LaTeX for display ------------------------------------------------------------
+
+#: The LaTeX a title or abstract holds, one span at a time: hyperlinks,
+#: math (``$…$`` by pandoc's rule, so ``$5 and $10`` is money, not math,
+#: unless it holds a command; and a lone symbol, ``$<$5%``), commands with
+#: their arguments (nested braces three deep), accents and escaped symbols. Everything between the
+#: spans is left exactly as it is (``100%`` and ``R&D`` are not LaTeX there).
+_LATEX_SPAN = re.compile(
+    r"\\href\s*\{(?P<href>[^{}\s]{1,800})\}\s*\{(?P<label>(?:[^{}]|\{[^{}]{0,300}\}){0,300})\}"
+    r"|\\(?:url|href)\s*\{(?P<url>[^{}\s]{1,800})\}"
+    r"|(?P<math>\$\$[^$]{1,600}?\$\$|\\\([^$]{1,600}?\\\)|\\\[[^$]{1,600}?\\\]"
+    r"|\$(?![\s$])(?:\\.|[^$\\\n]){0,400}?(?:\\.|[^\s\\$])\$(?!\d)"
+    r"|\$[<>=~+*±×≤≥-]{1,2}\$"
+    r"|\$(?![\s$])(?:\\.|[^$\\\n]){0,400}?\\[A-Za-z](?:\\.|[^$\\\n]){0,400}?\$)"
+    r"|\{\\[`'^\"~=.]\s*\\?[A-Za-z]\}"
+    r"|\\[`'^\"~=.]\s*(?:\{\s*\\?[A-Za-z]\s*\}|\\?[A-Za-z])"
+    r"|\\[A-Za-z]+\*?(?:\s*\[[^\[\]{}$]{0,100}\])?"
+    r"(?:\s*\{(?:[^{}]++|\{(?:[^{}]++|\{[^{}]*+\})*+\})*+\})*"
+    r"|\\[%&_#$,;:!{} \\]",
+    re.DOTALL,
+)
+#: Longer texts are shown raw: nothing a paper record holds is this long,
+#: and display must stay cheap whatever a record holds.
+_RENDER_MAX = 20_000
+
+
+def render_latex(text: str) -> str:
+    """``text`` with its LaTeX rendered as readable text, for display only.
+
+    ``$O(n^2)$`` -> ``O(n^2)``, ``$\\alpha$`` -> ``α``, ``\\textbf{x}`` -> ``x``,
+    ``Schr\\"{o}dinger`` -> ``Schrödinger``, ``\\href{url}{code}`` -> ``code``,
+    ``\\cite{…}`` -> ``[cit.]``. Each span is converted by ``pylatexenc``
+    (``_span_text``); a span it cannot convert stays as written, and this
+    never raises. Plain text (most titles) costs one ``in`` test; results are
+    cached, since the same papers are shown in many channels.
+    """
+    if "\\" not in text and "$" not in text:
+        return text
+    if len(text) > _RENDER_MAX:
+        return text
+    return _render_latex(text)
+
+
+@lru_cache(maxsize=4096)
+def _render_latex(text: str) -> str:
+    try:
+        out = _LATEX_SPAN.sub(_span, text)
+    except Exception:  # a bug here must cost a rendering, never a card
+        log.exception("could not render LaTeX; showing it raw")
+        return text
+    # What rendering produced is record text too: no controls, no line breaks.
+    return re.sub(r"  +", " ", strip_controls(out))
+
+
+def _span(match: re.Match[str]) -> str:
+    if match.group("href") is not None:
+        label = match.group("label").strip()
+        return render_latex(label) if label else match.group("href")
+    if match.group("url") is not None:
+        return match.group("url")
+    span = match.group(0)
+    text = _span_text(span)
+    if text is None:
+        return span
+    # A span's own edges are not the text's spacing: "\emph{x} y" keeps its
+    # space from the text around it, and "55\,m" its thin space.
+    return text if span in _SPACING else text.strip()
+
+
+_SPACING = frozenset({"\\,", "\\;", "\\:", "\\!", "\\ ", "\\\\"})
+#: ``%`` starts a comment in TeX, but abstracts mean a percent sign ($5%$).
+_PERCENT = re.compile(r"(?<!\\)%")
+#: Operator names, which TeX spaces from their neighbours (``n\log n`` is
+#: "n log n", ``\ln\ln T`` is "ln ln T"); pylatexenc glues them on.
+_OPERATOR = re.compile(
+    r"(?<=(?P<before>[A-Za-z0-9]))?\\(?:ln|log|lg|exp|sin|cos|tan|max|min|arg|lim|det|sup|inf)"
+    r"(?![A-Za-z])(?P<after>(?=\\[A-Za-z]))?"
+)
+
+
+def _spaced_operator(match: re.Match[str]) -> str:
+    before = " " if match.group("before") is not None else ""
+    after = "\\ " if match.group("after") is not None else ""
+    return f"{before}{match.group(0)}{after}"
+
+
+_MACRO = re.compile(r"\\([A-Za-z]+)(\s*\{\s*\})?")
+#: Old font and size switches (``{\bf x}``): they style, they say nothing.
+_SWITCHES = frozenset(
+    {
+        "bf",
+        "it",
+        "em",
+        "sc",
+        "rm",
+        "sf",
+        "tt",
+        "sl",
+        "up",
+        "md",
+        "bfseries",
+        "itshape",
+        "scshape",
+        "slshape",
+        "upshape",
+        "mdseries",
+        "normalfont",
+        "tiny",
+        "scriptsize",
+        "footnotesize",
+        "small",
+        "normalsize",
+        "large",
+        "Large",
+        "LARGE",
+        "huge",
+        "Huge",
+        "noindent",
+        "displaystyle",
+        "textstyle",
+        "scriptstyle",
+        "big",
+        "Big",
+        "bigg",
+        "Bigg",
+        "bigl",
+        "bigr",
+        "Bigl",
+        "Bigr",
+        "biggl",
+        "biggr",
+    }
+)
+
+
+@lru_cache(maxsize=8192)
+def _span_text(span: str) -> str | None:
+    r"""One span through ``pylatexenc``, or None when it fails.
+
+    A command neither pylatexenc nor we know is an author's shorthand: alone
+    (``\NAME``, ``\ours{}``) it shows its name, with an argument
+    (``\hl{words}``) its argument.
+    """
+    try:
+        walker_db, converter = _converter()
+        from pylatexenc.latexwalker import LatexWalker
+
+        def unknown(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in _SWITCHES:
+                return ""
+            if walker_db.get_macro_spec(name) is not None:
+                return match.group(0)
+            if converter.latex_context.get_macro_spec(name) is not None:
+                return match.group(0)
+            return name
+
+        latex = _MACRO.sub(unknown, _OPERATOR.sub(_spaced_operator, _PERCENT.sub(r"\\%", span)))
+        walker = LatexWalker(latex, latex_context=walker_db, tolerant_parsing=True)
+        nodes, _, _ = walker.get_latex_nodes()
+        text: str = converter.nodelist_to_text(nodes)
+    except Exception:  # pylatexenc raises on some real abstracts (IndexError, KeyError)
+        return None
+    return " ".join(text.split()) if text.strip() else text
+
+
+@lru_cache(maxsize=1)
+def _converter() -> tuple[Any, Any]:
+    """pylatexenc's walker context and converter, with the commands papers use
+    rendered the way a reader wants (imported on first use: most commands
+    never show a card)."""
+    from pylatexenc import latexwalker, macrospec
+    from pylatexenc.latex2text import (
+        LatexNodes2Text,
+        MacroTextSpec,
+        get_default_latex_context_db,
+    )
+
+    class Converter(LatexNodes2Text):  # type: ignore[misc]
+        def macro_node_to_text(self, node: Any) -> str:
+            # pylatexenc drops commands it parses but has no text for
+            # (\texttt{code}, \mbox{x}); their arguments are the words.
+            if self.latex_context.get_macro_spec(node.macroname) is None:
+                args = node.nodeargd.argnlist if node.nodeargd else []
+                return "".join(self._groupnodecontents_to_text(a) for a in args if a is not None)
+            text: str = super().macro_node_to_text(node)
+            return text
+
+    walker_db = latexwalker.get_default_latex_context_db()
+    walker_db.add_context_category(
+        "paper-radar",
+        prepend=True,
+        macros=[macrospec.MacroSpec("url", "{"), macrospec.MacroSpec("href", "{{")],
+    )
+    text_db = get_default_latex_context_db()
+    text_db.add_context_category(
+        "paper-radar",
+        prepend=True,
+        macros=[
+            MacroTextSpec("LaTeX", simplify_repl="LaTeX"),
+            MacroTextSpec("TeX", simplify_repl="TeX"),
+            MacroTextSpec("hypersetup", discard=True),
+            MacroTextSpec("href", simplify_repl="%(2)s"),
+            *(
+                MacroTextSpec(name, simplify_repl="[cit.]")
+                for name in ("cite", "citep", "citet", "citealp", "citeauthor", "citeyear")
+            ),
+            *(MacroTextSpec(name, simplify_repl="[ref]") for name in ("ref", "eqref", "autoref")),
+        ],
+    )
+    return walker_db, Converter(latex_context=text_db, math_mode="text")

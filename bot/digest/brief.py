@@ -40,9 +40,9 @@ from datetime import datetime, timedelta
 from bot.core.cards import Card, Reply, make_card
 from bot.core.channel import ChannelState
 from bot.core.chips import WATCH_KINDS
-from bot.core.paper import Paper
+from bot.core.paper import Paper, own_urls
 from bot.core.safety import clip
-from bot.core.text import fold, strip_latex
+from bot.core.text import fold, render_latex, strip_latex
 from bot.digest.plan import radar_matches
 from bot.digest.qa import BM25, sentences, terms
 from bot.llm import Gateway, LlmUnavailable, clean_untrusted
@@ -420,9 +420,9 @@ def extractive_sections(items: Sequence[tuple[int, Paper]]) -> dict[str, list[st
             f"No theme here crosses fields: the papers sit in {where or 'one field'}."
         )
     for number, sentence in _cited_sentences(items, _RESULT, 3):
-        sections["results"].append(f"{tag(number)} “{clip(sentence, 220)}”")
+        sections["results"].append(f"{tag(number)} “{clip(render_latex(sentence), 220)}”")
     for number, sentence in _cited_sentences(items, _QUESTION, 2):
-        sections["questions"].append(f"{tag(number)} “{clip(sentence, 220)}”")
+        sections["questions"].append(f"{tag(number)} “{clip(render_latex(sentence), 220)}”")
     in_themes = Counter(n for theme in themes for n in theme.numbers)
     with_results = {n for n, _ in _cited_sentences(items, _RESULT, len(items))}
     ranked = sorted(
@@ -439,7 +439,7 @@ def extractive_sections(items: Sequence[tuple[int, Paper]]) -> dict[str, list[st
         if n in with_results:
             reason += ", with a reported result"
         sections["read"].append(
-            f"{tag(n)} {clip(' '.join(by_number[n].title.split()), 90)}: {reason}"
+            f"{tag(n)} {clip(render_latex(' '.join(by_number[n].title.split())), 90)}: {reason}"
         )
     return sections
 
@@ -543,8 +543,11 @@ def check_citations(text: str, mapping: dict[int, int]) -> tuple[str, int, int]:
     return _CITE.sub(fix, text), kept, removed
 
 
-def parse_briefing(text: str, mapping: dict[int, int]) -> tuple[dict[str, list[str]], int, int]:
-    """The model's text as checked sections.
+def parse_briefing(
+    text: str, mapping: dict[int, int], keep_urls: Sequence[str] = ()
+) -> tuple[dict[str, list[str]], int, int]:
+    """The model's text as checked sections (links only to ``keep_urls``, the
+    papers' own).
 
     Returns the sections, how many citations were removed, and how many claims
     were dropped for citing nothing in the set.
@@ -553,7 +556,7 @@ def parse_briefing(text: str, mapping: dict[int, int]) -> tuple[dict[str, list[s
     current: str | None = None
     loose: list[str] = []
     removed = dropped = 0
-    for raw in clean_untrusted(text).splitlines():
+    for raw in clean_untrusted(text, keep_urls).splitlines():
         if not raw.strip():
             continue
         heading = _heading(raw)
@@ -588,7 +591,9 @@ def _cards(bset: BriefSet, shared: set[tuple[str, ...]]) -> tuple[Card, ...]:
     cards = []
     for number, paper in bset.items:
         card = make_card(number, paper, CARD_SENTENCE_CHARS)
-        sentence = clean_untrusted(representative_sentence(paper, shared))
+        sentence = clean_untrusted(
+            render_latex(representative_sentence(paper, shared)), own_urls(paper)
+        )
         cards.append(replace(card, abstract=clip(sentence, CARD_SENTENCE_CHARS)))
     return tuple(cards)
 
@@ -600,12 +605,15 @@ def _shared_phrases(items: Sequence[tuple[int, Paper]]) -> set[tuple[str, ...]]:
     return {key for key, n in counts.items() if n >= 2}
 
 
-def _section_lines(sections: dict[str, list[str]]) -> list[str]:
+def _section_lines(sections: dict[str, list[str]], keep_urls: Sequence[str] = ()) -> list[str]:
     """The sections as reply lines. Every bullet is cleaned here, whether the model
-    wrote it or it quotes an abstract: both are text the bot did not write."""
+    wrote it or it quotes an abstract: both are text the bot did not write. Its
+    LaTeX is rendered first (rendering could spell ``<``), then links but to
+    ``keep_urls`` (the papers' own) are removed or defused."""
     lines: list[str] = []
     for key, title in SECTIONS:
-        bullets = [b for b in (clean_untrusted(x) for x in sections.get(key, ())) if b]
+        cleaned = (clean_untrusted(render_latex(x), keep_urls) for x in sections.get(key, ()))
+        bullets = [b for b in cleaned if b]
         if bullets:
             lines.append(f"{title}:")
             lines.extend(f"• {bullet}" for bullet in bullets)
@@ -664,9 +672,10 @@ def extractive_reply(bset: BriefSet, note: str | None = None) -> Reply:
 def model_reply(bset: BriefSet, gateway: Gateway, workspace: str, now: datetime) -> Reply:
     """The model's briefing, checked; raises ``LlmUnavailable`` to fall back."""
     mapping = {i: number for i, number, _ in canonical(bset.items)}
+    keep = tuple(url for _, paper in bset.items for url in own_urls(paper))
 
     def grounded(text: str) -> None:
-        sections, _, _ = parse_briefing(text, mapping)
+        sections, _, _ = parse_briefing(text, mapping, keep)
         if not any(sections[key] for key in MUST_CITE):
             raise LlmUnavailable("the language model's briefing cited none of these papers")
 
@@ -678,7 +687,7 @@ def model_reply(bset: BriefSet, gateway: Gateway, workspace: str, now: datetime)
         now=now,
         check=grounded,
     )
-    sections, removed, dropped = parse_briefing(result.text, mapping)
+    sections, removed, dropped = parse_briefing(result.text, mapping, keep)
     label = (
         f"Briefing by {result.model} on {bset.scope}. Each [NN] cites a card below; "
         "the citations were checked against them."
@@ -697,7 +706,7 @@ def model_reply(bset: BriefSet, gateway: Gateway, workspace: str, now: datetime)
     footer = ("Checked: " + "; ".join(notes) + ".") if notes else None
     return Reply(
         _title(bset),
-        (label, *_section_lines(sections)),
+        (label, *_section_lines(sections, keep)),
         cards=_cards(bset, _shared_phrases(bset.items)),
         footer=footer,
         kind="brief",

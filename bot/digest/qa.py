@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.core.cards import Reply
-from bot.core.paper import Paper
-from bot.core.safety import clip
-from bot.core.text import tokenize
+from bot.core.paper import Paper, own_urls
+from bot.core.safety import clip, safe_url
+from bot.core.text import render_latex, tokenize
 from bot.digest.fulltext import FullText
 from bot.llm import Gateway, LlmUnavailable, clean_untrusted
 from bot.store.repo import Turn
@@ -244,18 +244,20 @@ def wants_summary(question: str) -> bool:
 
 
 def _title(paper: Paper) -> str:
-    return clip(f"About: {' '.join(paper.title.split())}", 200)
+    return clip(f"About: {render_latex(' '.join(paper.title.split()))}", 200)
 
 
 def _sources(paper: Paper, full: FullText | None) -> str:
+    url = safe_url(paper.url, "text")  # a record's URL, shown where Slack links it
+    where = f" {url}" if url else ""
     if full is None:
-        return f"the abstract. {paper.url}"
+        return f"the abstract.{where}"
     kind = "arXiv HTML" if full.source == "html" else "PDF"
-    return f"the abstract and the full text ({kind}). {paper.url}"
+    return f"the abstract and the full text ({kind}).{where}"
 
 
 def _quote(text: str, limit: int = 320) -> str:
-    return f"“{clip(clean_untrusted(text), limit)}”"
+    return f"“{clip(clean_untrusted(render_latex(text)), limit)}”"
 
 
 def extractive_answer(
@@ -390,7 +392,7 @@ def model_answer(
         max_tokens=min(ANSWER_TOKENS, gateway.settings.max_output_tokens),
         check=_usable_answer,
     )
-    text = clean_untrusted(result.text)
+    text = clean_untrusted(render_latex(result.text), own_urls(paper))
     text, cited, removed = check_passage_refs(text, {p.id for p in shown})
     body = [line.strip() for line in text.splitlines() if line.strip()]
     if not body:

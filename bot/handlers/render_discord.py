@@ -7,7 +7,10 @@ name 256, at most 25 fields. A long reply is split across messages.
 
 Paper text is untrusted: mention tokens are defused (``AllowedMentions.none()``
 on the client is the second lock) and Markdown is escaped, so an abstract
-cannot ping, hide text in a spoiler, or show a masked link.
+cannot ping, hide text in a spoiler, or show a masked link. Every URL (the
+embed's ``url``, ``[PDF](…)``, other versions) passes
+``bot.core.safety.safe_url``, which percent-encodes ``()[]<>`` and whitespace,
+so a record's URL cannot break out of ``[text](…)`` and add a link of its own.
 
 ``plan`` says which cards and chips each message carries, so the adapter can
 attach the right buttons; ``render`` is the same as plain payloads (used by
@@ -26,7 +29,7 @@ from urllib.parse import urlsplit
 
 from bot.core.cards import Card, Choice, Reply
 from bot.core.chips import Chip
-from bot.core.safety import clip, defuse_mentions
+from bot.core.safety import clip, defuse_mentions, safe_url
 
 MAX_EMBEDS = 10
 MAX_TOTAL = 6000
@@ -62,13 +65,28 @@ def escape(text: str) -> str:
 
 
 def fit(text: str, limit: int) -> str:
-    """``clip`` for escaped text: never ends on half of an escape (``\\``)."""
+    """``clip`` (at a word boundary) for escaped text: never ends on half of
+    an escape (``\\``)."""
     if len(text) <= limit:
         return text
-    body = text[: max(0, limit - 1)].rstrip()
+    body = clip(text, limit).removesuffix("…")
     if (len(body) - len(body.rstrip("\\"))) % 2:
         body = body[:-1]
     return body + "…"
+
+
+def link_label(text: str) -> str:
+    """Text for a masked link's ``[…]``: Markdown escaped, brackets and
+    parentheses too, so it can neither close the link nor open another."""
+    return re.sub(r"([()])", r"\\\1", escape(text))
+
+
+def masked_link(label: str, url: str | None) -> str | None:
+    """``[label](url)``, or None when ``url`` cannot be linked safely."""
+    target = safe_url(url, "discord")
+    if target is None or len(target) > LINK_URL:
+        return None
+    return f"[{link_label(label)}]({target})"
 
 
 def marker_text(marker: str) -> str:
@@ -89,17 +107,20 @@ def card_embed(card: Card, marker: str | None = None) -> dict[str, Any]:
     """One card as the seed page shows it: ``01.  arXiv (CS.CL)  2026-06-18``
     above the linked title, then authors and the trimmed abstract."""
     authors = f"*{fit(escape(card.authors), 600)}*"
-    links = f"\n[PDF]({card.pdf_url})" if card.pdf_url else ""
+    pdf = masked_link("PDF", card.pdf_url)
+    links = f"\n{pdf}" if pdf else ""
     links += other_versions(card)
     room = DESCRIPTION - len(authors) - len(links) - 2
     description = f"{authors}\n\n{fit(escape(card.abstract), room)}{links}"
     embed: dict[str, Any] = {
         "author": {"name": clip(card.heading, AUTHOR)},
         "title": clip(safe(card.title), TITLE),
-        "url": card.url,
         "description": description,
         "color": colour(card),
     }
+    url = safe_url(card.url, "discord")
+    if url is not None and len(url) <= LINK_URL:
+        embed["url"] = url
     if card.matched:
         embed["fields"] = [
             {
@@ -114,14 +135,13 @@ def card_embed(card: Card, marker: str | None = None) -> dict[str, Any]:
 
 
 def other_versions(card: Card) -> str:
-    """``\nAlso: [doi.org](…) · [arxiv.org](…)``: a merged paper's other versions.
-    URLs that could break a masked link are left out, never escaped."""
+    """``\nAlso: [doi.org](…) · [arxiv.org](…)``: a merged paper's other versions;
+    a URL that cannot be linked safely is left out."""
     shown = []
     for url in card.links[:LINKS]:
-        if len(url) > LINK_URL or any(ch in url for ch in "()[]<> \n"):
-            continue
-        host = (urlsplit(url).hostname or "link").removeprefix("www.")
-        shown.append(f"[{escape(host)}]({url})")
+        host = (urlsplit(safe_url(url, "discord") or "").hostname or "link").removeprefix("www.")
+        if (masked := masked_link(host, url)) is not None:
+            shown.append(masked)
     return "\nAlso: " + " · ".join(shown) if shown else ""
 
 

@@ -14,7 +14,10 @@ of its own for questions. ``render_thread`` renders an answer in such a thread.
 
 Everything that reaches Slack is escaped (``&``, ``<``, ``>``) and
 mention-proofed, plain_text included: Slack reads entities there too, and
-paper titles, abstracts and model output are untrusted.
+paper titles, abstracts and model output are untrusted. Every link is built
+by ``link``: its URL passes ``bot.core.safety.safe_url`` (http(s) only, ``<>|``
+and whitespace percent-encoded) and its text cannot close it, so a record's
+URL or title can neither ping (``<!channel>``) nor add a second link.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from urllib.parse import urlsplit
 
 from bot.core.cards import Card, Reply
 from bot.core.chips import KIND_TITLES, Chip
-from bot.core.safety import clip, defuse_mentions, slack_escape
+from bot.core.safety import clip, defuse_mentions, safe_url, slack_escape
 from bot.digest.deliver import Outgoing
 
 MAX_BLOCKS = 50
@@ -54,13 +57,20 @@ def esc(text: str) -> str:
 
 def esc_clip(text: str, limit: int) -> str:
     """Escape, then fit ``limit`` characters without cutting an ``&amp;`` in half:
-    the raw text is shortened until its escaped form fits."""
+    the longest clip of the raw text (at a word boundary, ``clip``) whose
+    escaped form fits, found by bisection (escaping only ever lengthens)."""
     out = esc(text)
-    n = len(text)
-    while len(out) > limit and n > 0:
-        n -= max(1, len(out) - limit)
-        out = esc(clip(text, n))
-    return out if len(out) <= limit else ""
+    if len(out) <= limit:
+        return out
+    best, lo, hi = "", 0, min(len(text), limit)
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        candidate = esc(clip(text, mid))
+        if len(candidate) <= limit:
+            best, lo = candidate, mid + 1
+        else:
+            hi = mid - 1
+    return best
 
 
 def render(reply: Reply) -> list[dict[str, Any]]:
@@ -216,25 +226,41 @@ def chip_blocks(reply: Reply) -> list[dict[str, Any]]:
     return blocks
 
 
+def link(url: str | None, label: str) -> str:
+    """``<url|label>``, or just ``label`` when ``url`` cannot be linked safely.
+
+    ``label`` is already escaped (``esc``); its ``|`` becomes a look-alike so
+    it cannot split the link. The URL is ``safe_url(…, "slack")`` with ``&``
+    as Slack's entity, at most ``LINK_URL`` characters.
+    """
+    label = label.replace("|", "∣")
+    target = safe_url(url, "slack")
+    target = target.replace("&", "&amp;") if target is not None else None
+    if target is None or len(target) > LINK_URL:
+        return label
+    return f"<{target}|{label or target}>"
+
+
 def links_text(card: Card) -> str:
-    """``\nAlso: <url|host>, <url|host>`` for a card's other versions, or ``""``.
-    Links whose URL holds Slack's delimiters are left out rather than escaped."""
+    """``\nAlso: <url|host>, <url|host>`` for a card's other versions, or ``""``;
+    a URL that cannot be linked safely is left out."""
     shown = []
     for url in card.links[:LINKS]:
-        if len(url) > LINK_URL or any(ch in url for ch in "<>| \n"):
+        target = safe_url(url, "slack")
+        if target is None or len(target) > LINK_URL:
             continue
-        host = (urlsplit(url).hostname or "link").removeprefix("www.")
-        shown.append(f"<{url}|{esc(host)}>")
+        host = (urlsplit(target).hostname or "link").removeprefix("www.")
+        shown.append(link(url, esc(host)))
     return "\nAlso: " + ", ".join(shown) if shown else ""
 
 
 def card_blocks_for(card: Card) -> list[dict[str, Any]]:
     # Title and authors are clipped too: a pathological record must not push
     # the section past Slack's 3000 characters and sink the whole message.
-    title = esc_clip(card.title, 600).replace("|", "∣")
+    title = link(card.url, esc_clip(card.title, 600))
     text = (
         f"*{card.tag}*  {esc_clip(card.source_label, 100)}  {card.date}\n"
-        f"*<{clip(card.url, 500)}|{title}>*\n{esc_clip(card.authors, 600)}\n"
+        f"*{title}*\n{esc_clip(card.authors, 600)}\n"
     )
     also = links_text(card)
     text += esc_clip(card.abstract, SECTION_TEXT - len(text) - len(also)) + also

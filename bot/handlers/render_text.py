@@ -1,4 +1,9 @@
-"""Render a ``Reply`` as terminal text (the console adapter and `preview`)."""
+"""Render a ``Reply`` as terminal text (the console adapter and `preview`).
+
+URLs are shown as ``bot.core.safety.safe_url`` spells them (http(s) only,
+whitespace and brackets percent-encoded), so what a terminal links is what a
+chat platform would link.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import textwrap
 
 from bot.core.cards import Card, Reply
 from bot.core.chips import ChipKind
+from bot.core.safety import safe_url
 
 WIDTH = 88
 INDENT = " " * 5
@@ -41,9 +47,12 @@ def render_card(card: Card, width: int = WIDTH) -> list[str]:
     lines = [card.heading]
     wrap = textwrap.TextWrapper(width=width, initial_indent=INDENT, subsequent_indent=INDENT)
     lines.extend(wrap.wrap(card.title))
-    lines.append(INDENT + card.url)
-    if card.links:
-        lines.extend(wrap.wrap("also: " + "  ".join(card.links)))
+    url = safe_url(card.url, "text")
+    if url is not None:
+        lines.append(INDENT + url)
+    links = [u for u in (safe_url(link, "text") for link in card.links) if u is not None]
+    if links:
+        lines.extend(wrap.wrap("also: " + "  ".join(links)))
     lines.extend(wrap.wrap(card.authors))
     lines.extend(wrap.wrap(card.abstract))
     if card.matched:
