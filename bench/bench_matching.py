@@ -4,7 +4,7 @@ Run: ``.venv/bin/python bench/bench_matching.py [--papers N] [--channels N] [--n
 
 Why this exists: the daily digest matches *every* channel's radar against the
 day's papers. The naive loop costs channels x papers radar checks; the
-:class:`~bot.core.matching.RadarIndex` should cost about papers x (tokens +
+:class:`~bot.core.matching.index.RadarIndex` should cost about papers x (tokens +
 authors) lookups whatever the number of channels. This script makes a
 realistic day (2,000 papers, 10,000 channels of 3 watch chips) and measures
 both, checking that they agree.
@@ -32,9 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.core import matching, names  # noqa: E402
+from bench.machine import print_machine  # noqa: E402
+from bot.core import names  # noqa: E402
 from bot.core.chips import Chip, ChipKind  # noqa: E402
-from bot.core.matching import Match, Radar, RadarIndex  # noqa: E402
+from bot.core.matching import filters, keywords  # noqa: E402
+from bot.core.matching.index import RadarIndex  # noqa: E402
+from bot.core.matching.radar import Match, Radar, radar_of  # noqa: E402
 from bot.core.paper import Paper  # noqa: E402
 from bot.core.ranking import rank, top  # noqa: E402
 
@@ -207,10 +210,10 @@ def clear_caches() -> None:
     """Start each measurement cold: no parsed names or tokenised papers carried over."""
     names.parse_name.cache_clear()
     names.variant_keys.cache_clear()
-    matching._text_of.cache_clear()
-    matching._bylines.cache_clear()
-    matching._compiled.cache_clear()
-    matching._parse_query.cache_clear()
+    keywords._text_of.cache_clear()
+    filters.bylines.cache_clear()
+    radar_of.cache_clear()
+    keywords._parse_query.cache_clear()
 
 
 DIGEST_CAP = 10
@@ -223,6 +226,7 @@ def main() -> int:
     ap.add_argument("--naive", type=int, default=250, help="channels in the naive subset")
     ap.add_argument("--seed", type=int, default=20260429)
     args = ap.parse_args()
+    print_machine()
 
     now = datetime(2026, 4, 29, 20, 0, tzinfo=UTC)
     world = World(args.seed)

@@ -25,7 +25,7 @@ from bot.digest.schedule import (
     run_key,
     run_key_day,
 )
-from bot.scheduler import DailyTrigger, LeadTrigger
+from bot.digest.triggers import DailyTrigger, LeadTrigger
 from bot.service import next_run
 
 BERLIN = ZoneInfo("Europe/Berlin")

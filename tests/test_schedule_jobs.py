@@ -30,8 +30,10 @@ from bot.config import Config, ScheduleSettings
 from bot.core.channel import ChannelRef
 from bot.core.chips import Chip, ChipKind
 from bot.digest.deliver import Outgoing
+from bot.digest.runner import Due
 from bot.digest.schedule import latest_occurrence, next_occurrence
-from bot.scheduler import HARVEST_JOB, RESYNC_JOB, DigestScheduler, Due, effective, job_id
+from bot.digest.triggers import HARVEST_JOB, RESYNC_JOB, effective, job_id
+from bot.scheduler import DigestScheduler
 from bot.sources.arxiv import ArxivSource
 from bot.sources.replay import AtomPager, ReplayServer
 from bot.sources.throttle import Throttle
@@ -499,7 +501,8 @@ def test_harvest_runs_ahead_is_shared_and_respects_announcements(sqlite_url: str
             s = scheduler(app, ChannelLog())
             await s.open()
             try:
-                await asyncio.gather(*(s.ensure_harvest() for _ in range(5)))  # five due windows
+                # Five due windows at once:
+                await asyncio.gather(*(s.runner.ensure_harvest() for _ in range(5)))
             finally:
                 await s.stop()
 

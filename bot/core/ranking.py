@@ -21,30 +21,12 @@ import heapq
 from collections.abc import Sequence
 from operator import attrgetter
 
-from bot.core.matching import Match
+from bot.core.matching.radar import Match
 
-_ORDER = attrgetter("order")  # rank_key, at C speed
-
-#: Tier numbers, in display order.
-AUTHOR_TIER, KEYWORD_TIER, CATEGORY_TIER = 0, 1, 2
-
-
-def tier(match: Match) -> int:
-    """Which group ``match`` is shown in: author, keyword, or category only."""
-    if match.author_count:
-        return AUTHOR_TIER
-    if match.keyword_count:
-        return KEYWORD_TIER
-    return CATEGORY_TIER
-
-
-def rank_key(match: Match) -> tuple[int, int, int, int, int, int, float, str]:
-    """The sort key implementing the documented order (smaller sorts first).
-
-    Matches carry it precomputed (``Match.order``, built with the match), so
-    ranking millions of them costs an attribute read each.
-    """
-    return match.order
+#: The sort key implementing the documented order (smaller sorts first). Matches
+#: carry it precomputed (``Match.order``, built by ``make_match`` with the
+#: match), so ranking millions of them costs an attribute read each, at C speed.
+_ORDER = attrgetter("order")
 
 
 def rank(matches: Sequence[Match]) -> list[Match]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from bot.core.matching import RadarIndex
+from bot.core.matching.index import RadarIndex
 from bot.digest.plan import DigestPlan, fresh_plan
 from bot.store.repo import Store
 

@@ -14,16 +14,9 @@ from bot.core.cards import Card, make_card
 from bot.core.channel import ChannelState
 from bot.core.chips import WATCH_KINDS, Chip
 from bot.core.commands import FilterQuery
-from bot.core.matching import (
-    KeywordQuery,
-    Match,
-    Radar,
-    author_in_paper,
-    category_in_paper,
-    keyword_in_paper,
-    make_match,
-    match_paper,
-)
+from bot.core.matching.filters import author_in_paper, category_in_paper, keyword_in_paper
+from bot.core.matching.keywords import KeywordQuery
+from bot.core.matching.radar import Match, Radar, make_match, match_paper
 from bot.core.names import parse_name
 from bot.core.paper import Paper, sources_of
 from bot.core.ranking import rank, top
@@ -77,7 +70,7 @@ def filter_view(
                 make_match(p, (), 0, 0)
                 for p in papers
                 if radar.admits_source(p)
-                and not any(keyword_in_paper(q, p)[0] for q in radar.exclusions)
+                and not any(keyword_in_paper(q, p) for q in radar.exclusions)
             ]
         )
     authors = [parse_name(a) for a in query.authors]
@@ -99,9 +92,9 @@ def filter_view(
             continue
         if not all(author_in_paper(a, p) for a in authors):
             continue
-        if not all(keyword_in_paper(k, p)[0] for k in keywords):
+        if not all(keyword_in_paper(k, p) for k in keywords):
             continue
-        if any(keyword_in_paper(e, p)[0] for e in excludes):
+        if any(keyword_in_paper(e, p) for e in excludes):
             continue
         out.append(match)
     return out

@@ -129,11 +129,6 @@ def latest_occurrence(at: time, zone: ZoneInfo, now: datetime) -> Occurrence:
     raise AssertionError("no occurrence within three days")  # pragma: no cover
 
 
-def previous_occurrence(occ: Occurrence, at: time, zone: ZoneInfo) -> Occurrence:
-    """The occurrence of the day before ``occ``'s."""
-    return occurrence(occ.day - timedelta(days=1), at, zone)
-
-
 @dataclass(frozen=True)
 class CatchUp:
     """What to do on start about the latest occurrence before ``now``."""

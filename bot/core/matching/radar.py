@@ -1,0 +1,319 @@
+"""One radar against one paper: a channel's chips compiled, and the verdict.
+
+A radar is a union of watches. A paper is on the radar when it matches ANY
+author, keyword or category chip, comes from one of the radar's SOURCE chips
+(all sources when there are none) and matches NO exclusion chip
+(``docs/matching.md`` has the full policy):
+
+* Author chips use :mod:`bot.core.names` (same person, not a namesake). An
+  author chip that follows an identity (``Chip.ref`` ``openalex:A…``) matches
+  a paper whose record lists that author id, and, in papers whose records
+  carry no author ids (arXiv's), a byline matching any of the person's names,
+  confirmed, when the chip has evidence (``Chip.evidence``), by a category or a
+  co-author the paper shares with the person's OpenAlex works.
+* Keyword chips are :class:`~bot.core.matching.keywords.KeywordQuery`.
+* Category chips match any of the paper's categories, case-insensitively; a
+  chip without a subcategory (``astro-ph``) covers its subcategories.
+
+:meth:`Radar.match` is the reference: the index
+(:mod:`bot.core.matching.index`) must give exactly what it gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from bot.core.chips import Chip, ChipKind
+from bot.core.matching.filters import author_in_paper, bylines, category_in_paper, category_key
+from bot.core.matching.keywords import KeywordQuery, keyword_hits, paper_text
+from bot.core.names import AuthorName, parse_name, person_keys
+from bot.core.paper import Paper, author_ids, sources_of
+
+__all__ = [
+    "Evidence",
+    "Match",
+    "Radar",
+    "identity_in_paper",
+    "make_match",
+    "match_paper",
+    "name_match_confirmed",
+    "radar_of",
+]
+
+
+@lru_cache(maxsize=65536)
+def _timestamp(when: datetime) -> float:
+    # A naive time is read as UTC, never local time, so the order never
+    # depends on the machine's zone. Cached: many matches share a paper.
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One paper on one radar, and why.
+
+    ``chips`` are the watch chips (author, keyword, category) that matched, in
+    the radar's order, so a card can say "matched: author Yehui Tang".
+    ``title_hits``/``abstract_hits`` count the matched keyword chips' phrases
+    found in the title / abstract; :func:`bot.core.ranking.rank` orders by
+    these parts themselves, never by a weighted sum.
+    """
+
+    paper: Paper
+    chips: tuple[Chip, ...]
+    title_hits: int = 0
+    abstract_hits: int = 0
+    #: The ranking key (see ``bot.core.ranking``), computed once per match: the
+    #: index shares one Match between radars, and a digest of 10,000 channels
+    #: sorts millions of them.
+    order: tuple[int, int, int, int, int, int, float, str] = field(
+        default=(0, 0, 0, 0, 0, 0, 0.0, ""), compare=False, repr=False
+    )
+
+    def _count(self, kind: ChipKind) -> int:
+        return sum(1 for c in self.chips if c.kind is kind)
+
+    @property
+    def author_count(self) -> int:
+        return self._count(ChipKind.AUTHOR)
+
+    @property
+    def keyword_count(self) -> int:
+        return self._count(ChipKind.KEYWORD)
+
+    @property
+    def category_count(self) -> int:
+        return self._count(ChipKind.CATEGORY)
+
+
+def make_match(paper: Paper, chips: Sequence[Chip], title_hits: int, abstract_hits: int) -> Match:
+    """The one constructor both matchers use, so their results compare equal.
+
+    It also computes ``Match.order``, the total order :mod:`bot.core.ranking`
+    documents: tier (0 author, 1 keyword, 2 category only), then more author
+    chips, keyword chips, title hits, abstract hits, category chips, then the
+    newest, then the key.
+    """
+    authors = keywords = categories = 0
+    for chip in chips:
+        if chip.kind is ChipKind.AUTHOR:
+            authors += 1
+        elif chip.kind is ChipKind.KEYWORD:
+            keywords += 1
+        else:
+            categories += 1
+    tier = 0 if authors else 1 if keywords else 2
+    order = (
+        tier,
+        -authors,
+        -keywords,
+        -title_hits,
+        -abstract_hits,
+        -categories,
+        -_timestamp(paper.published),
+        paper.key,
+    )
+    return Match(paper, tuple(chips), title_hits, abstract_hits, order)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What confirms an identity chip's name match in a record without author
+    ids: the person's arXiv categories (casefolded) and co-authors' ``surname/initial`` keys,
+    from the chip's ``cat:``/``co:`` entries (see :attr:`Chip.evidence`)."""
+
+    categories: frozenset[str]
+    coauthors: frozenset[str]
+
+    @classmethod
+    def of(cls, chip: Chip) -> Evidence | None:
+        """The chip's evidence, or None when it has none (names match unconfirmed)."""
+        cats: set[str] = set()
+        cos: set[str] = set()
+        for entry in chip.evidence:
+            kind, _, value = entry.partition(":")
+            if kind == "cat" and category_key(value):
+                cats.add(category_key(value))
+            elif kind == "co" and value:
+                cos.add(value)
+        if not cats and not cos:
+            return None
+        return cls(frozenset(cats), frozenset(cos))
+
+    def confirms(self, paper: Paper) -> bool:
+        """The paper shares a category or a co-author (``surname/initial``) with the evidence."""
+        if any(
+            category_key(c) in self.categories
+            for c in (*paper.categories, paper.primary_category)
+            if c
+        ):
+            return True
+        return not self.coauthors.isdisjoint(_byline_keys(paper.authors))
+
+
+@lru_cache(maxsize=8192)
+def _byline_keys(authors: tuple[str, ...]) -> frozenset[str]:
+    """Every ``surname/initial`` key of every byline of a paper (see ``person_keys``)."""
+    return frozenset().union(*(person_keys(b) for b in bylines(authors)))
+
+
+def identity_in_paper(
+    author_id: str,
+    names: Sequence[AuthorName],
+    paper: Paper,
+    evidence: Evidence | None = None,
+) -> bool:
+    """Whether ``paper`` is by the person with catalogue id ``author_id``.
+
+    A record that lists its authors' ids (OpenAlex's) decides by id, so a
+    namesake's paper never matches; a record without ids (arXiv's) is
+    matched by the person's names (``names``: the chip's name and variants),
+    confirmed by ``evidence`` when the chip has some (a shared category or
+    co-author; see :func:`name_match_confirmed`).
+    """
+    ids = author_ids(paper)
+    if ids:
+        return author_id in ids
+    return name_match_confirmed(evidence, paper) and any(
+        author_in_paper(name, paper) for name in names
+    )
+
+
+def name_match_confirmed(evidence: Evidence | None, paper: Paper) -> bool:
+    """Whether an identity chip with ``evidence`` may match ``paper`` (a record
+    without author ids) by name: always without evidence, else only when the
+    evidence confirms it. Both matchers decide through this one function."""
+    return evidence is None or evidence.confirms(paper)
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """One watch chip, compiled: exactly one of ``author``/``query``/``category``
+    (or ``author_id`` with ``names``, for a chip that follows an identity)."""
+
+    chip: Chip
+    author: AuthorName | None = None
+    query: KeywordQuery | None = None
+    category: str | None = None  # casefolded
+    #: An identity chip: the author id it follows and every name it is spelt by.
+    author_id: str | None = None
+    names: tuple[AuthorName, ...] = ()
+    evidence: Evidence | None = None
+
+
+def _names(chip: Chip) -> tuple[AuthorName, ...]:
+    """The chip's name and its variants, parsed; unparseable variants are skipped."""
+    out: list[AuthorName] = [parse_name(chip.value)]
+    for name in chip.names:
+        try:
+            parsed = parse_name(name)
+        except ValueError:
+            continue
+        if parsed not in out:
+            out.append(parsed)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Radar:
+    """The chips of one channel, compiled for matching.
+
+    Chips that cannot be parsed (an author "name" with no letters, a keyword
+    with no words) match nothing rather than failing the whole radar: the
+    command layer rejects them on entry, and a stored oddity must not stop a
+    channel's digest.
+    """
+
+    chips: tuple[Chip, ...]
+    watches: tuple[Watch, ...]
+    sources: frozenset[str] | None  # casefolded; None = every source
+    exclusions: tuple[KeywordQuery, ...]
+
+    @classmethod
+    def from_chips(cls, chips: Iterable[Chip]) -> Radar:
+        """Compile chips (duplicates dropped, order kept)."""
+        unique = tuple(dict.fromkeys(chips))
+        watches: list[Watch] = []
+        sources: set[str] = set()
+        exclusions: list[KeywordQuery] = []
+        for chip in unique:
+            try:
+                if chip.kind is ChipKind.AUTHOR:
+                    author = parse_name(chip.value)
+                    if chip.author_id is not None:
+                        watches.append(
+                            Watch(
+                                chip,
+                                author,
+                                author_id=chip.author_id,
+                                names=_names(chip),
+                                evidence=Evidence.of(chip),
+                            )
+                        )
+                    else:
+                        watches.append(Watch(chip, author=author))
+                elif chip.kind is ChipKind.KEYWORD:
+                    watches.append(Watch(chip, query=KeywordQuery.parse(chip.value)))
+                elif chip.kind is ChipKind.CATEGORY:
+                    if category_key(chip.value):
+                        watches.append(Watch(chip, category=category_key(chip.value)))
+                elif chip.kind is ChipKind.SOURCE:
+                    if chip.value.strip():
+                        sources.add(chip.value.strip().casefold())
+                elif chip.kind is ChipKind.EXCLUDE:
+                    query = KeywordQuery.parse(chip.value)
+                    if query not in exclusions:
+                        exclusions.append(query)
+            except ValueError:
+                continue
+        return cls(unique, tuple(watches), frozenset(sources) or None, tuple(exclusions))
+
+    def admits_source(self, paper: Paper) -> bool:
+        """No source chips, or one of them names a source that reported the paper
+        (a merged preprint + journal record counts for arXiv and OpenAlex)."""
+        return self.sources is None or not self.sources.isdisjoint(sources_of(paper))
+
+    def match(self, paper: Paper) -> Match | None:
+        """This radar's verdict on ``paper`` (the reference the index must equal)."""
+        if not self.watches or not self.admits_source(paper):
+            return None
+        matched: list[Chip] = []
+        title_hits = abstract_hits = 0
+        for watch in self.watches:
+            if watch.author_id is not None:
+                if identity_in_paper(watch.author_id, watch.names, paper, watch.evidence):
+                    matched.append(watch.chip)
+            elif watch.author is not None:
+                if author_in_paper(watch.author, paper):
+                    matched.append(watch.chip)
+            elif watch.query is not None:
+                hits = keyword_hits(watch.query, paper_text(paper))
+                if hits is not None:
+                    matched.append(watch.chip)
+                    title_hits += hits[0]
+                    abstract_hits += hits[1]
+            elif watch.category is not None and category_in_paper(watch.category, paper):
+                matched.append(watch.chip)
+        if not matched:
+            return None
+        text = paper_text(paper) if self.exclusions else None
+        if text is not None and any(keyword_hits(q, text) for q in self.exclusions):
+            return None
+        return make_match(paper, matched, title_hits, abstract_hits)
+
+
+def match_paper(radar_chips: Sequence[Chip], paper: Paper) -> Match | None:
+    """Whether ``paper`` is on the radar made of ``radar_chips``, and why."""
+    return radar_of(tuple(radar_chips)).match(paper)
+
+
+@lru_cache(maxsize=1024)
+def radar_of(chips: tuple[Chip, ...]) -> Radar:
+    """The compiled radar of ``chips`` (cached: a channel's chips compile once,
+    however many papers or views ask)."""
+    return Radar.from_chips(chips)
