@@ -39,3 +39,8 @@ class UpstreamError(RadarError):
 
 class StoreError(RadarError):
     """The database refused an operation (e.g. schema not upgraded)."""
+
+
+class LimitError(RadarError):
+    """A daily allowance is used up (a person's or a channel's briefings and
+    questions); the message says which, and when it renews."""

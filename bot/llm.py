@@ -42,7 +42,8 @@ from typing import Any, Protocol
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
-from bot.core.safety import defuse_mentions
+from bot.core.safety import defuse_links, defuse_mentions, strip_controls
+from bot.errors import LimitError
 from bot.settings import LlmSettings
 from bot.store.repo import Store
 
@@ -254,6 +255,12 @@ class Gateway:
 
     ``calls`` and ``tokens`` count what this process actually sent to the model
     (cache hits excluded), for the benchmark and for logs.
+
+    The workspace's daily token budget is kept in the database (reserve before
+    a call, settle after), so it holds across threads and processes. On top of
+    it, ``admit`` caps how many briefings and questions one person and one
+    channel may ask a day, so one person cannot spend a workspace's whole day
+    in a minute.
     """
 
     def __init__(self, store: Store, client: ChatModel | None, settings: LlmSettings) -> None:
@@ -309,20 +316,31 @@ class Gateway:
                     hit.text, hit.model, hit.prompt_tokens, hit.completion_tokens, cached=True
                 )
             day = now.strftime("%Y-%m-%d")
+            # Reserve the most this call can cost before making it, settle to
+            # what it really cost after: concurrent calls (threads, processes)
+            # each hold their share of the budget while in flight, so together
+            # they cannot start more than it allows.
             budget = self.settings.daily_token_budget
-            if budget > 0:
-                spent = self.store.llm_spent(workspace, day)
-                needed = sum(estimate_tokens(m["content"]) for m in messages) + limit
-                if spent + needed > budget:
+            needed = sum(estimate_tokens(m["content"]) for m in messages) + limit
+            reserved = needed if budget > 0 else 0
+            if reserved:
+                ok, spent = self.store.reserve_llm(workspace, day, reserved, budget)
+                if not ok:
                     raise LlmUnavailable(
                         f"this workspace has used its daily language-model budget "
                         f"({budget:,} tokens; {spent:,} spent today); it renews at 00:00 UTC",
                         budget=True,
                     )
-            result = self.client.complete(messages, limit)
-            self.calls += 1
-            self.tokens += result.tokens
-            self.store.charge_llm(workspace, day, result.tokens)
+            try:
+                result = self.client.complete(messages, limit)
+            except BaseException:
+                if reserved:
+                    self.store.release_llm(workspace, day, reserved)
+                raise
+            with self._locks_guard:
+                self.calls += 1
+                self.tokens += result.tokens
+            self.store.settle_llm(workspace, day, reserved, result.tokens)
             if check is not None:
                 check(result.text)
             self.store.save_llm_result(
@@ -343,6 +361,45 @@ class Gateway:
                 result.model,
             )
             return result
+
+    def admit(self, *, workspace: str, channel: str, user: str | None, now: datetime) -> None:
+        """Count one briefing or question against today's caps of the person
+        ``user`` (None: not known, e.g. a scheduled briefing) and of ``channel``
+        in ``workspace`` (``[llm] user_daily_calls`` / ``channel_daily_calls``;
+        0: no cap).
+
+        What counts: every briefing and question asked while a model is
+        configured, whether or not it is then served from the cache or ends in
+        the extractive fallback. Counting only real model calls would make the
+        cap depend on what others asked before (a cache hit is free), which
+        nobody can predict; a person sees a plain daily allowance instead. With
+        no model configured nothing is counted: extractive answers cost nothing.
+
+        Raises ``LimitError`` (nothing counted) when either cap is reached.
+        """
+        if self.client is None:
+            return
+        day = now.strftime("%Y-%m-%d")
+        per_user, per_channel = self.settings.user_daily_calls, self.settings.channel_daily_calls
+        limits: list[tuple[str, int]] = []
+        if user and per_user > 0:
+            limits.append((_tally("user", workspace, user), per_user))
+        if per_channel > 0:
+            limits.append((_tally("channel", workspace, channel), per_channel))
+        if not limits:
+            return
+        full = self.store.count_request(day, limits)
+        if full is None:
+            return
+        if limits[0][0] == full and user and per_user > 0:
+            raise LimitError(
+                f"You have asked for {per_user} briefings and answers today, the most one "
+                "person can; it renews at 00:00 UTC."
+            )
+        raise LimitError(
+            f"This channel has asked for {per_channel} briefings and answers today, the "
+            "most one channel can; it renews at 00:00 UTC."
+        )
 
     @contextmanager
     def _flight(self, key: str) -> Iterator[None]:
@@ -365,30 +422,38 @@ def workspace_of(platform: str, workspace: str) -> str:
     return f"{platform}:{workspace}"
 
 
+def _tally(*parts: str) -> str:
+    """The name of a daily request tally (``quota:user:slack:T1:U7``), at most 200
+    characters (the column's size): a longer one is named by its hash."""
+    name = "quota:" + ":".join(parts)
+    if len(name) <= 200:
+        return name
+    return "quota:#" + hashlib.sha256(name.encode("utf-8")).hexdigest()
+
+
 # -- untrusted text ------------------------------------------------------------------
 
 _ANGLE_TOKEN = re.compile(r"<[!@#][^<>\n]{0,200}>|<a?:\w+:\d+>")  # Slack/Discord mention syntax
 _MASS = re.compile(r"[@＠]+\s*(?=(everyone|here|channel)\b)", re.I)
-_MD_LINK = re.compile(r"\[([^\]\n]{1,300})\]\(\s*<?[^)\s]*>?\s*\)")
-_URL = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>()\[\]]+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _FENCE = re.compile(r"`{3,}[a-z]*")
 _LINE_PREFIX = re.compile(r"^\s*(?:#{1,6}\s*|>+\s*|-#\s+)")
 
 
-def clean_untrusted(text: str) -> str:
+def clean_untrusted(text: str, keep_urls: Sequence[str] = ()) -> str:
     """Model output (or a quoted abstract) made safe for any channel.
 
     Removes Slack/Discord mention syntax (``<!channel>``, ``<@U1>``, ``<#C1>``,
     ``<@&role>``), turns ``@everyone``/``@here``/``@channel`` into plain words,
-    drops links (cards carry the real ones) and code fences, strips heading
-    and quote markers at line starts, and removes control and bidi characters.
+    drops links but to ``keep_urls`` (the cited papers' own; cards carry the
+    real ones) and defuses bare domains Slack would link
+    (``bot.core.safety.defuse_links``), drops code fences, strips heading and
+    quote markers at line starts, and removes control and bidi characters
+    (``bot.core.safety.strip_controls``, line by line to keep the lines).
     Renderers escape again for their platform; this is the first of two locks.
     """
-    text = _CONTROL.sub("", text)
+    text = "\n".join(strip_controls(line) for line in text.splitlines())
     text = _ANGLE_TOKEN.sub("", text)
-    text = _MD_LINK.sub(r"\1", text)
-    text = _URL.sub("", text)
+    text = defuse_links(text, keep_urls)
     text = _MASS.sub("", text)
     text = _FENCE.sub("", text)
     lines = [_LINE_PREFIX.sub("", line) for line in text.splitlines()]

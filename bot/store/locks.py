@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
@@ -15,6 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
+
+from bot.errors import StoreError
 
 try:  # POSIX record locks for SQLite files; absent on Windows
     import fcntl
@@ -38,7 +42,10 @@ class Locks:
       False once and reconnects;
     - SQLite: POSIX record locks on one byte per key of ``<database>-locks``
       (one shared file handle per process: closing any handle would drop
-      every lock the process holds on the file);
+      every lock the process holds on the file). The file sits next to the
+      database, like SQLite's own ``-wal`` and ``-shm``, so every process on
+      that database agrees on it whatever its temp dir; the last process to
+      close it removes it (see ``_LockFile``);
     - anything else (in-memory SQLite): this process only.
 
     A key is (``space``, ``n``): ``space`` separates runs from other uses.
@@ -48,7 +55,7 @@ class Locks:
     HARVEST = 2
 
     _local: ClassVar[dict[str, set[tuple[int, int]]]] = {}
-    _files: ClassVar[dict[str, tuple[BinaryIO, int]]] = {}
+    _files: ClassVar[dict[str, _LockFile]] = {}
     _class_mutex: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, engine: Engine) -> None:
@@ -57,7 +64,7 @@ class Locks:
         self._engine = create_engine(engine.url, poolclass=NullPool)
         self._mutex = threading.Lock()
         self._conn: Connection | None = None
-        self._file: BinaryIO | None = None
+        self._file = False  # a user of this process's ``_LockFile`` for the scope
         self._mine: set[tuple[int, int]] = set()
         url = engine.url
         self._scope = url.render_as_string(hide_password=True)
@@ -69,11 +76,12 @@ class Locks:
             if database and database != ":memory:" and not database.startswith("file:"):
                 self._scope = str(Path(database).expanduser().resolve())
                 with Locks._class_mutex:
-                    handle, users = Locks._files.get(self._scope, (None, 0))
-                    if handle is None:
-                        handle = open(f"{self._scope}-locks", "a+b")  # noqa: SIM115
-                    Locks._files[self._scope] = (handle, users + 1)
-                self._file = handle
+                    shared = Locks._files.get(self._scope)
+                    if shared is None:
+                        shared = _LockFile.open(Path(f"{self._scope}-locks"))
+                        Locks._files[self._scope] = shared
+                    shared.users += 1
+                self._file = True
 
     def _connect(self) -> Connection:
         return self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
@@ -101,8 +109,9 @@ class Locks:
         with self._mutex:
             if self._postgres:
                 self._pg("SELECT pg_advisory_unlock(:a, :b)", space, n)
-            elif self._file is not None and fcntl is not None:
-                fcntl.lockf(self._file, fcntl.LOCK_UN, 1, _lock_offset(space, n))
+            elif self._file and fcntl is not None:
+                with Locks._class_mutex:
+                    Locks._files[self._scope].unlock(_lock_offset(space, n))
         with Locks._class_mutex:
             self._mine.discard((space, n))
             Locks._local.get(self._scope, set()).discard((space, n))
@@ -111,13 +120,9 @@ class Locks:
         with self._mutex:
             if self._postgres:
                 return self._pg("SELECT pg_try_advisory_lock(:a, :b)", space, n)
-            if self._file is not None and fcntl is not None:
-                try:
-                    fcntl.lockf(
-                        self._file, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _lock_offset(space, n)
-                    )
-                except OSError:
-                    return False
+            if self._file and fcntl is not None:
+                with Locks._class_mutex:
+                    return Locks._files[self._scope].lock(_lock_offset(space, n))
             return True
 
     def _pg(self, sql: str, space: int, n: int) -> bool:
@@ -137,25 +142,110 @@ class Locks:
         """Release every lock this object holds."""
         with self._mutex, Locks._class_mutex:
             if self._conn is not None:
+                # A session's advisory locks end with it, but the server ends a
+                # session after the client has hung up: unlock first, so the
+                # locks are free when close() returns, not a moment later.
                 with contextlib.suppress(Exception):
-                    self._conn.close()  # a session's advisory locks end with it
+                    self._conn.execute(text("SELECT pg_advisory_unlock_all()"))
+                with contextlib.suppress(Exception):
+                    self._conn.close()
                 self._conn = None
             self._engine.dispose()
-            if self._file is not None and fcntl is not None:
+            if self._file:
+                shared = Locks._files[self._scope]
                 for space, n in self._mine:
-                    with contextlib.suppress(OSError):
-                        fcntl.lockf(self._file, fcntl.LOCK_UN, 1, _lock_offset(space, n))
+                    shared.unlock(_lock_offset(space, n))
             Locks._local.get(self._scope, set()).difference_update(self._mine)
             self._mine.clear()
-            if self._file is not None:
-                handle, users = Locks._files[self._scope]
-                if users <= 1:
+            if self._file:
+                shared.users -= 1
+                if shared.users <= 0:
                     del Locks._files[self._scope]
-                    handle.close()
-                else:
-                    Locks._files[self._scope] = (handle, users - 1)
-                self._file = None
+                    shared.close()
+                self._file = False
 
 
 def _lock_offset(space: int, n: int) -> int:
     return (space << 40) + n
+
+
+@dataclass
+class _LockFile:
+    """This process's one handle on a SQLite database's ``-locks`` file.
+
+    The file is removed when the last process using it closes it, so it does
+    not linger beside the database. Removing a file that others lock needs a
+    protocol, or two processes could each lock a different file of that name:
+
+    - the remover first takes an exclusive lock on the *whole* file, which it
+      gets only while no process holds any key, then unlinks it;
+    - a locker, after taking its byte, checks that the path still names the
+      file it locked; if not (removed meanwhile), it reopens and tries again.
+
+    While any process holds a key, no one can take the whole-file lock, so a
+    file with live locks is never removed. A crashed process leaves the file
+    behind (its locks die with it); the next last closer removes it.
+    """
+
+    path: Path
+    handle: BinaryIO
+    users: int = 0
+
+    @classmethod
+    def open(cls, path: Path) -> _LockFile:
+        return cls(path, _open(path))
+
+    def lock(self, offset: int) -> bool:
+        """Take the byte at ``offset`` without waiting; False when another process has it."""
+        assert fcntl is not None
+        for _ in range(3):
+            try:
+                fcntl.lockf(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
+            except OSError:
+                return False
+            if self._current():
+                return True
+            # The file was removed after we opened it: this lock guards nothing.
+            # No lock of ours can be on it (it could not have been removed), so
+            # the old handle can go.
+            with contextlib.suppress(OSError):
+                self.handle.close()
+            self.handle = _open(self.path)
+        return False
+
+    def unlock(self, offset: int) -> None:
+        assert fcntl is not None
+        with contextlib.suppress(OSError, ValueError):
+            fcntl.lockf(self.handle, fcntl.LOCK_UN, 1, offset)
+
+    def close(self) -> None:
+        """Close the handle, removing the file if no other process uses its locks."""
+        try:
+            if fcntl is not None:
+                fcntl.lockf(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB, 0, 0)
+                if self._current():
+                    self.path.unlink()
+        except OSError:
+            pass  # another process holds a key (or the folder is read-only): leave it
+        finally:
+            with contextlib.suppress(OSError):
+                self.handle.close()
+
+    def _current(self) -> bool:
+        """Does the path still name the file this handle has open?"""
+        try:
+            on_disk = os.stat(self.path)
+        except OSError:
+            return False
+        mine = os.fstat(self.handle.fileno())
+        return (on_disk.st_dev, on_disk.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def _open(path: Path) -> BinaryIO:
+    try:
+        return open(path, "a+b")
+    except OSError as err:
+        raise StoreError(
+            f"Cannot create the lock file {path} beside the database "
+            f"({err.strerror or err.__class__.__name__}): make its folder writable."
+        ) from None

@@ -28,9 +28,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import URL, pool
-from sqlalchemy.engine import make_url
 
-from bot.store.db import make_engine
+from bot.store.db import make_engine, parse_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -57,7 +56,7 @@ def upgrade(url: str | URL, revision: str = "head") -> None:
 
 
 def _current_heads(url: str | URL) -> tuple[str, ...]:
-    parsed = make_url(_url_string(url))
+    parsed = parse_url(_url_string(url))
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         is_file = database not in ("", ":memory:") and not database.startswith("file:")

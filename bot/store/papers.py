@@ -7,17 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     delete,
     select,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from bot.core.dedupe import merge_work, normalize_doi, paper_arxiv_id, title_keys, work_groups
 from bot.core.paper import Paper, sources_of
+from bot.errors import StoreError
 from bot.store import models as m
+from bot.store.db import insert_for
 
 _CHUNK = 500
 
@@ -48,6 +51,15 @@ def paper_ids(s: Session, keys: Sequence[str]) -> dict[str, int]:
 # any version has one; every other key and DOI becomes an alias of the row.
 # Rows that a new record shows to be one work are folded into one, their
 # ledgers (seen, posts, threads, full texts) moving with them.
+#
+# Concurrency: several commands may store the same paper at once (six new
+# chips backfilling the same recent papers). A new row is written with
+# ``INSERT … ON CONFLICT (key) DO NOTHING``; when another transaction stored
+# that key since this one looked, its row is taken as a candidate and the
+# record is merged into it, exactly as if it had been found at first. Aliases
+# are written the same way. Two transactions storing *different* keys of one
+# work at the same moment can still leave two rows; the next record of that
+# work folds them (that is a duplicate card at worst, never a lost command).
 
 ALIAS_CHARS = 300
 TITLE_KEY_CHARS = 255
@@ -121,6 +133,11 @@ class _Batch:
             if pid in loaded:
                 self.by_ident.setdefault(alias, loaded[pid])
         self.gone: set[int] = set()  # id() of rows folded away in this chunk
+        #: New rows of this chunk, not yet in the database (``insert_new``).
+        self.new: list[m.Paper] = []
+        #: New rows whose key a concurrent writer stored first (merged into theirs).
+        self.lost = 0
+        self.seen_at: datetime | None = None
         self.aliases: dict[str, m.Paper] = {}  # aliases to store when the chunk is done
 
     def candidates(self, p: Paper) -> list[m.Paper]:
@@ -151,8 +168,9 @@ class _Batch:
                 bucket.append(row)
 
     def finish(self) -> None:
-        """Store the chunk's new aliases; one already stored (for this row, or
-        for another work that shares a DOI) is left as it is."""
+        """Store the chunk's new rows and aliases; an alias already stored (for
+        this row, or for another work that shares a DOI) is left as it is."""
+        self.insert_new()
         wanted = {
             alias: row
             for alias, row in self.aliases.items()
@@ -166,16 +184,72 @@ class _Batch:
         for chunk in _chunks(names):
             q = select(m.PaperAlias.alias).where(m.PaperAlias.alias.in_(chunk))
             taken.update(self.s.scalars(q))
-        self.s.add_all(
-            m.PaperAlias(alias=alias, paper_id=wanted[alias].id)
-            for alias in names
-            if alias not in taken
-        )
+        rows = [
+            {"alias": alias, "paper_id": wanted[alias].id} for alias in names if alias not in taken
+        ]
+        if rows:
+            # A concurrent writer may have stored one of them meanwhile: its row stands.
+            stmt = insert_for(self.s, m.PaperAlias).on_conflict_do_nothing(index_elements=["alias"])
+            self.s.execute(stmt, rows)
         self.aliases.clear()
+
+    def adopt(self, row: m.Paper) -> None:
+        """``row`` was stored by another transaction since this batch looked: make
+        it a candidate for the records still to store."""
+        self.by_ident[row.key] = row
+        if row.title_key:
+            bucket = self.by_title.setdefault(row.title_key, [])
+            if all(r is not row for r in bucket):
+                bucket.append(row)
+
+    def insert_new(self) -> None:
+        """Write the chunk's new rows: one multi-row ``INSERT … ON CONFLICT (key)
+        DO NOTHING RETURNING``. A row whose key another transaction stored since
+        this chunk looked is merged into that row instead, as if it had been
+        found at first."""
+        rows = [row for row in self.new if id(row) not in self.gone]
+        self.new = []
+        if not rows:
+            return
+        s = self.s
+        table = m.Paper.__table__
+        columns = [c.key for c in table.columns if c.key != "id"]
+        stmt = (
+            insert_for(s, table)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(table.c.id, table.c.key)
+        )
+        ids: dict[str, int] = {}
+        for i in range(0, len(rows), _CHUNK):
+            params = [{c: getattr(row, c) for c in columns} for row in rows[i : i + _CHUNK]]
+            ids.update((key, pid) for pid, key in s.execute(stmt, params))
+        lost: list[m.Paper] = []
+        for row in rows:
+            if row.key in ids:
+                # Now a stored row: attach it as if it had been loaded.
+                row.id = ids[row.key]
+                make_transient_to_detached(row)
+                s.add(row)
+            else:
+                lost.append(row)
+        for row in lost:
+            self.gone.add(id(row))
+            theirs = s.scalars(select(m.Paper).where(m.Paper.key == row.key)).first()
+            if theirs is None:  # stored and folded away again meanwhile
+                raise PapersChanged("Papers changed while being stored; try again.")
+            self.lost += 1
+            self.adopt(theirs)
+            assert self.seen_at is not None
+            _store_one(self, to_paper(row), self.seen_at)
+        if self.new:  # the merges above made no new rows; this is belt and braces
+            self.insert_new()
 
     def fold(self, src: m.Paper, dst: m.Paper) -> None:
         """Move everything that points at ``src`` to ``dst``, then delete ``src``."""
         s = self.s
+        self.insert_new()
+        if id(src) in self.gone or id(dst) in self.gone:
+            raise PapersChanged("Papers changed while being stored; try again.")
         s.flush()
         both = select(m.Seen.channel_id).where(m.Seen.paper_id == dst.id)
         s.execute(delete(m.Seen).where(m.Seen.paper_id == src.id, m.Seen.channel_id.in_(both)))
@@ -215,9 +289,11 @@ def upsert(s: Session, papers: Iterable[Paper], seen_at: datetime) -> int:
     for i in range(0, len(batch), _CHUNK):
         chunk = batch[i : i + _CHUNK]
         found = _Batch(s, chunk)
+        found.seen_at = seen_at
         for paper in chunk:
             new += _store_one(found, paper, seen_at)
         found.finish()
+        new -= found.lost
     return new
 
 
@@ -245,9 +321,9 @@ def _store_one(found: _Batch, p: Paper, seen_at: datetime) -> int:
     group = next(g for g in work_groups(versions) if len(versions) - 1 in g)
     members = [rows[i] for i in group if i < len(rows)]
     if not members:
-        row = m.Paper(key=p.key, source=p.source, first_seen=seen_at)
-        _write(row, p)
-        s.add(row)
+        # Written with the rest of the chunk's new rows (``_Batch.insert_new``).
+        row = m.Paper(**_columns(p), first_seen=seen_at)
+        found.new.append(row)
         found.register(row, p)
         return 1
     merged = merge_work([versions[i] for i in group])
@@ -256,25 +332,46 @@ def _store_one(found: _Batch, p: Paper, seen_at: datetime) -> int:
         if other is not target:
             found.fold(other, target)
     if target.key != merged.key:
+        found.insert_new()
         s.flush()
     _write(target, merged)
     found.register(target, merged)
     return 0
 
 
+class PapersChanged(StoreError):
+    """Another transaction reshaped the very rows this one was merging (rare:
+    a concurrent merge of the same work); ``Store`` retries the whole unit."""
+
+
+def _columns(p: Paper) -> dict[str, Any]:
+    """The row's columns for record ``p`` (everything but ``id`` and ``first_seen``)."""
+    return {
+        "key": p.key,
+        "source": p.source,
+        "version": p.version,
+        "title": p.title,
+        "abstract": p.abstract,
+        "authors": list(p.authors),
+        "categories": list(p.categories),
+        "primary_category": p.primary_category[:128],
+        "published": p.published,
+        "updated": p.updated,
+        "url": p.url,
+        "pdf_url": p.pdf_url,
+        "doi": p.doi,
+        "journal_ref": p.journal_ref,
+        "comment": p.comment,
+        "venue": p.venue[:300] if p.venue else None,
+        "links": list(p.links) or None,
+        "extra": dict(p.extra) or None,
+        "title_key": _title_key(p),
+    }
+
+
 def _write(row: m.Paper, p: Paper) -> None:
-    row.key, row.source = p.key, p.source
-    row.version = p.version
-    row.title, row.abstract = p.title, p.abstract
-    row.authors, row.categories = list(p.authors), list(p.categories)
-    row.primary_category = p.primary_category[:128]
-    row.published, row.updated = p.published, p.updated
-    row.url, row.pdf_url, row.doi = p.url, p.pdf_url, p.doi
-    row.journal_ref, row.comment = p.journal_ref, p.comment
-    row.venue = p.venue[:300] if p.venue else None
-    row.links = list(p.links) or None
-    row.extra = dict(p.extra) or None
-    row.title_key = _title_key(p)
+    for name, value in _columns(p).items():
+        setattr(row, name, value)
 
 
 def to_paper(row: m.Paper) -> Paper:

@@ -7,20 +7,22 @@ callers cannot trigger lazy loads or half-commits by accident.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Engine,
     and_,
+    case,
     delete,
     func,
     or_,
     select,
+    update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, selectinload
 
 from bot.core.channel import ChannelRef, ChannelState
@@ -28,9 +30,9 @@ from bot.core.chips import WATCH_KINDS, Chip, ChipKind
 from bot.core.paper import Paper
 from bot.errors import NotFoundError, StoreError
 from bot.store import models as m
-from bot.store.db import make_engine, make_sessionmaker
+from bot.store.db import explain, insert_for, make_engine, make_sessionmaker
 from bot.store.locks import Locks
-from bot.store.papers import paper_ids, to_paper, upsert
+from bot.store.papers import PapersChanged, paper_ids, to_paper, upsert
 from bot.store.records import (
     CachedText,
     OutboxState,
@@ -70,19 +72,33 @@ class Store:
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
+        """One unit of work: committed whole, or rolled back whole.
+
+        A fault of the database itself (disk full, read-only file, server gone)
+        becomes a ``StoreError`` whose message says what failed, where (the
+        password masked) and what to do, so every entry point reports it in
+        one line; constraint violations and SQL mistakes stay what they are
+        (bugs, not conditions a person can fix).
+        """
         session = self._sessions()
         try:
             yield session
             session.commit()
-        except (OperationalError, ProgrammingError) as exc:
-            session.rollback()
-            if "no such table" in str(exc) or "does not exist" in str(exc):
+        except DBAPIError as exc:
+            with suppress(Exception):  # a dead connection cannot roll back either
+                session.rollback()
+            if isinstance(exc, OperationalError | ProgrammingError) and (
+                "no such table" in str(exc) or "does not exist" in str(exc)
+            ):
                 raise StoreError(
                     "The database has no Paper Radar tables yet: run `paper-radar db upgrade`."
                 ) from exc
-            raise
+            if isinstance(exc, IntegrityError | ProgrammingError) or exc.orig is None:
+                raise
+            raise StoreError(explain(exc, self.engine.url)) from exc
         except BaseException:
-            session.rollback()
+            with suppress(Exception):
+                session.rollback()
             raise
         finally:
             session.close()
@@ -97,21 +113,21 @@ class Store:
         with self._session() as s:
             row = self._find_channel(s, ref)
             if row is None:
-                row = m.Channel(
-                    platform=ref.platform,
-                    workspace=ref.workspace,
-                    channel=ref.channel,
-                    name=ref.name,
-                    digest_cap=digest_cap,
+                # Another worker may create it between our select and insert:
+                # then its row stands, and is the one we return.
+                s.execute(
+                    insert_for(s, m.Channel)
+                    .values(
+                        platform=ref.platform,
+                        workspace=ref.workspace,
+                        channel=ref.channel,
+                        name=ref.name,
+                        digest_cap=digest_cap,
+                    )
+                    .on_conflict_do_nothing(index_elements=["platform", "workspace", "channel"])
                 )
-                s.add(row)
-                try:
-                    s.flush()
-                except IntegrityError:
-                    # Another worker created it between our select and insert.
-                    s.rollback()
-                    row = self._find_channel(s, ref)
-                    assert row is not None
+                row = self._find_channel(s, ref)
+                assert row is not None
             elif ref.name and row.name != ref.name:
                 row.name = ref.name
             return self._state(s, row)
@@ -162,20 +178,27 @@ class Store:
             )
             return sorted({ref.split(":", 1)[1] for ref in refs if ref and ref.split(":", 1)[1]})
 
-    def add_chip(self, channel_id: int, chip: Chip) -> bool:
-        """Add ``chip``; False when the channel already has it (nothing changes)."""
+    def add_chip(
+        self,
+        channel_id: int,
+        chip: Chip,
+        shown: Sequence[str] = (),
+        when: datetime | None = None,
+        via: str = "chip",
+    ) -> bool:
+        """Add ``chip``, and mark the papers ``shown`` with it as seen (at ``when``),
+        in one transaction; False when the channel already has the chip (then
+        nothing changes, the marks included).
+
+        One transaction for both, so a reply that shows cards under a new chip
+        never leaves the chip without its cards' marks, or the marks without
+        the chip. The insert is ``ON CONFLICT DO NOTHING``: the same chip typed
+        twice at once is added once, and the other command hears it exists.
+        """
         with self._session() as s:
-            exists = s.scalar(
-                select(m.Chip.id).where(
-                    m.Chip.channel_id == channel_id,
-                    m.Chip.kind == chip.kind.value,
-                    m.Chip.value == chip.value,
-                )
-            )
-            if exists is not None:
-                return False
-            s.add(
-                m.Chip(
+            added = s.scalar(
+                insert_for(s, m.Chip)
+                .values(
                     channel_id=channel_id,
                     kind=chip.kind.value,
                     value=chip.value,
@@ -183,7 +206,13 @@ class Store:
                     names=list(chip.names) if chip.names else None,
                     evidence=list(chip.evidence) if chip.evidence else None,
                 )
+                .on_conflict_do_nothing(index_elements=["channel_id", "kind", "value"])
+                .returning(m.Chip.id)
             )
+            if added is None:
+                return False
+            if shown:
+                _mark_seen(s, channel_id, shown, when or m.utcnow(), via)
             return True
 
     def remove_chip(self, channel_id: int, chip_id: int) -> None:
@@ -231,10 +260,29 @@ class Store:
         """Store papers in one transaction; returns how many were new.
 
         A later version replaces the stored one; an older or equal one (the same
-        paper met again in a backfill) changes nothing.
+        paper met again in a backfill) changes nothing. Safe to call from
+        concurrent commands and processes (see ``bot.store.papers``).
         """
-        with self._session() as s:
-            return upsert(s, papers, seen_at)
+        batch = list(papers)
+        return self._storing(lambda s: upsert(s, batch, seen_at))
+
+    def _storing(self, work: Callable[[Session], int]) -> int:
+        """Run ``work`` (which stores papers) in one transaction, again from the
+        start if a concurrent writer reshaped the rows it was merging.
+
+        New rows and aliases are ``ON CONFLICT`` inserts, so a plain race never
+        gets here; this covers the rare rest (two transactions merging the
+        same work into different rows at once), where the database's unique
+        constraints stop the second and a fresh look resolves it.
+        """
+        for attempt in range(3):
+            try:
+                with self._session() as s:
+                    return work(s)
+            except (PapersChanged, IntegrityError):
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def papers_since(self, since: datetime, until: datetime | None = None) -> list[Paper]:
         """Papers first published in [since, until): the radar's recent pool."""
@@ -331,24 +379,27 @@ class Store:
         The unique constraint does the deciding, so two processes racing for
         the same run cannot both win, on SQLite or PostgreSQL.
         """
-        try:
-            with self._session() as s:
-                row = m.DigestRun(
+        with self._session() as s:
+            run_id = s.scalar(
+                insert_for(s, m.DigestRun)
+                .values(
                     channel_id=channel_id,
                     run_key=run_key,
                     trigger=trigger,
+                    status="claimed",
                     planned=list(planned),
                     more=more,
                     started_at=when,
                 )
-                s.add(row)
-                s.flush()
-                # The planned papers join the never-repeat ledger with the claim,
-                # so no other plan can pick them while this run is delivered.
-                _mark_seen(s, channel_id, planned, when, "digest")
-                return _run(row)
-        except IntegrityError:
-            return None
+                .on_conflict_do_nothing(index_elements=["channel_id", "run_key"])
+                .returning(m.DigestRun.id)
+            )
+            if run_id is None:
+                return None
+            # The planned papers join the never-repeat ledger with the claim,
+            # so no other plan can pick them while this run is delivered.
+            _mark_seen(s, channel_id, planned, when, "digest")
+            return _run(s.get_one(m.DigestRun, run_id))
 
     def finish_run(self, run_id: int, when: datetime, status: str = "done") -> None:
         with self._session() as s:
@@ -543,13 +594,11 @@ class Store:
         marker = f"msg:{message_ref}"
         with self._session() as s:
             paper_id = paper_ids(s, [paper_key]).get(paper_key)
-            exists = s.scalar(
-                select(m.Post.id).where(m.Post.channel_id == channel_id, m.Post.marker == marker)
-            )
-            if paper_id is None or exists is not None:
+            if paper_id is None:
                 return
-            s.add(
-                m.Post(
+            s.execute(
+                insert_for(s, m.Post)
+                .values(
                     channel_id=channel_id,
                     marker=marker,
                     status="sent",
@@ -559,6 +608,7 @@ class Store:
                     created_at=when,
                     posted_at=when,
                 )
+                .on_conflict_do_nothing(index_elements=["channel_id", "marker"])
             )
 
     def paper_for_message(self, channel_id: int, message_ref: str) -> Paper | None:
@@ -571,6 +621,28 @@ class Store:
                 .limit(1)
             ).first()
             return None if row is None else to_paper(row)
+
+    def posted_card(
+        self, channel_id: int, *, number: int | None = None, paper_key: str | None = None
+    ) -> tuple[str, Paper] | None:
+        """The newest card that reached this channel with ``number`` (as the
+        channel saw it numbered) or of the paper ``paper_key``: its message id,
+        where its thread is, and its paper. None when there is no such card."""
+        with self._session() as s:
+            q = (
+                select(m.Post.message_ref, m.Paper)
+                .join(m.Paper, m.Post.paper_id == m.Paper.id)
+                .where(m.Post.channel_id == channel_id, m.Post.message_ref.is_not(None))
+            )
+            if number is not None:
+                q = q.where(m.Post.number == number)
+            if paper_key is not None:
+                paper_id = paper_ids(s, [paper_key]).get(paper_key)
+                if paper_id is None:
+                    return None
+                q = q.where(m.Post.paper_id == paper_id)
+            row = s.execute(q.order_by(m.Post.id.desc()).limit(1)).first()
+            return None if row is None else (str(row[0]), to_paper(row[1]))
 
     # -- harvests ---------------------------------------------------------
 
@@ -604,7 +676,8 @@ class Store:
         when: datetime,
     ) -> int:
         """Store a harvest's papers and mark its window done, in one transaction."""
-        with self._session() as s:
+
+        def work(s: Session) -> int:
             new = upsert(s, papers, when)
             s.add(
                 m.Harvest(
@@ -616,7 +689,9 @@ class Store:
                     fetched_at=when,
                 )
             )
-        return new
+            return new
+
+        return self._storing(work)
 
     # -- language model: cache, budget, full texts, threads, auto briefs ----
 
@@ -639,45 +714,119 @@ class Store:
         when: datetime,
     ) -> None:
         """Cache a result; a concurrent writer of the same key wins quietly (same content)."""
-        try:
-            with self._session() as s:
-                s.add(
-                    m.LlmResult(
-                        key=key,
-                        kind=kind,
-                        model=model[:200],
-                        prompt_version=prompt_version,
-                        text=text,
-                        prompt_tokens=prompt_tokens,
-                        completion_tokens=completion_tokens,
-                        created_at=when,
-                    )
+        with self._session() as s:
+            s.execute(
+                insert_for(s, m.LlmResult)
+                .values(
+                    key=key,
+                    kind=kind,
+                    model=model[:200],
+                    prompt_version=prompt_version,
+                    text=text,
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
+                    created_at=when,
                 )
-        except IntegrityError:
-            pass
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+
+    # The daily tallies (``models.LlmUsage``) change only through single
+    # conditional UPDATEs, never read-modify-write: the database serialises
+    # them (a row lock on PostgreSQL, the one writer on SQLite), so threads and
+    # processes sharing a budget cannot all see room and all spend it.
 
     def llm_spent(self, workspace: str, day: str) -> int:
-        """Tokens ``workspace`` has spent on ``day`` (YYYY-MM-DD, UTC)."""
+        """Tokens ``workspace`` has spent (or reserved) on ``day`` (YYYY-MM-DD, UTC)."""
         with self._session() as s:
             row = s.get(m.LlmUsage, (workspace, day))
             return 0 if row is None else row.tokens
 
+    def reserve_llm(self, workspace: str, day: str, tokens: int, budget: int) -> tuple[bool, int]:
+        """Reserve ``tokens`` of the day's ``budget`` (0: unlimited) before a call.
+
+        Returns (reserved, tally): the new tally when the reservation fits,
+        else False and the tally as it stands (nothing changed). Settle it
+        with ``settle_llm`` after the call, or give it back with
+        ``release_llm`` when the call fails.
+        """
+        with self._session() as s:
+            _usage_row(s, workspace, day)
+            q = update(m.LlmUsage).where(m.LlmUsage.workspace == workspace, m.LlmUsage.day == day)
+            if budget > 0:
+                q = q.where(m.LlmUsage.tokens + tokens <= budget)
+            total = s.scalar(
+                q.values(tokens=m.LlmUsage.tokens + tokens)
+                .returning(m.LlmUsage.tokens)
+                .execution_options(synchronize_session=False)
+            )
+            if total is not None:
+                return True, int(total)
+            spent = s.scalar(
+                select(m.LlmUsage.tokens).where(
+                    m.LlmUsage.workspace == workspace, m.LlmUsage.day == day
+                )
+            )
+            return False, int(spent or 0)
+
+    def settle_llm(self, workspace: str, day: str, reserved: int, used: int) -> int:
+        """Replace a reservation with the tokens the call really used, and count
+        the call; returns the day's new tally."""
+        with self._session() as s:
+            _usage_row(s, workspace, day)
+            total = s.scalar(
+                update(m.LlmUsage)
+                .where(m.LlmUsage.workspace == workspace, m.LlmUsage.day == day)
+                .values(tokens=m.LlmUsage.tokens - reserved + used, calls=m.LlmUsage.calls + 1)
+                .returning(m.LlmUsage.tokens)
+                .execution_options(synchronize_session=False)
+            )
+            return int(total or 0)
+
+    def release_llm(self, workspace: str, day: str, reserved: int) -> None:
+        """Give back a reservation whose call failed (nothing was spent)."""
+        with self._session() as s:
+            s.execute(
+                update(m.LlmUsage)
+                .where(m.LlmUsage.workspace == workspace, m.LlmUsage.day == day)
+                .values(
+                    tokens=case(
+                        (m.LlmUsage.tokens > reserved, m.LlmUsage.tokens - reserved), else_=0
+                    )
+                )
+                .execution_options(synchronize_session=False)
+            )
+
     def charge_llm(self, workspace: str, day: str, tokens: int) -> int:
         """Add one call's tokens to the day's tally; returns the new total."""
-        for _ in range(3):
-            try:
-                with self._session() as s:
-                    row = s.get(m.LlmUsage, (workspace, day), with_for_update=True)
-                    if row is None:
-                        row = m.LlmUsage(workspace=workspace, day=day, tokens=0, calls=0)
-                        s.add(row)
-                    row.tokens += tokens
-                    row.calls += 1
-                    s.flush()
-                    return row.tokens
-            except IntegrityError:
-                continue  # another worker created the day's row first: add to it
-        raise StoreError("Could not record language-model usage; try again.")
+        return self.settle_llm(workspace, day, 0, tokens)
+
+    def count_request(self, day: str, limits: Sequence[tuple[str, int]]) -> str | None:
+        """Count one request against each ``(tally, cap)`` of ``day``, all or none.
+
+        Returns None when every tally was below its cap (each is now one
+        higher), else the first tally that is full (then none changed). A cap
+        of 0 means no limit. The tallies share ``llm_usage`` with the token
+        budgets under their own names (``quota:…``), counted in ``calls``.
+        """
+        try:
+            with self._session() as s:
+                for name, cap in limits:
+                    _usage_row(s, name, day)
+                    q = update(m.LlmUsage).where(
+                        m.LlmUsage.workspace == name, m.LlmUsage.day == day
+                    )
+                    if cap > 0:
+                        q = q.where(m.LlmUsage.calls < cap)
+                    counted = s.scalar(
+                        q.values(calls=m.LlmUsage.calls + 1)
+                        .returning(m.LlmUsage.calls)
+                        .execution_options(synchronize_session=False)
+                    )
+                    if counted is None:
+                        raise _Full(name)
+        except _Full as full:
+            return full.name
+        return None
 
     def full_text(self, paper_key: str) -> StoredText | None:
         with self._session() as s:
@@ -695,12 +844,16 @@ class Store:
             paper_id = paper_ids(s, [paper_key]).get(paper_key)
             if paper_id is None:
                 return
-            row = s.get(m.FullText, paper_id)
-            if row is None:
-                row = m.FullText(paper_id=paper_id)
-                s.add(row)
-            row.status, row.source, row.url, row.text = status, source, url[:500], text
-            row.fetched_at = when
+            values = {
+                "status": status,
+                "source": source,
+                "url": url[:500],
+                "text": text,
+                "fetched_at": when,
+            }
+            # Two questions about one paper may fetch it at once: the later text wins.
+            stmt = insert_for(s, m.FullText).values(paper_id=paper_id, **values)
+            s.execute(stmt.on_conflict_do_update(index_elements=["paper_id"], set_=values))
 
     def thread_turns(self, channel_id: int, thread_ref: str, limit: int = 8) -> list[Turn]:
         """The last ``limit`` turns of a card's thread, oldest first."""
@@ -739,12 +892,14 @@ class Store:
 
     def claim_auto_brief(self, channel_id: int, period: str, when: datetime) -> bool:
         """Claim the automatic briefing of ``period``; False when already claimed."""
-        try:
-            with self._session() as s:
-                s.add(m.AutoBrief(channel_id=channel_id, period=period, created_at=when))
-            return True
-        except IntegrityError:
-            return False
+        with self._session() as s:
+            claimed = s.scalar(
+                insert_for(s, m.AutoBrief)
+                .values(channel_id=channel_id, period=period, created_at=when)
+                .on_conflict_do_nothing(index_elements=["channel_id", "period"])
+                .returning(m.AutoBrief.id)
+            )
+            return claimed is not None
 
     def runs_since(self, channel_id: int, since: datetime) -> list[RunInfo]:
         """The channel's digest runs started at or after ``since``, oldest first."""
@@ -793,21 +948,36 @@ class Store:
 
 
 def _mark_seen(s: Session, channel_id: int, keys: Sequence[str], when: datetime, via: str) -> None:
+    """Mark papers as shown in the channel; a mark already there (perhaps
+    written a moment ago by another command) keeps its time and way."""
     if not keys:
         return
     ids = paper_ids(s, keys)
-    already = set(
-        s.scalars(
-            select(m.Seen.paper_id).where(
-                m.Seen.channel_id == channel_id, m.Seen.paper_id.in_(ids.values())
-            )
-        )
+    pids = sorted({ids[key] for key in keys if key in ids})
+    if not pids:
+        return
+    stmt = insert_for(s, m.Seen).on_conflict_do_nothing(index_elements=["channel_id", "paper_id"])
+    s.execute(
+        stmt,
+        [{"channel_id": channel_id, "paper_id": pid, "shown_at": when, "via": via} for pid in pids],
     )
-    for key in keys:
-        pid = ids.get(key)
-        if pid is not None and pid not in already:
-            s.add(m.Seen(channel_id=channel_id, paper_id=pid, shown_at=when, via=via))
-            already.add(pid)
+
+
+def _usage_row(s: Session, name: str, day: str) -> None:
+    """Make sure the day's tally ``name`` exists (at zero), whoever creates it first."""
+    s.execute(
+        insert_for(s, m.LlmUsage)
+        .values(workspace=name, day=day, tokens=0, calls=0)
+        .on_conflict_do_nothing(index_elements=["workspace", "day"])
+    )
+
+
+class _Full(Exception):
+    """A daily tally is at its cap: roll the whole count back."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
 def _chip(

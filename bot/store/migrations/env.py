@@ -76,6 +76,10 @@ def run_migrations_offline() -> None:
 
 def run_on(connection: Connection) -> None:
     dialect_name = connection.dialect.name
+    if dialect_name == "sqlite":
+        # Before configure(): Alembic then sees a transaction it does not own
+        # and runs every revision inside it, instead of committing each one.
+        _sqlite_write_lock(connection)
     context.configure(connection=connection, **configure_options(dialect_name))
     with context.begin_transaction():
         if dialect_name == "postgresql":
@@ -87,6 +91,21 @@ def run_on(connection: Connection) -> None:
             broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
             if broken:
                 raise RuntimeError(f"migration left foreign keys dangling: {broken[:10]}")
+
+
+def _sqlite_write_lock(connection: Connection) -> None:
+    """Take SQLite's write lock before reading the schema's revision.
+
+    The sqlite3 module opens no transaction for SELECTs or DDL, so without this
+    two processes starting on a fresh file both see no schema and both create
+    it (the second fails: "table already exists"). ``BEGIN IMMEDIATE`` makes
+    the second wait (busy timeout) and then find the schema at head; it also
+    makes the whole upgrade one transaction, so a failure (a full disk)
+    leaves the file as it was.
+    """
+    raw = connection.connection.dbapi_connection
+    if raw is not None and not getattr(raw, "in_transaction", True):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_foreign_keys_off(dbapi_conn: Any, _record: Any) -> None:
