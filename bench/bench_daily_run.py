@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import print_machine  # noqa: E402
 from bench.seeding import seed_channels  # noqa: E402
 from bot.app import build  # noqa: E402
 from bot.clock import FixedClock  # noqa: E402
@@ -68,6 +69,7 @@ def daily_run(n_channels: int) -> dict[str, float]:
 
 
 def main() -> None:
+    print_machine()
     print("One daily run (harvest + plan every digest), local replay of a real arXiv feed")
     print(
         f"{'channels':>9} {'arXiv requests':>15} {'harvest s':>10} {'plan s':>8} "

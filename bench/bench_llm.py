@@ -32,6 +32,7 @@ from sqlalchemy import delete
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import print_machine  # noqa: E402
 from bench.seeding import CATEGORIES, KEYWORDS, seed_channels  # noqa: E402
 from bot.app import App, build  # noqa: E402
 from bot.clock import FixedClock  # noqa: E402
@@ -142,6 +143,7 @@ def same_briefing(n: int) -> dict[str, float | str]:
 
 
 def main() -> None:
+    print_machine()
     print("Language-model cost, against a local OpenAI-compatible server (real HTTP, openai SDK)")
     off = daily_run(1000, None)
     print(

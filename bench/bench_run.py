@@ -9,6 +9,10 @@ Slack of the tests, which runs in a child process so the memory printed is
 the bot's own.
 
     .venv/bin/python bench/bench_run.py [--channels 10000] [--concurrency 16] [--db URL]
+
+It prints the machine and its load first, the expected duration, then a
+progress line every ``--progress-every`` channels (done/total, elapsed, rate,
+ETA), counted by a read-only poll of the finished runs from another thread.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -29,11 +34,13 @@ from typing import Any
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import print_machine  # noqa: E402
+from bench.progress import Progress  # noqa: E402
 from bench.seeding import seed_channels  # noqa: E402
 from bot.app import build  # noqa: E402
 from bot.clock import FixedClock  # noqa: E402
@@ -47,6 +54,10 @@ from bot.store import models as m  # noqa: E402
 
 NOW = datetime(2026, 4, 30, 18, 0, tzinfo=UTC)  # the capture's papers are new
 DUE = "17:59"  # every channel's digest time (UTC): all due together
+#: Channels per second (fire -> post) on the 2-core development machine:
+#: 1,000 channels in 106 s (README, Benchmarks; update both together). Only
+#: the start-up estimate uses it; progress lines use this run's own rate.
+REFERENCE_RATE = 9.4
 
 
 def fake_slack(conn: Connection) -> None:
@@ -94,6 +105,19 @@ async def fire_all(app: Any, token: str, concurrency: int, keep_alive: bool) -> 
     return time.perf_counter() - t0
 
 
+def finished_runs(engine: Engine) -> Callable[[], int]:
+    """Digests posted so far (runs with ``finished_at``), for the progress lines."""
+    query = (
+        select(func.count()).select_from(m.DigestRun).where(m.DigestRun.finished_at.is_not(None))
+    )
+
+    def count() -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    return count
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--channels", type=int, default=10_000)
@@ -104,7 +128,17 @@ def main() -> None:
         action="store_true",
         help="give the Slack client one aiohttp session (connection reuse)",
     )
+    ap.add_argument(
+        "--progress-every", type=int, default=500, help="channels between progress lines"
+    )
     args = ap.parse_args()
+    print_machine()
+    print(
+        f"expected  about {args.channels / REFERENCE_RATE:,.0f} s for {args.channels:,} channels "
+        f"at {REFERENCE_RATE} channels/s (the reference machine's last figure; the progress "
+        "lines give this run's own rate and ETA)",
+        flush=True,
+    )
 
     from tests.fakeslack import BOT_TOKEN, TEAM
 
@@ -137,7 +171,13 @@ def main() -> None:
                 schedule_tz="UTC",
             )
             base_rss = rss_mib()
-            total_s = asyncio.run(fire_all(app, BOT_TOKEN, args.concurrency, args.keep_alive))
+            with Progress(
+                finished_runs(app.store.engine),
+                args.channels,
+                every=args.progress_every,
+                unit="channels",
+            ):
+                total_s = asyncio.run(fire_all(app, BOT_TOKEN, args.concurrency, args.keep_alive))
             peak = rss_mib()
             t0 = time.perf_counter()
             plan_all(app.store, NOW, config.radar.digest_window_days)

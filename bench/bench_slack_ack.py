@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
+from bench.machine import print_machine  # noqa: E402
 from tests.fakeslack import (  # noqa: E402
     APP_TOKEN,
     BOT_TOKEN,
@@ -253,6 +254,7 @@ def main() -> None:
         serve(args.serve, 100)
         return
 
+    print_machine()
     fake, line = start(["--fake"])
     slack_url = line.removeprefix("URL ")
     env = {
@@ -268,10 +270,9 @@ def main() -> None:
         endpoint = f"http://127.0.0.1:{int(line.split()[1])}/slack/events"
         print(
             f"Paper Radar Slack ack latency: {args.requests} concurrent signed /radar "
-            f"requests per round, HTTP mode, {os.cpu_count()} CPUs; app, fake Slack and "
+            f"requests per round, HTTP mode; app, fake Slack and "
             f"load generator in separate processes; "
-            f"{'new connection per request' if args.cold else 'keep-alive connections'}; "
-            "load average before: " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+            f"{'new connection per request' if args.cold else 'keep-alive connections'}"
         )
         everything = asyncio.run(load(endpoint, slack_url, args))
         p99 = percentile(everything, 99) * 1000

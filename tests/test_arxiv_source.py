@@ -9,9 +9,11 @@ in the throttle tests, which use a fake clock.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -325,6 +327,115 @@ def test_harvest_with_a_failing_page_returns_nothing(
     # Nothing half-done lingers: once arXiv recovers, a new pass gets everything.
     server.rules.pop(0)
     assert len(source.harvest(DAY, DAY + timedelta(days=1))) == 100
+
+
+# -- a person waiting: the interactive view ------------------------------------
+
+
+def interactive_source(
+    server_url: str, clock: FakeClock | None = None, **overrides: float
+) -> ArxivSource:
+    fields: dict[str, float] = {
+        "delay_seconds": 0.0,
+        "interactive_deadline_seconds": 5.0,
+        "interactive_backoff_seconds": 1.0,
+        **overrides,
+    }
+    settings = ArxivSettings(api_url=server_url + API, **fields)  # type: ignore[arg-type]
+    if clock is None:
+        return ArxivSource(settings, throttle=Throttle(0.0))
+    return ArxivSource(
+        settings, sleep=clock.sleep, monotonic=clock.monotonic, throttle=Throttle(0.0)
+    )
+
+
+def test_interactive_view_gives_up_within_its_deadline(server: ReplayServer) -> None:
+    server.add(API, Reply(503, b"busy"))
+    clock = FakeClock()
+    source = interactive_source(server.url, clock)
+    with pytest.raises(UpstreamError) as caught:
+        source.interactive().backfill_category("cs.LG")
+    assert str(caught.value) == (
+        "arXiv did not answer within 5 s (HTTP 503). Nothing was changed; try again later."
+    )
+    assert clock.sleeps == [1.0, 2.0]  # the next wait (4 s) would end past 5 s
+    assert len(server.requests) == 3
+    # The source itself (the scheduled harvest's) is as patient as before.
+    clock.sleeps.clear()
+    with pytest.raises(UpstreamError, match="after 4 tries"):
+        source.backfill_category("cs.LG")
+    assert len(server.requests) == 3 + 4
+    assert clock.sleeps == [5.0, 10.0, 20.0]
+
+
+def test_interactive_harvest_pages_each_get_the_short_deadline(server: ReplayServer) -> None:
+    pager = AtomPager(TESTING_100)
+    server.add(API, Reply(503, b""), when=at_start("30"))
+    server.add(API, pager)
+    clock = FakeClock()
+    source = interactive_source(server.url, clock, page_size=30)
+    with pytest.raises(UpstreamError, match="within 5 s"):
+        source.interactive().harvest(DAY, DAY + timedelta(days=1))
+    assert [p["start"] for p in server.params] == ["0", "30", "30", "30"]
+    assert clock.sleeps == [1.0, 2.0]
+
+
+def test_interactive_request_to_a_silent_server_ends_at_the_deadline(
+    server: ReplayServer,
+) -> None:
+    server.add(API, Reply(200, CS_LG, delay=30.0))  # accepts, then says nothing
+    source = interactive_source(server.url, interactive_deadline_seconds=0.5)
+    assert source.settings.timeout_seconds == 30.0
+    began = time.monotonic()
+    with pytest.raises(UpstreamError, match=r"within 0.5 s \(timed out\)"):
+        source.interactive().backfill_category("cs.LG")
+    assert time.monotonic() - began < 2.0
+    assert len(server.requests) == 1
+
+
+@contextmanager
+def trickling_server(body: bytes, every: float) -> Iterator[str]:
+    """A server that answers 200 at once, then sends its body one byte every ``every`` s."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)
+            head = "HTTP/1.1 200 OK\r\nContent-Type: application/atom+xml\r\n"
+            conn.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode())
+            for byte in body:
+                if stop.wait(every):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(5)
+
+
+def test_interactive_read_of_a_trickling_body_ends_at_the_deadline() -> None:
+    # Each byte comes well within any per-read timeout; only a total deadline ends it.
+    with trickling_server(CS_LG.read_bytes(), every=0.05) as url:
+        source = interactive_source(url, interactive_deadline_seconds=0.5, max_retries=0)
+        began = time.monotonic()
+        with pytest.raises(UpstreamError, match=r"timed out"):
+            source.interactive().backfill_category("cs.LG")
+        assert time.monotonic() - began < 2.0
 
 
 # -- the throttle --------------------------------------------------------------

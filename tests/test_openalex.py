@@ -364,6 +364,56 @@ def test_persistent_5xx_gives_one_user_facing_error(
     assert sleeps == [1.0, 2.0, 4.0]
 
 
+class FakeTime:
+    """``sleep`` records and moves ``monotonic`` on, so deadlines pass without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_interactive_view_answers_within_its_deadline(server: ReplayServer) -> None:
+    """`/radar author` asks through the interactive view: a few seconds, not a minute."""
+    server.add("/authors", Reply(500, b"{}", content_type=JSON))
+    clock = FakeTime()
+    settings = OpenAlexSettings(
+        api_url=server.url,
+        api_key_env=KEY_ENV,
+        delay_seconds=0.0,
+        interactive_deadline_seconds=4.0,
+        interactive_backoff_seconds=1.0,
+    )
+    source = OpenAlexSource(settings, sleep=clock.sleep, monotonic=clock.monotonic)
+    with pytest.raises(UpstreamError) as caught:
+        source.interactive().search_authors("Joseph Mearman")
+    assert str(caught.value) == (
+        "OpenAlex did not answer within 4 s (HTTP 500). Nothing was changed; try again later."
+    )
+    assert clock.sleeps == [1.0, 2.0] and len(server.requests) == 3
+    # The harvest's source keeps every retry and its own backoff.
+    clock.sleeps.clear()
+    with pytest.raises(UpstreamError, match="after 4 tries"):
+        source.search_authors("Joseph Mearman")
+    assert clock.sleeps == [2.0, 4.0, 8.0] and len(server.requests) == 3 + 4
+
+
+def test_interactive_view_shares_the_session_and_throttle(server: ReplayServer) -> None:
+    server.add("/authors", Reply(200, AUTHORS_MEARMAN, content_type=JSON))
+    source = make_source(server, [])
+    view = source.interactive()
+    assert view.throttle is source.throttle and view._session is source._session
+    assert view.policy.deadline_seconds == source.settings.interactive_deadline_seconds
+    assert source.policy.deadline_seconds is None
+    assert len(view.search_authors("J. Mearman")) == 8
+
+
 def test_malformed_json_is_retried(server: ReplayServer, sleeps: list[float]) -> None:
     server.add(
         "/works",

@@ -12,6 +12,10 @@ module adds what a bot shared by many channels needs on top:
   failures that are worth retrying (HTTP 429 and 5xx, timeouts, connection
   errors, malformed or truncated feeds, spuriously empty pages), honouring
   ``Retry-After``; any other 4xx is final;
+* two patiences (``bot.sources.retry.RetryPolicy``): the source as built is
+  the scheduled harvest's, with every retry; ``interactive()`` is the same
+  source for a person waiting on a command, each request ending within
+  ``interactive_deadline_seconds``, retries included;
 * one user-facing ``UpstreamError`` when arXiv cannot be reached, never a raw
   body or a traceback;
 * query building that user text cannot escape: names and keywords become
@@ -25,6 +29,7 @@ request.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import time
@@ -41,7 +46,7 @@ from bot.core import taxonomy
 from bot.core.paper import Paper
 from bot.errors import UpstreamError
 from bot.settings import ArxivSettings
-from bot.sources.retry import Retry, retry_after, with_retries
+from bot.sources.retry import Budget, Retry, RetryPolicy, http_get, retry_after, with_retries
 from bot.sources.throttle import Throttle, throttle_for
 
 __all__ = [
@@ -214,49 +219,49 @@ class ThrottledClient(arxiv.Client):
         throttle: Throttle,
         session: requests.Session,
         sleep: Callable[[float], None],
+        policy: RetryPolicy,
+        monotonic: Callable[[], float],
     ) -> None:
-        super().__init__(page_size=page_size, delay_seconds=0.0, num_retries=settings.max_retries)
+        super().__init__(page_size=page_size, delay_seconds=0.0, num_retries=policy.max_retries)
         # The format string is filled by str.format: escape any literal braces.
         self.query_url_format = settings.api_url.replace("{", "{{").replace("}", "}}") + "?{}"
         self._session = session
         self._settings = settings
         self._throttle = throttle
         self._sleep = sleep
+        self._policy = policy
+        self._monotonic = monotonic
         self.total_results: int | None = None  # from the first page
 
     def _parse_feed(
         self, url: str, first_page: bool = True, _try_index: int = 0
     ) -> _feed.ParsedFeed:
         feed = with_retries(
-            lambda: self._try_once(url, first_page),
+            lambda budget: self._try_once(url, first_page, budget),
             upstream="arXiv",
-            tries=self.num_retries + 1,
-            backoff=self._settings.backoff_seconds,
+            policy=self._policy,
             sleep=self._sleep,
             logger=logger,
             first_index=_try_index,
+            monotonic=self._monotonic,
         )
         if first_page:
             self.total_results = feed.header.total_results
         return feed
 
-    def _try_once(self, url: str, first_page: bool) -> _feed.ParsedFeed:
+    def _try_once(self, url: str, first_page: bool, budget: Budget) -> _feed.ParsedFeed:
         """One request and its verdict: a feed, ``Retry``, or a final ``UpstreamError``."""
-        with self._throttle.slot():
-            try:
-                resp = self._session.get(
-                    url,
-                    headers={"User-Agent": USER_AGENT},
-                    timeout=self._settings.timeout_seconds,
-                )
-            except requests.Timeout:
-                raise Retry("timed out") from None
-            except requests.ConnectionError:
-                raise Retry("connection failed") from None
-            except requests.RequestException as err:
-                logger.warning("arXiv request failed: %r", err)
-                raise Retry("request failed") from None
-        status = resp.status_code
+        resp = http_get(
+            self._session,
+            url,
+            budget=budget,
+            timeout=self._settings.timeout_seconds,
+            throttle=self._throttle,
+            logger=logger,
+            upstream="arXiv",
+            headers={"User-Agent": USER_AGENT},
+        )
+        status = resp.status
         if status == 429 or status >= 500:
             raise Retry(f"HTTP {status}", retry_after(resp.headers.get("Retry-After")))
         if status != 200:
@@ -286,6 +291,12 @@ class ArxivSource:
     Thread-safe: each call builds its own small client; all of them share
     one HTTP session and the process-wide throttle for the API host, which
     also serialises the session's use.
+
+    As built, every request is retried patiently (the scheduled harvest);
+    ``interactive()`` gives the same source with the short deadline for
+    commands a person is waiting on. ``sleep`` and ``monotonic`` are
+    injectable together so tests can check waits and deadlines without
+    waiting.
     """
 
     def __init__(
@@ -294,15 +305,35 @@ class ArxivSource:
         *,
         sleep: Callable[[float], None] = time.sleep,
         throttle: Throttle | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self._sleep = sleep
+        self._monotonic = monotonic
         host = urlsplit(settings.api_url).netloc or settings.api_url
         self.throttle = throttle or throttle_for(host, settings.delay_seconds)
         self._session = requests.Session()
+        self.policy = RetryPolicy(settings.max_retries, settings.backoff_seconds)
 
     def close(self) -> None:
         self._session.close()
+
+    def interactive(self) -> ArxivSource:
+        """This source for a person waiting on a command: each request (a
+        backfill, a harvest page, a fetch by id) ends within
+        ``interactive_deadline_seconds``, retries and waits included, with a
+        short ``UpstreamError`` when arXiv does not answer in time.
+
+        A view: it shares this source's session and throttle (close this
+        source, not the view).
+        """
+        view = copy.copy(self)
+        view.policy = RetryPolicy(
+            self.settings.max_retries,
+            self.settings.interactive_backoff_seconds,
+            self.settings.interactive_deadline_seconds,
+        )
+        return view
 
     # -- the four questions we ask arXiv ------------------------------------
 
@@ -390,6 +421,8 @@ class ArxivSource:
             throttle=self.throttle,
             session=self._session,
             sleep=self._sleep,
+            policy=self.policy,
+            monotonic=self._monotonic,
         )
 
     def _collect(self, client: ThrottledClient, search: arxiv.Search) -> list[Paper]:

@@ -31,6 +31,8 @@ Politeness and safety, the same discipline as ``bot.sources.arxiv``:
 * HTTP 429 and 5xx, timeouts, connection errors and malformed bodies are
   retried with exponential backoff, honouring ``Retry-After``; other 4xx are
   final; the caller sees one ``UpstreamError`` written for people;
+  ``interactive()`` is the same source for a person waiting on a command,
+  each request ending within ``interactive_deadline_seconds``;
 * user text never reaches the ``filter`` syntax: ids, dates and types are
   validated, free text is reduced to letters, digits and spaces with the
   boolean operators disarmed (:func:`search_text`), so a name cannot add a
@@ -39,7 +41,9 @@ Politeness and safety, the same discipline as ``bot.sources.arxiv``:
 
 from __future__ import annotations
 
+import copy
 import html
+import json
 import logging
 import os
 import re
@@ -64,7 +68,7 @@ from bot.core.names import parse_name
 from bot.core.paper import Paper
 from bot.errors import NotFoundError, UpstreamError
 from bot.settings import OpenAlexSettings
-from bot.sources.retry import Retry, retry_after, with_retries
+from bot.sources.retry import Budget, Retry, RetryPolicy, http_get, retry_after, with_retries
 from bot.sources.throttle import Throttle, throttle_for
 
 __all__ = [
@@ -595,7 +599,9 @@ class OpenAlexSource:
     """Author look-ups, author backfills, harvests and single works from OpenAlex.
 
     Thread-safe in the same way as ``ArxivSource``: one ``requests`` session
-    whose use the host's process-wide throttle serialises.
+    whose use the host's process-wide throttle serialises. As built, requests
+    are retried patiently (the harvest); ``interactive()`` is the view for
+    commands a person is waiting on.
     """
 
     def __init__(
@@ -605,11 +611,14 @@ class OpenAlexSource:
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
         throttle: Throttle | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 1 <= settings.per_page <= 200:
             raise ValueError("per_page must be between 1 and 200 (OpenAlex's limit)")
         self.settings = settings
         self._sleep = sleep
+        self._monotonic = monotonic
+        self.policy = RetryPolicy(settings.max_retries, settings.backoff_seconds)
         self._session = session or requests.Session()
         host = urlsplit(settings.api_url).netloc or settings.api_url
         self.throttle = throttle or throttle_for(host, settings.delay_seconds)
@@ -624,6 +633,22 @@ class OpenAlexSource:
 
     def close(self) -> None:
         self._session.close()
+
+    def interactive(self) -> OpenAlexSource:
+        """This source for a person waiting on a command (``/radar author``'s
+        look-up and backfill, a work fetched by DOI): each request ends within
+        ``interactive_deadline_seconds``, retries and waits included.
+
+        A view sharing this source's session, throttle and key (close this
+        source, not the view).
+        """
+        view = copy.copy(self)
+        view.policy = RetryPolicy(
+            self.settings.max_retries,
+            self.settings.interactive_backoff_seconds,
+            self.settings.interactive_deadline_seconds,
+        )
+        return view
 
     # -- what we ask OpenAlex -------------------------------------------------------
 
@@ -811,17 +836,19 @@ class OpenAlexSource:
     def _get_json(self, path: str, params: Mapping[str, str], *, what: str) -> Mapping[str, Any]:
         """One GET with retries; the parsed JSON object, or ``UpstreamError``."""
         return with_retries(
-            lambda: self._try_once(path, params, what),
+            lambda budget: self._try_once(path, params, what, budget),
             upstream="OpenAlex",
-            tries=self.settings.max_retries + 1,
-            backoff=self.settings.backoff_seconds,
+            policy=self.policy,
             sleep=self._sleep,
             logger=logger,
             what=what,
             long_wait_hint="; its daily allowance may be used up",
+            monotonic=self._monotonic,
         )
 
-    def _try_once(self, path: str, params: Mapping[str, str], what: str) -> Mapping[str, Any]:
+    def _try_once(
+        self, path: str, params: Mapping[str, str], what: str, budget: Budget
+    ) -> Mapping[str, Any]:
         """One request and its verdict: a JSON object, ``Retry``, or a final error."""
         query = dict(params)
         if self.settings.mailto:
@@ -830,23 +857,19 @@ class OpenAlexSource:
             query["api_key"] = self._api_key
         agent = USER_AGENT + (f" (mailto:{self.settings.mailto})" if self.settings.mailto else "")
         url = self.settings.api_url.rstrip("/") + path
-        with self.throttle.slot():
-            try:
-                resp = self._session.get(
-                    url,
-                    params=query,
-                    headers={"User-Agent": agent, "Accept": "application/json"},
-                    timeout=self.settings.timeout_seconds,
-                )
-            except requests.Timeout:
-                raise Retry("timed out") from None
-            except requests.ConnectionError:
-                raise Retry("connection failed") from None
-            except requests.RequestException as err:
-                # The exception text holds the URL, and the URL holds the key.
-                logger.warning("OpenAlex %s failed: %s", what, type(err).__name__)
-                raise Retry("request failed") from None
-        status = resp.status_code
+        # http_get logs no exception text: it holds the URL, and the URL the key.
+        resp = http_get(
+            self._session,
+            url,
+            budget=budget,
+            timeout=self.settings.timeout_seconds,
+            throttle=self.throttle,
+            logger=logger,
+            upstream=f"OpenAlex {what}",
+            params=query,
+            headers={"User-Agent": agent, "Accept": "application/json"},
+        )
+        status = resp.status
         if status == 429 or status >= 500:
             raise Retry(f"HTTP {status}", retry_after(resp.headers.get("Retry-After")))
         if status == 403 and resp.headers.get("Retry-After"):
@@ -868,7 +891,7 @@ class OpenAlexSource:
                 f"OpenAlex refused the request (HTTP {status}). Nothing was changed."
             )
         try:
-            body = resp.json()
+            body = json.loads(resp.content)
         except ValueError:
             raise Retry("malformed response") from None
         if not isinstance(body, dict):

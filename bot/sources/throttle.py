@@ -20,7 +20,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["Throttle", "throttle_for"]
+__all__ = ["Throttle", "ThrottleTimeout", "throttle_for"]
+
+
+class ThrottleTimeout(TimeoutError):
+    """A caller's turn at the host did not come within its timeout."""
 
 
 class Throttle:
@@ -47,23 +51,34 @@ class Throttle:
         self._last_end: float | None = None
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
+    def slot(self, timeout: float | None = None) -> Iterator[None]:
         """Hold the host for one request.
 
         Takes the lock (so no other request can slip in), waits until
         ``min_interval`` has passed since the previous request ended, runs the
         body, and stamps the end time even when the request failed: a failed
         request still counts against the upstream's rate limit.
+
+        ``timeout`` (seconds; None waits as long as it takes) bounds the wait
+        for the turn, for a caller on a deadline: ``ThrottleTimeout`` when the
+        lock or the interval would take longer; no request is counted then.
         """
-        with self._lock:
+        began = self._monotonic()
+        if not self._lock.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+            raise ThrottleTimeout(f"no turn within {timeout:.1f} s")
+        try:
             if self._last_end is not None:
                 wait = self._last_end + self.min_interval - self._monotonic()
                 if wait > 0:
+                    if timeout is not None and self._monotonic() - began + wait > timeout:
+                        raise ThrottleTimeout(f"no turn within {timeout:.1f} s")
                     self._sleep(wait)
             try:
                 yield
             finally:
                 self._last_end = self._monotonic()
+        finally:
+            self._lock.release()
 
     def tighten(self, min_interval: float) -> None:
         """Raise ``min_interval`` (never lower it): the strictest caller wins."""
