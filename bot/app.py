@@ -9,7 +9,7 @@ server holding bundled real captures).
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import make_url
 
@@ -24,6 +24,7 @@ from bot.sources.arxiv import ArxivSource
 from bot.sources.openalex import OpenAlexSource
 from bot.store import migrate
 from bot.store.repo import Store
+from bot.workpools import WorkPools
 
 
 @dataclass
@@ -36,8 +37,12 @@ class App:
     clock: Clock
     #: Journals, preprint servers and author identities (None: disabled).
     openalex: OpenAlexSource | None = None
+    #: The bounded pools every adapter of this process runs its work in
+    #: (``bot.workpools``), so slow briefings or questions never hold up commands.
+    pools: WorkPools = field(default_factory=WorkPools)
 
     def close(self) -> None:
+        self.pools.close()
         close = getattr(self.source, "close", None)
         if close is not None:
             close()

@@ -7,7 +7,9 @@ all on one loop. SIGTERM or SIGINT stops it gracefully: the scheduler takes no
 new work and lets in-flight deliveries finish for a while, then abandons them
 between two posts; the outbox (``bot.digest.deliver``) makes any interruption
 safe, so the next start resumes exactly where this one stopped. A second
-signal exits at once, which is just as safe, only less tidy.
+signal exits at once, which is just as safe, only less tidy. A signal while
+the platforms are still connecting (a Slack or Discord API that does not
+answer) stops the start-up at once and closes what was opened.
 
 With no platform at all ``run`` refuses to start (exit status 2) rather than
 idle: a service that silently posts nothing is worse than one that says why.
@@ -35,11 +37,13 @@ from bot.app import App
 from bot.config import Config
 from bot.core.channel import ChannelRef, ChannelState
 from bot.digest.deliver import Outgoing, Poster
+from bot.digest.runner import Due, Outcome
 from bot.digest.schedule import Occurrence, parse_hhmm, run_key
+from bot.digest.triggers import ChannelSchedule
 from bot.errors import ConfigError, NotFoundError, RadarError, UsageError
 from bot.handlers import render_text
 from bot.platform import PlatformAdapter
-from bot.scheduler import ChannelSchedule, DigestScheduler, Due, Outcome
+from bot.scheduler import DigestScheduler
 
 log = logging.getLogger("bot.run")
 
@@ -178,7 +182,7 @@ def platform_adapters(
                 f"{config.slack.bot_token_env} is set, but Slack in {config.slack.mode} mode "
                 f"also needs {', '.join(missing)}."
             )
-        adapters.append(SlackAdapter(app.service, config.slack, credentials))
+        adapters.append(SlackAdapter(app.service, config.slack, credentials, pools=app.pools))
     token = env.get(config.discord.token_env, "").strip()
     if token:
         from bot.handlers.discord import DiscordAdapter
@@ -238,7 +242,9 @@ async def serve(
             pass
     started: list[PlatformAdapter] = []
     scheduler: DigestScheduler | None = None
-    try:
+
+    async def start_up() -> None:
+        nonlocal scheduler
         for adapter in adapters:
             try:
                 await adapter.start()
@@ -253,8 +259,24 @@ async def serve(
         )
         await scheduler.start()
         log.info("event=run.ready platforms=%s", ",".join(a.platform for a in started))
-        await stop.wait()
+
+    # Start-up races the stop signal: a platform still connecting (an API that
+    # never answers) must not keep SIGTERM waiting. Cancelling an adapter's
+    # start closes whatever it had opened.
+    starting = asyncio.create_task(start_up())
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            log.info("event=start.abandoned started=%s", ",".join(a.platform for a in started))
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            return
+        starting.result()  # a platform that refused to start: StartError
+        await stopping
     finally:
+        for task in (starting, stopping):
+            task.cancel()
         if scheduler is not None:
             await scheduler.stop()
         for adapter in reversed(started):

@@ -130,9 +130,14 @@ class FakeDiscord:
         now: Callable[[], datetime] | None = None,
         *,
         refuse_message_content: bool = False,
+        hello: bool = True,
     ) -> None:
         self.now = now or (lambda: datetime.now(UTC))
         self.refuse_message_content = refuse_message_content
+        #: False: the gateway accepts the WebSocket and never says HELLO (a
+        #: Discord that hangs while the bot connects).
+        self.hello = hello
+        self.gateway_connections = 0
         self.requests: list[tuple[str, str, Any]] = []
         self.identifies: list[dict[str, Any]] = []
         self.synced: dict[str | None, list[dict[str, Any]]] = {}
@@ -220,6 +225,11 @@ class FakeDiscord:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self._ws = ws
+        self.gateway_connections += 1
+        if not self.hello:
+            async for _msg in ws:  # silence, until the bot gives up and closes
+                pass
+            return ws
         await ws.send_json({"op": 10, "d": {"heartbeat_interval": 41250}})
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:

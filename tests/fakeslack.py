@@ -4,7 +4,8 @@
 and event loop). It records every call (method, arguments from query, form or
 JSON body, headers) and answers like Slack does for the methods the bot uses:
 
-- ``auth.test``, ``chat.postMessage`` (ok + ``ts``; blocks checked against
+- ``auth.test``, ``users.info`` (``USERS``: a member, an admin, an owner),
+  ``chat.postMessage`` (ok + ``ts``; blocks checked against
   Block Kit's models and limits, ``invalid_blocks`` otherwise; metadata kept),
   ``chat.postEphemeral``, ``conversations.history`` (``oldest``, cursor
   paging, metadata only with ``include_all_metadata``), ``conversations.replies``,
@@ -12,7 +13,10 @@ JSON body, headers) and answers like Slack does for the methods the bot uses:
 - ``response_url`` endpoints (``/respond/<id>``), recorded as ephemerals;
 - ``GET /stats``: counts of calls per method, for a benchmark in another process;
 - scripted faults: ``fail("chat.postMessage", 429, retry_after=1)``, 500s
-  (JSON or HTML), and 500s after the message was stored (the ambiguous case).
+  (JSON or HTML), and 500s after the message was stored (the ambiguous case);
+  ``hang`` (methods that never answer, until ``close``); ``socket_url`` (what
+  ``apps.connections.open`` hands out, e.g. a URL that does not connect);
+  ``drop_sockets`` (Slack closing every Socket Mode connection).
 
 ``SlackSide`` is Slack's other direction: it signs requests with the signing
 secret exactly as Slack does (``v0:<timestamp>:<body>``, HMAC-SHA256) and
@@ -48,6 +52,15 @@ APP_ID = "AFAKE0001"
 BOT_TOKEN = "xoxb-fake-bot-token-0123456789"
 APP_TOKEN = "xapp-fake-app-token-0123456789"
 SIGNING_SECRET = "fake-signing-secret-8f14e45fceea167a5a36dedd4bea2543"
+MEMBER = "UHUMAN01"  # the default sender of commands and button presses
+ADMIN = "UADMIN01"
+OWNER = "UOWNER01"
+#: ``users.info`` answers (abridged from Slack's documented ``user`` object).
+USERS: dict[str, dict[str, Any]] = {
+    MEMBER: {"name": "ada", "real_name": "Ada Lovelace", "profile": {"display_name": "ada"}},
+    ADMIN: {"name": "grace", "is_admin": True, "profile": {"display_name": "Grace"}},
+    OWNER: {"name": "alan", "is_owner": True, "profile": {"display_name": ""}},
+}
 
 
 class LoopThread:
@@ -153,7 +166,12 @@ class FakeSlack:
         self.faults: dict[str, list[Fault]] = {}
         self.refuse: dict[str, str] = {}  # channel -> error code for chat.postMessage
         self.socket_acks: list[dict[str, Any]] = []
+        #: Methods that never answer (the request is recorded, then held until close).
+        self.hang: set[str] = set()
+        #: What ``apps.connections.open`` hands out; None: this fake's own ``/link``.
+        self.socket_url: str | None = None
         self._lock = threading.Lock()
+        self._closing: asyncio.Event | None = None
         self._last_ts = 0.0
         self._sockets: list[web.WebSocketResponse] = []
         self._loop = LoopThread("fakeslack")
@@ -170,6 +188,7 @@ class FakeSlack:
         self.close()
 
     async def _start(self) -> None:
+        self._closing = asyncio.Event()
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{rid}", self._respond)
@@ -183,6 +202,8 @@ class FakeSlack:
 
     def close(self) -> None:
         async def _stop() -> None:
+            if self._closing is not None:
+                self._closing.set()
             for ws in list(self._sockets):
                 await ws.close()
             if self._runner is not None:
@@ -273,6 +294,16 @@ class FakeSlack:
     def socket_connected(self) -> bool:
         return bool(self._sockets)
 
+    def drop_sockets(self) -> None:
+        """Close every Socket Mode connection from Slack's side (a network blip,
+        a Slack deploy)."""
+
+        async def _drop() -> None:
+            for ws in list(self._sockets):
+                await ws.close()
+
+        self._loop.run(_drop())
+
     async def _link(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=None)
         await ws.prepare(request)
@@ -324,6 +355,10 @@ class FakeSlack:
                 fault.times -= 1
                 if fault.times <= 0:
                     queue.pop(0)
+        if method in self.hang:
+            assert self._closing is not None
+            await self._closing.wait()  # never answers while the fake runs
+            return web.json_response({"ok": False, "error": "fatal_error"}, status=503)
         token = headers.get("Authorization", "").removeprefix("Bearer ")
         if token != (APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN):
             return web.json_response({"ok": False, "error": "invalid_auth"})
@@ -361,7 +396,24 @@ class FakeSlack:
         }
 
     def _m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/link"}
+        return {"ok": True, "url": self.socket_url or f"ws://127.0.0.1:{self.port}/link"}
+
+    def _m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        uid = str(args.get("user") or "")
+        found = USERS.get(uid)
+        if found is None:
+            return {"ok": False, "error": "user_not_found"}
+        user = {
+            "id": uid,
+            "team_id": TEAM,
+            "deleted": False,
+            "is_admin": False,
+            "is_owner": False,
+            "is_primary_owner": False,
+            "is_bot": False,
+            **found,
+        }
+        return {"ok": True, "user": user}
 
     def _m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel") or "")

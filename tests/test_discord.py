@@ -8,8 +8,10 @@ its own event loop with ``asyncio.run``.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -25,6 +27,7 @@ from bot.digest.deliver import deliver_run, run_messages
 from bot.handlers import render_discord as rd
 from bot.handlers.discord import DiscordAdapter, DiscordPoster
 from bot.handlers.discord.adapter import intents
+from bot.settings import PermissionsSettings
 from tests.fakediscord import (
     ALICE,
     BOB,
@@ -33,12 +36,14 @@ from tests.fakediscord import (
     GUILD,
     OTHER_CHANNEL,
     OTHER_GUILD,
+    TOKEN,
     Bot,
     FakeDiscord,
     connected,
     custom_ids,
     labels,
 )
+from tests.fakellm import FakeLLM, Smart, llm_radar
 from tests.flowkit import NOW, Radar, radar
 
 LAB = ChannelRef("discord", GUILD, CHANNEL, "lab")
@@ -153,6 +158,33 @@ def test_a_bad_token_fails_start_and_bad_settings_fail_early(r: Radar) -> None:
         DiscordAdapter(r.app, DiscordSettings(guilds=("lab",)), "t")
 
 
+def test_a_stop_while_the_gateway_never_says_hello_ends_the_start_at_once(r: Radar) -> None:
+    """What SIGTERM does to `paper-radar run` (``serve``'s stop event) while
+    Discord's gateway hangs: the start is abandoned and everything closes."""
+    from bot.run import serve
+
+    async def main() -> None:
+        fake = FakeDiscord(now=r.clock.now, hello=False)
+        await fake.start()
+        try:
+            adapter = DiscordAdapter(r.app, DiscordSettings(api_url=fake.api_url), TOKEN)
+            stop = asyncio.Event()
+            serving = asyncio.create_task(serve(r.app, [adapter], stop))
+            deadline = time.monotonic() + 10
+            while not fake.gateway_connections:
+                assert time.monotonic() < deadline and not serving.done()
+                await asyncio.sleep(0.01)
+            stop.set()
+            stopped = time.monotonic()
+            await asyncio.wait_for(serving, 10)
+            assert time.monotonic() - stopped < 3.0
+            assert adapter.client.is_closed()
+        finally:
+            await fake.stop()
+
+    asyncio.run(main())
+
+
 # -- answering interactions -----------------------------------------------------------------
 
 
@@ -160,9 +192,9 @@ def test_every_interaction_is_acknowledged_before_the_work_is_done(r: Radar) -> 
     gate = threading.Event()
     real = r.app.service.handle
 
-    def slow(ref: ChannelRef, line: str) -> Any:
+    def slow(ref: ChannelRef, line: str, actor: Any = None) -> Any:
         gate.wait(10)  # arXiv or the database taking its time
-        return real(ref, line)
+        return real(ref, line, actor)
 
     r.app.service.handle = slow  # type: ignore[method-assign]
 
@@ -177,7 +209,7 @@ def test_every_interaction_is_acknowledged_before_the_work_is_done(r: Radar) -> 
             assert rec.messages == []
             gate.set()
             await bot._done(before)
-            assert rec.messages[0]["content"].startswith("**Added category chip cs.LG.**")
+            assert rec.messages[0]["content"].startswith("**alice added category chip cs.LG.**")
             assert not is_ephemeral(rec.messages[0])
 
     try:
@@ -214,10 +246,16 @@ def test_usage_errors_are_ephemeral_and_change_nothing(r: Radar) -> None:
     asyncio.run(main())
 
 
-def test_changing_the_radar_needs_manage_channels_reading_does_not(r: Radar) -> None:
+def test_under_an_admins_policy_changes_need_manage_channels_reading_does_not(r: Radar) -> None:
+    """The core decides (``[permissions] change = "admins"``); the adapter says
+    who asked and whether they hold Manage Channels there."""
+    service = r.app.service
+    service.config = replace(service.config, permissions=PermissionsSettings(change="admins"))
+
     async def main() -> None:
         async with connected(r.app) as bot:
-            await bot.command("category", {"name": "cs.LG"}, who=ALICE)
+            rec = await bot.command("category", {"name": "cs.LG"}, who=ALICE)
+            assert rec.messages[0]["content"].startswith("**alice added category chip cs.LG.**")
             for sub, options in [
                 ("author", {"name": "Yehui Tang"}),
                 ("remove", {"chip": "1"}),
@@ -227,9 +265,14 @@ def test_changing_the_radar_needs_manage_channels_reading_does_not(r: Radar) -> 
                 ("brief", {"topic": "every week"}),
             ]:
                 rec = await bot.command(sub, options, who=BOB)
-                assert rec.callbacks[0]["type"] == 4  # answered at once, no work done
-                assert rec.callbacks[0]["data"]["flags"] == EPHEMERAL
-                assert "Manage Channels" in rec.callbacks[0]["data"]["content"]
+                (message,) = rec.messages
+                assert is_ephemeral(message), sub
+                assert "Manage Channels" in message["content"], sub
+                assert "Nothing was changed" in message["content"], sub
+            header = next(m for m in bot.fake.channel_messages() if custom_ids(m))
+            remove = next(i for i in custom_ids(header) if i.startswith("radar:chip:"))
+            rec = await bot.click(header, remove, who=BOB)
+            assert "Manage Channels" in text_of(rec.messages)
             assert chips(r) == [("category", "cs.LG")]
             state = r.app.store.find_channel(LAB)
             assert state is not None and state.schedule_time is None and state.digest_cap == 10
@@ -248,6 +291,17 @@ def test_changing_the_radar_needs_manage_channels_reading_does_not(r: Radar) -> 
         assert chips(r, ChannelRef("discord", "dm", "1600000000000000009")) == [
             ("category", "cs.AI")
         ]
+
+    asyncio.run(main())
+
+
+def test_by_default_any_member_may_change_the_radar_and_is_named(r: Radar) -> None:
+    async def main() -> None:
+        async with connected(r.app) as bot:
+            rec = await bot.command("category", {"name": "cs.LG"}, who=BOB)
+            assert rec.messages[0]["content"].startswith("**bob added category chip cs.LG.**")
+            assert not is_ephemeral(rec.messages[0])
+        assert chips(r) == [("category", "cs.LG")]
 
     asyncio.run(main())
 
@@ -401,6 +455,48 @@ def test_a_429_is_waited_out_by_discord_py_and_nothing_is_doubled(r: Radar) -> N
     asyncio.run(main())
 
 
+def test_help_is_answered_at_once_while_briefings_are_stuck(tmp_path: Path) -> None:
+    """The model never answers: more briefings than the loop's default thread
+    pool has threads wait on it, and `/radar help` is answered within a second."""
+    release = threading.Event()
+
+    def hung(_request: dict[str, Any]) -> Smart:
+        release.wait(30)
+        return Smart()
+
+    stuck = min(32, (os.cpu_count() or 1) + 4) + 1  # asyncio.to_thread's threads, plus one
+
+    async def main(app: Any) -> None:
+        async with connected(app) as bot:
+            await bot.command("category", {"name": "cs.LG"})
+            before = bot.adapter.completed
+            briefs = [
+                await bot.fake.interact("brief", who=(ALICE, BOB)[n % 2]) for n in range(stuck)
+            ]
+            deadline = time.monotonic() + 10
+            while llm.calls < 1 or not all(rec.callbacks for rec in briefs):
+                assert time.monotonic() < deadline, "the briefings did not start"
+                await asyncio.sleep(0.01)
+
+            asked = time.monotonic()
+            rec = await bot.fake.interact("help", who=BOB, channel=OTHER_CHANNEL)
+            while not rec.messages:
+                assert time.monotonic() - asked < 1.0, "help waited for the briefings"
+                await asyncio.sleep(0.01)
+            assert "Paper Radar commands" in text_of(rec.messages)
+            # All the while the briefing pool was full, the rest queued behind it.
+            pool = bot.adapter.pools["brief"]
+            assert (pool.running, pool.waiting) == (pool.size, stuck - pool.size)
+            release.set()
+            await bot._done(before + stuck)
+
+    with FakeLLM(default=hung) as llm, llm_radar(tmp_path, llm, timeout_seconds=30.0) as r:
+        try:
+            asyncio.run(main(r.app))
+        finally:
+            release.set()
+
+
 # -- buttons ------------------------------------------------------------------------------------
 
 
@@ -422,11 +518,10 @@ def test_buttons_shuffle_remove_and_survive_a_restart(r: Radar) -> None:
                 rec = await bot.click(header, "radar:shuffle", who=BOB)
                 assert rec.messages[0]["content"].startswith("**Shuffle: 5 of")
                 assert sum(len(m["embeds"]) for m in rec.messages) == 5
-                rec = await bot.click(header, ids[1], who=BOB)
-                assert "Manage Channels" in rec.callbacks[0]["data"]["content"]
-                assert len(chips(r)) == 2
                 rec = await bot.click(header, ids[1], who=ALICE)  # × cs.LG
-                assert rec.messages[0]["content"].startswith("**Removed category chip cs.LG.**")
+                assert rec.messages[0]["content"].startswith(
+                    "**alice removed category chip cs.LG.**"
+                )
                 assert chips(r) == [("keyword", "agents")]
                 rec = await bot.click(header, ids[1], who=ALICE)  # pressed again
                 assert is_ephemeral(rec.messages[0])
@@ -488,6 +583,26 @@ def test_ask_opens_a_thread_on_the_card_and_answers_questions_with_context(r: Ra
     asyncio.run(main())
 
 
+def test_radar_ask_answers_in_the_cards_thread_when_it_has_one(r: Radar) -> None:
+    async def main() -> None:
+        async with connected(r.app) as bot:
+            await bot.command("cap", {"n": 2})
+            _, first, second, *_ = await digest_of(bot, r)
+            await bot.click(first, custom_ids(first)[0], who=BOB)  # Ask: opens its thread
+            thread = first["id"]
+            rec = await bot.command("ask", {"paper": "1", "question": "What is evaluated?"})
+            assert rec.messages[0]["content"] == f"Answered in <#{thread}>."
+            answer = bot.fake.channel_messages(thread)[-1]
+            assert answer["author"]["bot"]
+            assert "alice asked: What is evaluated?" in answer["content"]
+            # Card 02 has no thread yet: the answer comes with the command.
+            rec = await bot.command("ask", {"paper": "2", "question": "What is evaluated?"})
+            assert "alice asked: What is evaluated?" in text_of(rec.messages)
+            assert second["id"] not in bot.fake.threads
+
+    asyncio.run(main())
+
+
 def test_ask_on_a_message_of_several_cards_opens_a_thread_per_paper(r: Radar) -> None:
     async def main() -> None:
         async with connected(r.app) as bot:
@@ -530,7 +645,9 @@ def test_autocomplete_categories_zones_and_this_channels_chips(r: Radar) -> None
             ]
             assert await bot.complete("remove", {"chip": "tang"}, "chip") == choices[1:]
             rec = await bot.command("remove", {"chip": "2"})
-            assert rec.messages[0]["content"].startswith("**Removed author chip Yehui Tang.**")
+            assert rec.messages[0]["content"].startswith(
+                "**alice removed author chip Yehui Tang.**"
+            )
 
     asyncio.run(main())
 

@@ -103,12 +103,17 @@ class Site:
         )
         return env
 
-    def start(self, name: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, **env: str) -> subprocess.Popen[bytes]:
+        """``paper-radar run`` with this site's environment (``env`` overriding it)."""
         exe = Path(sys.executable).with_name("paper-radar")
         cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "bot.cli"]
         log = (self.tmp / f"{name}.log").open("ab")
         return subprocess.Popen(
-            [*cmd, "run"], cwd=self.tmp, env=self.env(), stdout=log, stderr=subprocess.STDOUT
+            [*cmd, "run"],
+            cwd=self.tmp,
+            env={**self.env(), **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     def log(self, name: str) -> str:
@@ -285,6 +290,61 @@ def test_two_processes_on_one_postgresql_post_each_digest_once(
         # The harvest lock: one upstream pass between the two processes.
         assert sum(1 for p in s.arxiv.params if is_harvest(p)) == 1
         assert_clean_log(s.log("a") + s.log("b"))
+
+
+# -- start-up faults ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hangs", ["auth.test", "apps.connections.open"])
+def test_sigterm_while_slack_is_still_connecting_stops_the_process_at_once(
+    tmp_path: Path, sqlite_url: str, hangs: str
+) -> None:
+    """Slack's API takes the request and never answers; the first SIGTERM ends
+    the start-up and the process, cleanly."""
+    with site(tmp_path, sqlite_url, channels=1) as s:
+        s.slack.hang.add(hangs)
+        proc = s.start("hung")
+        try:
+            wait_until(lambda: s.slack.calls_to(hangs), proc=proc)
+            proc.send_signal(signal.SIGTERM)
+            sent = time.monotonic()
+            code = proc.wait(10)
+            took = time.monotonic() - sent
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        log = s.log("hung")
+        assert code == 0 and took < 5.0, (code, took, log[-2000:])
+        assert "event=shutdown.requested signal=SIGTERM" in log
+        assert "event=start.abandoned" in log and "event=run.stopped" in log
+        assert s.runs() == []  # nothing was claimed half-way
+        assert_clean_log(log)
+
+
+def test_run_exits_naming_the_app_token_when_slack_refuses_it(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """A revoked app token (``apps.connections.open``: invalid_auth): exit 1
+    within 30 s, saying which variable, as a refused bot token does. (A socket
+    URL that does not connect, or no answer: tests/test_slack.py.)"""
+    with site(tmp_path, sqlite_url, channels=1) as s:
+        started = time.monotonic()
+        proc = s.start("refused", SLACK_APP_TOKEN="xapp-revoked-token-0000000")
+        try:
+            code = proc.wait(30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        log = s.log("refused")
+        assert code == 1, log[-2000:]
+        assert time.monotonic() - started < 30
+        assert "paper-radar run: slack did not start" in log
+        assert "SLACK_APP_TOKEN" in log
+        assert "invalid_auth" in log and "xapp-revoked-token" not in log
+        assert len(s.slack.calls_to("apps.connections.open")) == 1
+        assert s.runs() == []
 
 
 # -- the command, in-process ------------------------------------------------------------------

@@ -15,13 +15,15 @@ import asyncio
 import json
 import logging
 import re
+import socket
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 import requests
@@ -33,11 +35,15 @@ from bot.errors import ConfigError
 from bot.handlers.slack import SlackAdapter, SlackCredentials, SlackPoster, SlackPostError
 from bot.handlers.slack.poster import message_marker
 from bot.sources.replay import Reply, Rule
+from tests.fakellm import FakeLLM, Smart, llm_radar
 from tests.fakeslack import (
+    ADMIN,
     APP_TOKEN,
     BOT_ID,
     BOT_TOKEN,
     BOT_USER,
+    MEMBER,
+    OWNER,
     SIGNING_SECRET,
     TEAM,
     FakeSlack,
@@ -103,8 +109,19 @@ def slack_rig(
     feed: Path = CAPTURE,
     rules: Sequence[Rule] = (),
     openalex: Sequence[Rule] | None = None,
+    llm: FakeLLM | None = None,
+    settings: dict[str, Any] | None = None,
+    **adapter_options: Any,
 ) -> Iterator[Rig]:
-    with radar(tmp_path, rules, feed=feed, openalex=openalex) as r, FakeSlack() as fake:
+    """The app behind ``SlackAdapter`` against a fresh ``FakeSlack``. With
+    ``llm``, the model is that server (arXiv replayed as usual); ``settings``
+    override ``[slack]`` fields; ``adapter_options`` go to ``SlackAdapter``."""
+    app_rig = (
+        llm_radar(tmp_path, llm, timeout_seconds=30.0)
+        if llm is not None
+        else radar(tmp_path, rules, feed=feed, openalex=openalex)
+    )
+    with app_rig as r, FakeSlack() as fake:
         # No test touches the internet: thread answers here come from the abstract
         # (full-text fetching from arxiv.org is the language-model work's, tested there).
         fetcher = getattr(r.app.service, "fulltext", None)
@@ -112,11 +129,13 @@ def slack_rig(
             fetcher.close()
             r.app.service.fulltext = None
         loop = LoopThread("slack-app")
-        settings = SlackSettings(mode=mode, port=0, api_url=fake.url)
+        slack = SlackSettings(mode=mode, port=0, api_url=fake.url, **(settings or {}))
         credentials = SlackCredentials(BOT_TOKEN, APP_TOKEN, SIGNING_SECRET)
 
         async def start() -> SlackAdapter:
-            adapter = SlackAdapter(r.app.service, settings, credentials, host="127.0.0.1")
+            adapter = SlackAdapter(
+                r.app.service, slack, credentials, host="127.0.0.1", **adapter_options
+            )
             # Fast pauses between 5xx retries; 429s still wait Retry-After.
             adapter.poster = SlackPoster(adapter.client, attempts=3, backoff=0.01)
             await adapter.start()
@@ -124,7 +143,7 @@ def slack_rig(
 
         adapter = loop.run(start())
         try:
-            endpoint = f"http://127.0.0.1:{adapter.port}{settings.path}"
+            endpoint = f"http://127.0.0.1:{adapter.port}{slack.path}"
             yield Rig(r, fake, loop, adapter, SlackSide(endpoint, fake))
         finally:
             loop.run(adapter.stop())
@@ -193,7 +212,7 @@ def test_command_is_acked_at_once_then_posts_a_header_and_one_message_per_card(r
     posted = rig.posted()
     assert len(posted) == 6, [m.text for m in posted]
     header, cards = posted[0], posted[1:]
-    assert header_text(header) == "Added category chip cs.LG."
+    assert header_text(header) == "ada added category chip cs.LG."
     assert [(b["action_id"], b["value"]) for b in buttons(header)] == [
         ("chip_remove:1", "category cs.LG"),
         ("shuffle", "shuffle"),
@@ -227,7 +246,7 @@ def test_slow_work_continues_after_the_ack(tmp_path: Path) -> None:
         assert rig.posted() == []  # the backfill is still running
         rig.settle()
         assert time.perf_counter() - started >= 1.5
-        assert header_text(rig.posted()[0]) == "Added author chip Janis Mohr."
+        assert header_text(rig.posted()[0]) == "ada added author chip Janis Mohr."
         assert any("Janis Mohr" in m.blocks[0]["text"]["text"] for m in rig.posted()[1:])
 
 
@@ -267,23 +286,24 @@ def test_bad_input_is_ephemeral_specific_and_changes_nothing(rig: Rig) -> None:
 
 GRAMMAR = [
     # line, where the answer shows ("channel" | "private"), what its first block says
+    # (a change names who made it: "ada", from users.info)
     ("", "channel", "This channel's radar"),
     ("help", "private", "Paper Radar commands"),
     ("help filter", "private", "/radar filter"),
-    ("category cs.LG", "channel", "Added category chip cs.LG."),
-    ("author Jörg Frochte", "channel", "Added author chip Jörg Frochte."),
-    ('keyword "neural network"', "channel", 'Added keyword chip "neural network".'),
-    ("keyword -survey", "channel", "Added exclusion -survey."),
-    ("source arxiv", "channel", "Added source chip arxiv."),
+    ("category cs.LG", "channel", "ada added category chip cs.LG."),
+    ("author Jörg Frochte", "channel", "ada added author chip Jörg Frochte."),
+    ('keyword "neural network"', "channel", 'ada added keyword chip "neural network".'),
+    ("keyword -survey", "channel", "ada added exclusion -survey."),
+    ("source arxiv", "channel", "ada added source chip arxiv."),
     ("source arxiv", "private", "already on this radar"),
-    ("remove 5", "channel", "Removed source chip arxiv."),
+    ("remove 5", "channel", "ada removed source chip arxiv."),
     ("filter since:7d cat:cs.LG", "channel", "Filter (last 7 days, category cs.LG)"),
     ("shuffle 3", "channel", "Shuffle: 3 of"),
-    ("cap 3", "channel", "Digests now show up to 3 cards."),
+    ("cap 3", "channel", "ada set digests to show up to 3 cards."),
     ("digest", "channel", "Paper Radar digest, 2026-04-30: 3 new"),
-    ("schedule 09:00 Europe/Berlin", "channel", "Daily digest at 09:00 Europe/Berlin."),
-    ("schedule off", "channel", "Daily digest turned off for this channel."),
-    ("clear", "channel", "Removed 4 chips"),
+    ("schedule 09:00 Europe/Berlin", "channel", "ada set the daily digest to 09:00 Europe/Berlin."),
+    ("schedule off", "channel", "ada turned the daily digest off for this channel."),
+    ("clear", "channel", "ada removed 4 chips"),
 ]
 
 
@@ -341,7 +361,7 @@ def test_typed_ampersands_and_brackets_arrive_as_typed(rig: Rig) -> None:
     rig.command("keyword R&D")
     assert rig.chips() == [("keyword", "R&D")]
     header = rig.posted()[0]
-    assert header_text(header) == "Added keyword chip R&amp;D."
+    assert header_text(header) == "ada added keyword chip R&amp;D."
     assert buttons(header)[0]["value"] == "keyword R&D"
     rig.command("filter x<y")  # refused: query syntax, echoed escaped
     text = rig.private()[-1]["blocks"][0]["text"]["text"]
@@ -386,7 +406,7 @@ def test_chip_x_removes_exactly_that_chip(rig: Rig) -> None:
     rig.slack.action(author["action_id"], author["value"], message_ts=header.ts)
     rig.settle()
     assert rig.chips() == [("category", "cs.LG"), ("exclude", "survey")]
-    assert header_text(rig.posted()[-1]) == "Removed author chip Jörg Frochte."
+    assert header_text(rig.posted()[-1]) == "ada removed author chip Jörg Frochte."
 
     # The same × again (an old message): a private "no such chip", nothing changed.
     rig.slack.action(author["action_id"], author["value"], message_ts=header.ts)
@@ -453,6 +473,18 @@ def test_a_reply_in_a_card_thread_is_answered_in_that_thread(rig: Rig) -> None:
     valid_messages([answer])
     [replies] = rig.fake.calls_to("conversations.replies")
     assert replies.args["ts"] == card.ts and replies.args["channel"] == C
+
+
+def test_radar_ask_about_a_card_is_answered_in_the_cards_thread(rig: Rig) -> None:
+    rig.command("category cs.LG")
+    card = rig.posted()[2]  # card 02
+    posts = len(rig.posted())
+    rig.command("ask 2 Which teacher models do they distill from?")
+    [answer] = answers(rig, card)
+    text = answer.blocks[0]["text"]["text"]
+    assert "ada asked: Which teacher models do they distill from?" in text
+    assert len(rig.posted()) == posts and rig.private() == []  # nothing elsewhere
+    valid_messages([answer])
 
 
 def test_a_mention_in_a_card_thread_is_answered_once(rig: Rig) -> None:
@@ -589,7 +621,7 @@ def test_forged_stale_and_replayed_requests_get_401_and_change_nothing(rig: Rig)
     assert (first.status_code, replay.status_code) == (200, 401)
     rig.settle()
     assert rig.chips() == [("category", "cs.LG")]
-    assert [header_text(m) for m in rig.posted()[:1]] == ["Added category chip cs.LG."]
+    assert [header_text(m) for m in rig.posted()[:1]] == ["ada added category chip cs.LG."]
     assert len(rig.posted()) == 6
 
 
@@ -800,7 +832,7 @@ def test_secrets_never_reach_the_logs(tmp_path: Path, caplog: pytest.LogCaptureF
         rig.command("bogus")
         card = rig.posted()[1]
         ask_in_thread(rig, card, "what is distilled?")
-    assert "Added category chip" in caplog.text or "chat.postMessage" in caplog.text
+    assert "added category chip" in caplog.text or "chat.postMessage" in caplog.text
     for secret in (BOT_TOKEN, APP_TOKEN, SIGNING_SECRET):
         assert secret not in caplog.text
 
@@ -882,6 +914,7 @@ def test_manifest_declares_the_command_minimal_scopes_and_events() -> None:
         "groups:history",
         "im:history",
         "mpim:history",
+        "users:read",  # admins and owners, for [permissions]; names in announcements
     }
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
     assert events == {"app_mention", "message.channels", "message.groups", "message.im"}
@@ -950,3 +983,245 @@ def test_slack_wire_text_becomes_what_the_person_typed() -> None:
     )
     assert _strip_mentions(wire) == ("is TIDE better than https://example.org for R&D <3 in #lab?")
     assert _from_slack("author Ada &amp; Bob") == "author Ada & Bob"
+
+
+# -- HTTP mode under hostile clients -----------------------------------------------------------
+
+
+def test_a_body_that_never_arrives_gets_408_and_others_are_served_meanwhile(
+    tmp_path: Path,
+) -> None:
+    """Slow-loris: headers and one byte of a 100-byte body, then nothing."""
+    with slack_rig(tmp_path, settings={"body_timeout_seconds": 1.0}) as rig:
+        port = rig.adapter.port
+        assert port is not None
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as slow:
+            slow.sendall(
+                b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\n"
+                b"Content-Length: 100\r\n\r\na"
+            )
+            started = time.monotonic()
+            # While it waits, the endpoint serves everyone else.
+            health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            assert health.status_code == 200
+            rig.command("help")
+            assert "Paper Radar commands" in json.dumps(rig.private()[-1]["blocks"])
+            answer = b""
+            while chunk := slow.recv(4096):  # until the server closes the connection
+                answer += chunk
+            elapsed = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+        assert elapsed < 3.0, elapsed
+
+
+FORM = "application/x-www-form-urlencoded"
+MALFORMED = [
+    ("payload=notjson", FORM),
+    (urlencode({"payload": "[]"}), FORM),
+    (urlencode({"payload": "null"}), FORM),
+    (  # interactive, without a type
+        urlencode(
+            {
+                "payload": json.dumps(
+                    {
+                        "team": {"id": TEAM},
+                        "user": {"id": MEMBER},
+                        "channel": {"id": C},
+                        "actions": [{"action_id": "shuffle", "value": "shuffle"}],
+                    }
+                )
+            }
+        ),
+        FORM,
+    ),
+    (  # a button press whose channel is not an object
+        urlencode(
+            {
+                "payload": json.dumps(
+                    {"type": "block_actions", "channel": C, "actions": [{"action_id": "shuffle"}]}
+                )
+            }
+        ),
+        FORM,
+    ),
+    (urlencode({"payload": json.dumps({"type": "block_actions", "actions": [7]})}), FORM),
+    ("[]", "application/json"),
+    ("null", "application/json"),
+    ("{not json", "application/json"),
+    (json.dumps({"type": "event_callback", "team_id": TEAM, "event": []}), "application/json"),
+    (json.dumps({"type": "event_callback", "team_id": TEAM, "event": None}), "application/json"),
+    (
+        json.dumps({"type": "event_callback", "team_id": TEAM, "event": {"type": "x", "user": 5}}),
+        "application/json",
+    ),
+    (urlencode({"command": "/radar", "text": "clear"}), FORM),  # no team, channel or user
+    ("", FORM),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type"), MALFORMED)
+def test_malformed_but_signed_requests_get_400_and_change_nothing(
+    rig: Rig, caplog: pytest.LogCaptureFixture, body: str, content_type: str
+) -> None:
+    rig.command("category cs.LG")
+    before, posts = rig.radar.snapshot(), len(rig.fake.calls_to("chat.postMessage"))
+    caplog.clear()
+    response = rig.slack.send(body, content_type)
+    rig.settle()
+    assert response.status_code == 400, (response.status_code, response.text)
+    assert "Traceback" not in response.text and "Error" not in response.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert rig.radar.snapshot() == before
+    assert len(rig.fake.calls_to("chat.postMessage")) == posts
+
+
+def test_a_command_with_the_word_payload_in_it_is_a_command(rig: Rig) -> None:
+    """Bolt's own body parser takes any form body containing "payload" for an
+    interactive payload and finds none; the adapter parses requests itself."""
+    rig.command("keyword payload")
+    assert rig.chips() == [("keyword", "payload")]
+    assert header_text(rig.posted()[0]) == "ada added keyword chip payload."
+
+
+# -- Socket Mode: start-up and reconnection ---------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["refused", "bad-url", "no-answer"])
+def test_socket_mode_start_fails_fast_naming_the_app_token_variable(
+    tmp_path: Path, fault: str
+) -> None:
+    with radar(tmp_path) as r, FakeSlack() as fake:
+        loop = LoopThread("slack-bad-app-token")
+        settings = SlackSettings(api_url=fake.url, app_token_env="LAB_SLACK_APP_TOKEN")
+        app_token = APP_TOKEN
+        if fault == "refused":  # apps.connections.open: {"ok": false, "error": "invalid_auth"}
+            app_token = "xapp-revoked-0000000000"
+        elif fault == "bad-url":  # the socket URL it hands out does not connect
+            fake.socket_url = f"ws://127.0.0.1:{fake.port}/no-such-socket"
+        else:
+            fake.hang.add("apps.connections.open")
+        credentials = SlackCredentials(BOT_TOKEN, app_token)
+
+        options = {"connect_timeout": 1.0} if fault == "no-answer" else {}
+
+        async def start() -> SlackAdapter:
+            adapter = SlackAdapter(r.app.service, settings, credentials, **options)
+            await adapter.start()
+            return adapter
+
+        started = time.monotonic()
+        try:
+            with pytest.raises(ConfigError) as refused:
+                loop.run(start(), timeout=15)
+        finally:
+            loop.close()
+        assert time.monotonic() - started < 5.0
+        message = str(refused.value)
+        assert "LAB_SLACK_APP_TOKEN" in message
+        assert {"refused": "invalid_auth", "bad-url": "HTTP 404", "no-answer": "no answer"}[
+            fault
+        ] in message
+        assert app_token not in message and "/no-such-socket" not in message
+        assert len(fake.calls_to("apps.connections.open")) == 1  # one try, not a retry loop
+        assert not fake.socket_connected()
+
+
+def test_a_lost_socket_is_reopened_with_backoff_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.handlers.slack")
+    with slack_rig(tmp_path, mode="socket", reconnect_backoff=0.05) as rig:
+        rig.fake.wait_for(rig.fake.socket_connected)
+        # Slack drops the connection and, for two tries, will not hand out a new one.
+        rig.fake.fail("apps.connections.open", 200, times=2, error="fatal_error")
+        rig.fake.drop_sockets()
+        rig.fake.wait_for(lambda: len(rig.fake.calls_to("apps.connections.open")) == 4)
+        rig.fake.wait_for(rig.fake.socket_connected)
+        assert "event=slack.socket.reconnect attempt=1 " in caplog.text
+        assert "event=slack.socket.reconnect attempt=2 " in caplog.text
+        rig.fake.wait_for(lambda: "event=slack.socket.reconnected attempts=2" in caplog.text)
+        # Each try asked for a fresh socket URL, and the new connection works.
+        payload = dict(parse_qsl(rig.slack.command_body("category cs.LG")))
+        envelope = {"envelope_id": "env-2", "type": "slash_commands", "payload": payload}
+        rig.fake.socket_send(envelope)
+        rig.fake.wait_for(lambda: len(rig.posted()) == 6)
+        rig.settle()
+
+
+# -- slow work never starves commands -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("stuck", ["brief", "ask"])
+def test_help_is_answered_at_once_while_briefs_or_questions_are_stuck(
+    tmp_path: Path, stuck: str
+) -> None:
+    """The model never answers: five briefings (or thread questions) wait on it,
+    and `/radar help` in another channel is answered within a second."""
+    release = threading.Event()
+
+    def hung(_request: dict[str, Any]) -> Smart:
+        release.wait(30)
+        return Smart()
+
+    with FakeLLM(default=hung) as llm, slack_rig(tmp_path, llm=llm) as rig:
+        try:
+            rig.command("category cs.LG")
+            cards = rig.posted()[1:6]
+            for n in range(5):
+                if stuck == "brief":
+                    rig.slack.action("brief", "x", message_ts=cards[n].ts, user=f"UB{n}")
+                else:
+                    text = f"what does paper {n} distill?"
+                    ts = rig.fake.user_says(C, text, thread_ts=cards[n].ts, user=f"UQ{n}")
+                    event = thread_message(C, cards[n].ts, text, ts=ts, user=f"UQ{n}")
+                    assert rig.slack.event(event).status_code == 200
+            rig.fake.wait_for(lambda: llm.calls >= 1)
+
+            asked = time.monotonic()
+            rig.slack.command("help", channel="CHELP001")
+            rig.fake.wait_for(
+                lambda: any("Paper Radar commands" in json.dumps(e) for e in rig.private()),
+                timeout=1.0,
+            )
+            assert time.monotonic() - asked < 1.0
+            # All the while their own pool was full (a briefing asked five times
+            # is one model call, the others wait on it), the rest queued behind.
+            pool = rig.adapter.pools[stuck]
+            rig.fake.wait_for(lambda: (pool.running, pool.waiting) == (pool.size, 5 - pool.size))
+        finally:
+            release.set()
+        rig.settle()
+
+
+# -- who asked: Slack's admins and owners, for the core's policy ---------------------------------
+
+
+def test_changes_are_checked_against_slack_admin_status_looked_up_once(rig: Rig) -> None:
+    from bot.settings import PermissionsSettings
+
+    service = rig.radar.app.service
+    service.config = replace(service.config, permissions=PermissionsSettings(change="admins"))
+    rig.command("category cs.LG", user=ADMIN)
+    assert header_text(rig.posted()[0]) == "Grace added category chip cs.LG."
+    posted = len(rig.posted())
+    for line in ("clear", "keyword diffusion", "schedule 09:00 UTC", "cap 3"):
+        rig.command(line, user=MEMBER)
+        refusal = rig.private()[-1]["blocks"][0]["text"]["text"]
+        assert "workspace admins and owners" in refusal and "Nothing was changed" in refusal
+    header = rig.posted()[0]
+    remove = buttons(header)[0]
+    rig.slack.action(remove["action_id"], remove["value"], message_ts=header.ts, user=MEMBER)
+    rig.settle()
+    assert "workspace admins and owners" in rig.private()[-1]["blocks"][0]["text"]["text"]
+    assert rig.chips() == [("category", "cs.LG")] and len(rig.posted()) == posted
+    # Reading, views and briefings stay open, and ask Slack nothing.
+    lookups = len(rig.fake.calls_to("users.info"))
+    rig.command("", user=MEMBER)
+    rig.command("shuffle 2", user=MEMBER)
+    assert len(rig.posted()) > posted
+    assert len(rig.fake.calls_to("users.info")) == lookups
+    rig.command("remove 1", user=OWNER)  # an owner without a display name: their name
+    assert header_text(rig.posted()[-1]) == "alan removed category chip cs.LG."
+    # One users.info per person, however many changes they tried.
+    assert [c.args["user"] for c in rig.fake.calls_to("users.info")] == [ADMIN, MEMBER, OWNER]

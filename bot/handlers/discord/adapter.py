@@ -7,14 +7,18 @@ delivery path (``deliver_run`` with ``DiscordPoster``), and a message in a
 card's thread becomes ``RadarService.ask``.
 
 Rules it keeps:
-- every interaction is acknowledged at once (``defer``) and the work runs in a
-  worker thread, so Discord's 3-second deadline holds however slow arXiv or
-  the database is; errors and usage go only to the person who asked;
+- every interaction is acknowledged at once (``defer``) and the work runs in
+  the process's bounded pools (``bot.workpools``), by kind, so Discord's
+  3-second deadline holds however slow arXiv or the database is, and a stuck
+  briefing or thread question never holds up a command; errors and usage go
+  only to the person who asked;
 - ``AllowedMentions.none()`` is the client default: nothing the bot posts can
   ping anyone, whatever a paper or a model says;
-- changing a channel's chips, schedule, cap or briefing cadence needs the
-  configured permission (Manage Channels by default); reading, shuffling,
-  briefing and asking are open;
+- who may change a channel's radar is the core's decision
+  (``bot.core.permissions``, ``[permissions]``); the adapter says who asked
+  (``bot.core.actor.Actor``), counting as an admin whoever holds the
+  configured permission (``discord.manage_permission``, Manage Channels by
+  default) in that channel, and anyone in a DM (their own radar);
 - a radar belongs to a guild id + channel id (``ChannelRef("discord", guild,
   channel)``; direct messages use the workspace ``dm``); commands typed in a
   thread act on the thread's parent channel.
@@ -35,11 +39,13 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from bot import workpools
 from bot.core import commands as c
+from bot.core.actor import Actor
 from bot.core.cards import Reply
 from bot.core.channel import ChannelRef
 from bot.digest.deliver import deliver_run
-from bot.errors import ConfigError, UsageError
+from bot.errors import ConfigError
 from bot.handlers import render_discord as rd
 from bot.handlers.discord.commands import RadarGroup
 from bot.handlers.discord.poster import DiscordPoster, send_kwargs
@@ -53,16 +59,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
-#: Commands that change what a channel's radar is or when it posts.
-MANAGING = (
-    c.AddChip,
-    c.Pick,
-    c.RemoveChip,
-    c.ClearChips,
-    c.SetSchedule,
-    c.SetCap,
-    c.BriefCadence,
-)
 THREAD_NAME = 100  # Discord's limit on a channel or thread name
 HISTORY_TURNS = 20  # earlier thread messages passed to ``ask`` as context
 THREAD_ARCHIVE_MINUTES = 1440
@@ -166,6 +162,8 @@ class DiscordAdapter:
             raise ConfigError(f"discord.guilds must be guild ids (digits), not {bad[0]!r}")
         self.app, self.settings, self.token = app, settings, token
         self.service = app.service
+        #: The process's work pools, shared with the other adapters.
+        self.pools = app.pools
         self.guild_ready_timeout = guild_ready_timeout
         self.ready_timeout = ready_timeout
         self.message_content = True
@@ -334,20 +332,19 @@ class DiscordAdapter:
         name = getattr(channel, "name", None) or ""
         return ChannelRef(PLATFORM, str(interaction.guild_id), str(channel_id), name)
 
-    def may_manage(self, interaction: discord.Interaction[Any]) -> bool:
-        """Whether this person may change the channel's radar. A DM is the
-        person's own radar; in a guild it takes the configured permission."""
+    def is_admin(self, interaction: discord.Interaction[Any]) -> bool:
+        """Whether Discord vouches for this person as an admin of the channel:
+        they hold the configured permission there (or Administrator). A DM is
+        the person's own radar."""
         if interaction.guild_id is None:
             return True
         perms = interaction.permissions
         return perms.administrator or bool(getattr(perms, self.settings.manage_permission))
 
-    def denied(self) -> Reply:
-        permission = self.settings.manage_permission.replace("_", " ").title()
-        return error_reply(
-            f"Changing this channel's radar needs the {permission} permission; "
-            "reading, shuffling, briefing and asking are open to everyone. Nothing was changed."
-        )
+    def actor(self, interaction: discord.Interaction[Any]) -> Actor:
+        """Who sent the interaction, for the core's policy and its announcement."""
+        user = interaction.user
+        return Actor(str(user.id), name=user.display_name, is_admin=self.is_admin(interaction))
 
     def chip_labels(self, ref: ChannelRef) -> list[tuple[str, str]]:
         """(kind, label) of this channel's chips in their `/radar` order (for
@@ -373,18 +370,15 @@ class DiscordAdapter:
     async def run_line(self, interaction: discord.Interaction[Any], line: str) -> None:
         """Answer one command line typed (or clicked) in Discord, as the console would."""
         async with self._handling(f"/radar {line[:40]}"):
-            try:
-                command: c.Command | None = c.parse(line)
-            except UsageError:
-                command = None  # the service says what is wrong, the same way everywhere
-            if isinstance(command, MANAGING) and not self.may_manage(interaction):
-                await self._send(interaction, self.denied(), deferred=False)
-                return
+            command = workpools.parse_or_none(line)  # None: the service says what is wrong
             private = command is None or isinstance(command, c.Help)
             await interaction.response.defer(ephemeral=private, thinking=True)
             try:
                 ref = self.ref_for(interaction)
-                reply = await asyncio.to_thread(self.service.handle, ref, line)
+                async with self.pools.slot(workpools.kind_of(command)):
+                    reply = await self.pools.run(
+                        self.service.handle, ref, line, self.actor(interaction)
+                    )
             except Exception:
                 await self._failed(interaction, private)
                 raise
@@ -393,16 +387,16 @@ class DiscordAdapter:
     async def remove_chip(self, interaction: discord.Interaction[Any], chip_id: int) -> None:
         """The × on a chip: `/radar remove <its current number>`."""
         async with self._handling("remove chip"):
-            if not self.may_manage(interaction):
-                await self._send(interaction, self.denied(), deferred=False)
-                return
             await interaction.response.defer(thinking=True)
             ref = self.ref_for(interaction)
-            number = await asyncio.to_thread(self._chip_number, ref, chip_id)
-            if number is None:
-                reply = error_reply("That chip is no longer on this radar; nothing changed.")
-            else:
-                reply = await asyncio.to_thread(self.service.handle, ref, f"remove {number}")
+            async with self.pools.slot(workpools.COMMAND):
+                number = await self.pools.run(self._chip_number, ref, chip_id)
+                if number is None:
+                    reply = error_reply("That chip is no longer on this radar; nothing changed.")
+                else:
+                    reply = await self.pools.run(
+                        self.service.handle, ref, f"remove {number}", self.actor(interaction)
+                    )
             await self._answer(interaction, ref, reply, private=False)
 
     def _chip_number(self, ref: ChannelRef, chip_id: int) -> int | None:
@@ -418,12 +412,33 @@ class DiscordAdapter:
         if "run_id" in reply.extra:
             await self._deliver_digest(interaction, ref, reply)
             return
+        thread = await self._card_thread(reply.extra.get("thread"))
+        if thread is not None:
+            # `/radar ask 2 …` about a card whose thread exists: the answer goes
+            # there, where the card's conversation continues.
+            for planned in rd.plan(reply):
+                await thread.send(**send_kwargs(planned))
+            await interaction.edit_original_response(content=f"Answered in {thread.mention}.")
+            return
         if reply.ephemeral and not private:
             # The deferral promised a public answer; it turned out private
             # (an error found while executing): swap the "thinking" message
             # for an ephemeral one.
             await interaction.delete_original_response()
         await self._send(interaction, reply, deferred=True)
+
+    async def _card_thread(self, thread_id: Any) -> discord.Thread | None:
+        """The thread a card's message id names, when it has one (a card shown
+        but never asked about has none: the answer then comes here)."""
+        if not isinstance(thread_id, str) or not thread_id.isdigit():
+            return None
+        found = self.client.get_channel(int(thread_id))
+        if found is None:
+            try:
+                found = await self.client.fetch_channel(int(thread_id))
+            except discord.HTTPException:
+                return None
+        return found if isinstance(found, discord.Thread) else None
 
     async def _send(
         self, interaction: discord.Interaction[Any], reply: Reply, *, deferred: bool
@@ -453,7 +468,7 @@ class DiscordAdapter:
         singles = [(m.cards[0], out.id) for m, out in sent if len(m.cards) == 1]
         if singles:
             ref = self.ref_for(interaction)
-            await asyncio.to_thread(self._record_cards, ref, singles)
+            await self.pools.run(self._record_cards, ref, singles)
 
     def _record_cards(self, ref: ChannelRef, cards: list[tuple[Any, int]]) -> None:
         store = self.service.store
@@ -542,7 +557,7 @@ class DiscordAdapter:
                     ephemeral=True,
                 )
                 return
-            await asyncio.to_thread(self._remember_thread, ref, key, number, thread.id)
+            await self.pools.run(self._remember_thread, ref, key, number, thread.id)
             if created:
                 with contextlib.suppress(discord.HTTPException):
                     await thread.send(f"**{rd.safe(rd.clip(title, 200))}**\n{self._how_to_ask()}")
@@ -621,15 +636,15 @@ class DiscordAdapter:
             question = self._question(message)
             if not question:
                 return
-            if not await asyncio.to_thread(self._is_card_thread, ref, str(thread.id)):
+            if not await self.pools.run(self._is_card_thread, ref, str(thread.id)):
                 return
             history = [
                 m.content
                 async for m in thread.history(limit=HISTORY_TURNS, before=message)
                 if m.content
             ][::-1]
-            async with thread.typing():
-                reply = await asyncio.to_thread(
+            async with thread.typing(), self.pools.slot(workpools.ASK):
+                reply = await self.pools.run(
                     self.service.ask, ref, str(thread.id), question, history
                 )
             if reply is None:

@@ -177,7 +177,7 @@ class RadarGroup(app_commands.Group):
     ) -> list[Choice[str]]:
         try:
             chips = await asyncio.wait_for(
-                asyncio.to_thread(self.adapter.chip_labels, self.adapter.ref_for(interaction)),
+                self.adapter.pools.run(self.adapter.chip_labels, self.adapter.ref_for(interaction)),
                 AUTOCOMPLETE_SECONDS,
             )
         except Exception:  # a slow or failing store must not break typing: no hints
@@ -211,6 +211,19 @@ class RadarGroup(app_commands.Group):
     async def cmd_brief(self, interaction: discord.Interaction, topic: Text | None = None) -> None:
         await self._run(interaction, command_line("brief", topic))
 
+    @app_commands.command(name="ask", description="Ask about one paper: a card number or arXiv id")
+    @app_commands.describe(
+        paper="A card's number in this channel (e.g. 2), or an arXiv id (e.g. 2604.26951)",
+        question="Your question about it",
+    )
+    async def cmd_ask(
+        self,
+        interaction: discord.Interaction,
+        paper: app_commands.Range[str, 1, 40],
+        question: Text,
+    ) -> None:
+        await self._run(interaction, command_line("ask", paper, question))
+
     @app_commands.command(name="schedule", description="Set the daily digest time, or turn it off")
     @app_commands.describe(time="HH:MM, 24-hour, or off", zone="Time zone, e.g. Europe/Berlin")
     async def cmd_schedule(
@@ -228,9 +241,9 @@ class RadarGroup(app_commands.Group):
         return zone_choices(current)
 
     @app_commands.command(name="cap", description="Cards per digest for this channel")
-    @app_commands.describe(n="1 to 50")
+    @app_commands.describe(n=f"1 to {c.MAX_DIGEST_CAP}")
     async def cmd_cap(
-        self, interaction: discord.Interaction, n: app_commands.Range[int, 1, 50]
+        self, interaction: discord.Interaction, n: app_commands.Range[int, 1, c.MAX_DIGEST_CAP]
     ) -> None:
         await self._run(interaction, command_line("cap", n))
 

@@ -19,7 +19,17 @@ beyond stripping the bot's own @-mention from a thread question.
 - Delivery guarantees for events: retries Slack sends after a slow ack, and
   redeliveries of an ``event_id`` already seen, are acknowledged and skipped.
 - HTTP mode verifies every request's signature (5-minute window) and refuses
-  a replayed signature; Socket Mode needs no public URL at all.
+  a replayed signature; a body that does not arrive within
+  ``body_timeout_seconds`` gets 408 and the connection closed (slow-loris), and
+  a correctly signed body that is not a Slack payload gets 400 before Bolt sees
+  it. Socket Mode needs no public URL at all; a refused app token or a socket
+  URL that does not connect stops ``start`` with the variable's name, and a
+  connection lost later is reopened with backoff (``bot.handlers.slack.socket``).
+- Work runs after the ack in the process's bounded pools (``bot.workpools``),
+  by kind: a stuck briefing or thread question never holds up a command.
+- Who asked travels with the command (``bot.core.actor.Actor``): the user id,
+  and for commands that change the radar whether Slack counts them a workspace
+  admin or owner (``users.info``, cached); the core decides what they may do.
 
 Secrets come only from the environment variables named in ``SlackSettings``
 and are never logged.
@@ -28,6 +38,7 @@ and are never logged.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -37,6 +48,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import parse_qsl
 
 import aiohttp
 from aiohttp import web
@@ -51,15 +63,19 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot import workpools
 from bot.core import commands as c
+from bot.core.actor import Actor
 from bot.core.cards import Reply
 from bot.core.channel import ChannelRef
 from bot.digest.deliver import Outgoing, deliver_run
 from bot.errors import ConfigError
 from bot.handlers import render_slack
 from bot.handlers.slack.poster import SlackPoster, SlackPostError, make_client, retry_handlers
+from bot.handlers.slack.socket import RadarSocketClient, RadarSocketHandler, describe
 from bot.service import RadarService
 from bot.settings import SlackSettings
+from bot.workpools import WorkPools
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +101,16 @@ _TOKEN = re.compile(r"<([^<>]*)>")
 _HUMAN_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
 #: Slack error codes that mean "the bot cannot post here": tell the person how to fix it.
 _CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+#: How long a Socket Mode start may take (``apps.connections.open`` + the WebSocket)
+#: before ``start`` gives up and says so; well inside the 30 s an operator waits.
+CONNECT_SECONDS = 20.0
+#: How long whether a person is a workspace admin is trusted (``users.info``).
+ADMIN_TTL = 600.0
+#: ... and how long a failed look-up is (missing ``users:read``, Slack down):
+#: they count as a member meanwhile, and the log is not flooded.
+ADMIN_FAILED_TTL = 60.0
+#: Top-level keys of a Slack payload that Bolt reads as objects when present.
+_OBJECT_KEYS = ("team", "user", "channel", "container", "message", "enterprise", "view", "event")
 
 
 @dataclass(frozen=True, repr=False)
@@ -180,6 +206,9 @@ class SlackAdapter:
     ``SlackCredentials.from_env``. In HTTP mode the server listens on ``host``
     and ``settings.port`` (0 picks a free port; ``self.port`` tells which).
     ``poster`` delivers digests; the scheduler should use this same one.
+    ``pools`` are the process's work pools (``App.pools``; a private set when
+    not given). ``connect_timeout`` bounds a Socket Mode start;
+    ``reconnect_backoff`` is the first wait before reopening a lost connection.
     """
 
     platform = PLATFORM
@@ -193,7 +222,9 @@ class SlackAdapter:
         host: str = "0.0.0.0",
         client: AsyncWebClient | None = None,
         poster: SlackPoster | None = None,
-        work_slots: int = 4,
+        pools: WorkPools | None = None,
+        connect_timeout: float = CONNECT_SECONDS,
+        reconnect_backoff: float = 1.0,
     ) -> None:
         missing = credentials.missing(settings)
         if missing:
@@ -215,7 +246,11 @@ class SlackAdapter:
         self._messages = Recent()
         self._prompted = Recent()  # cards whose thread already has the Ask prompt
         self._tasks: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(work_slots)
+        self._own_pools = pools is None
+        self.pools = pools or WorkPools()
+        self.connect_timeout = connect_timeout
+        self.reconnect_backoff = reconnect_backoff
+        self._admins: dict[tuple[str, str], tuple[float, Actor]] = {}
         self._last_request = 0.0
         self._session: aiohttp.ClientSession | None = None
         self._auth: dict[str, Any] | None = None
@@ -244,7 +279,9 @@ class SlackAdapter:
             client=bolt_client,
             authorize=authorize,
             signing_secret=credentials.signing_secret or None,
-            request_verification_enabled=self._http,
+            # HTTP requests are verified in _http_request (signature, window and
+            # replay) before Bolt sees them, on the raw bytes; Socket Mode's need none.
+            request_verification_enabled=False,
             process_before_response=False,
             logger=bolt_log,
         )
@@ -274,58 +311,100 @@ class SlackAdapter:
     # -- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Check the bot token, then listen (HTTP server, or Socket Mode connection)."""
+        """Check the bot token, then listen: the HTTP server, or Socket Mode, whose
+        app token is checked the same way. A token Slack refuses (or a Socket Mode
+        connection that cannot be made within ``connect_timeout``) raises
+        ``ConfigError`` naming the token's environment variable; nothing is left
+        open. Cancelling ``start`` (SIGTERM while connecting) closes what it opened."""
         if self._session is None and self.client.session is None:
             # One connection pool for every Web API call and response_url reply,
             # instead of a new session (and TCP connection) per call.
             self._session = aiohttp.ClientSession()
             self.client.session = self._session
         try:
-            auth = await self._identity()
-        except SlackApiError as err:
-            await self._close_session()
-            raise ConfigError(
-                f"Slack refused the bot token in {self.settings.bot_token_env} "
-                f"({err.response.get('error') or 'no answer'})."
-            ) from None
-        except Exception:
+            try:
+                auth = await self._identity()
+            except SlackApiError as err:
+                raise ConfigError(
+                    f"Slack refused the bot token in {self.settings.bot_token_env} "
+                    f"({err.response.get('error') or 'no answer'})."
+                ) from None
+            log.info(
+                "Slack bot %s in team %s, %s mode",
+                auth.get("user_id"),
+                auth.get("team_id"),
+                self.settings.mode,
+            )
+            if self._http:
+                await self._listen_http()
+            else:
+                await self._listen_socket()
+        except BaseException:
+            await self._close_listeners()
             await self._close_session()
             raise
-        log.info(
-            "Slack bot %s in team %s, %s mode",
-            auth.get("user_id"),
-            auth.get("team_id"),
-            self.settings.mode,
+
+    async def _listen_http(self) -> None:
+        server = web.Application(client_max_size=1024 * 1024)
+        server.router.add_post(self.settings.path, self._http_request)
+        server.router.add_get("/healthz", self._healthz)
+        # lingering_time: after answering a request whose body never came (408),
+        # aiohttp would otherwise keep reading that connection for 10 s more.
+        self._runner = web.AppRunner(
+            server, access_log=None, shutdown_timeout=5.0, lingering_time=1.0
         )
-        if self._http:
-            server = web.Application(client_max_size=1024 * 1024)
-            server.router.add_post(self.settings.path, self._http_request)
-            server.router.add_get("/healthz", self._healthz)
-            self._runner = web.AppRunner(server, access_log=None, shutdown_timeout=5.0)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, self.host, self.settings.port)
-            await site.start()
-            self.port = int(self._runner.addresses[0][1])
-            log.info("Slack HTTP endpoint on %s:%d%s", self.host, self.port, self.settings.path)
-        else:
-            self._socket = AsyncSocketModeHandler(self.app, self._credentials.app_token)
-            await self._socket.connect_async()
-            log.info("Slack Socket Mode connected")
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.settings.port)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        log.info("Slack HTTP endpoint on %s:%d%s", self.host, self.port, self.settings.path)
+
+    async def _listen_socket(self) -> None:
+        """The first Socket Mode connection, in one attempt: a refused app token or
+        a socket URL that does not connect is an error now, not a silent retry loop."""
+        client = RadarSocketClient(
+            self._credentials.app_token,
+            web_client=self.app.client,
+            logger=logging.getLogger("bot.handlers.slack.bolt"),
+            backoff=self.reconnect_backoff,
+        )
+        self._socket = RadarSocketHandler(self.app, client)
+        variable = self.settings.app_token_env
+        try:
+            await asyncio.wait_for(self._socket.connect_async(), self.connect_timeout)
+        except SlackApiError as err:
+            raise ConfigError(
+                f"Slack refused the app token in {variable} "
+                f"({err.response.get('error') or 'no answer'}); Socket Mode needs an "
+                "app-level token (xapp-...) with the connections:write scope."
+            ) from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as err:
+            raise ConfigError(
+                f"Slack Socket Mode did not connect with the app token in {variable} "
+                f"({describe(err)}); check the token and that Socket Mode is enabled "
+                "for the app."
+            ) from None
+        log.info("Slack Socket Mode connected")
 
     async def stop(self) -> None:
         """Stop taking requests, let in-flight work finish (briefly), close."""
-        if self._socket is not None:
-            await self._socket.close_async()
-            self._socket = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._close_listeners()
         await self.drain(timeout=10.0)
         if self._tasks:  # past the grace period; digests resume from the outbox
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._close_session()
+        if self._own_pools:
+            self.pools.close()
+
+    async def _close_listeners(self) -> None:
+        if self._socket is not None:
+            socket, self._socket = self._socket, None
+            await socket.close_async()
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
 
     async def _close_session(self) -> None:
         if self._session is not None:
@@ -352,27 +431,32 @@ class SlackAdapter:
             self._auth = dict(response.data) if isinstance(response.data, dict) else {}
         return self._auth
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` after the ack, tracked so ``drain``/``stop`` can wait for it."""
-        task = asyncio.get_running_loop().create_task(self._in_slot(work))
+    def _spawn(self, work: Coroutine[Any, Any, None], kind: str = workpools.COMMAND) -> None:
+        """Run ``work`` after the ack in ``kind``'s pool, tracked so ``drain`` and
+        ``stop`` can wait for it."""
+        task = asyncio.get_running_loop().create_task(self._in_slot(work, kind))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _in_slot(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` once the ack path is quiet, a few jobs at a time.
+    async def _in_slot(self, work: Coroutine[Any, Any, None], kind: str) -> None:
+        """Run ``work`` once the ack path is quiet, in its kind's bounded pool.
 
         Slack's 3-second ack deadline is hard; the work's is not. Work running in
         worker threads takes the GIL from the event loop that acks the next
         requests, so during a burst of requests new work waits (at most
-        ``HOLD_MAX``) until none has arrived for ``QUIET``, and then at most
-        ``work_slots`` jobs run at once.
+        ``HOLD_MAX``) until none has arrived for ``QUIET``. Then it waits for a
+        slot of its own kind only (``bot.workpools``): five stuck questions fill
+        the "ask" pool, and a command still runs at once.
         """
         held = 0.0
         while time.monotonic() - self._last_request < QUIET and held < HOLD_MAX:
             await asyncio.sleep(QUIET)
             held += QUIET
-        async with self._slots:
-            await work
+        try:
+            async with self.pools.slot(kind):
+                await work
+        finally:
+            work.close()  # never started (cancelled while waiting): no "never awaited"
 
     # -- HTTP mode --------------------------------------------------------------------
 
@@ -380,9 +464,23 @@ class SlackAdapter:
         return web.Response(text="ok")
 
     async def _http_request(self, request: web.Request) -> web.Response:
-        """Verify (signature, 5-minute window, no replay), then hand to Bolt."""
+        """Read the body (within ``body_timeout_seconds``), verify it (signature,
+        5-minute window, no replay), check it is a Slack payload, hand it to Bolt."""
         self._last_request = time.monotonic()
-        body = await request.text()
+        limit = self.settings.body_timeout_seconds
+        try:
+            raw = await asyncio.wait_for(request.read(), timeout=limit)
+        except TimeoutError:
+            # A slow-loris client: answer and close, instead of holding a
+            # connection (and a request slot) open for as long as it likes.
+            log.warning("Slack request refused: body not received within %g s", limit)
+            response = web.Response(status=408, text="request body timeout")
+            response.force_close()
+            return response
+        try:
+            body = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return web.Response(status=400, text="invalid request")
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
         signature = request.headers.get("X-Slack-Signature", "")
         assert self._verifier is not None
@@ -396,10 +494,21 @@ class SlackAdapter:
         if not self._replays.first_use(signature):
             log.warning("Slack request refused: replayed signature")
             return web.Response(status=401, text="invalid request")
+        try:
+            payload = read_payload(body, request.content_type)
+        except ValueError as err:
+            # Signed by someone with the secret, yet not what Slack sends: a
+            # short 400, instead of a 500 and a traceback from deep inside Bolt.
+            log.warning("Slack request refused: %s", err)
+            return web.Response(status=400, text="invalid request")
+        # Bolt gets the payload as parsed and checked here, as JSON: one parser
+        # decides what a request says (Bolt's own reads a slash command whose
+        # text contains the word "payload" as an empty request). The signature
+        # was verified above, on the bytes Slack signed.
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "content-type"}
+        headers["Content-Type"] = "application/json"
         bolt_request = AsyncBoltRequest(
-            body=body,
-            query=request.query_string,
-            headers={k: v for k, v in request.headers.items()},
+            body=json.dumps(payload), query=request.query_string, headers=headers
         )
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
@@ -439,10 +548,14 @@ class SlackAdapter:
             command.get("response_url") or "",
         )
         text = _from_slack(str(command.get("text") or ""))
-        self._spawn(self._guard(where, self._command(where, text)))
+        parsed = workpools.parse_or_none(text)
+        self._spawn(
+            self._guard(where, self._command(where, text, parsed)), workpools.kind_of(parsed)
+        )
 
-    async def _command(self, where: _Where, text: str) -> None:
-        reply = await asyncio.to_thread(self.service.handle, where.ref, text)
+    async def _command(self, where: _Where, text: str, parsed: c.Command | None) -> None:
+        actor = await self._actor(where, parsed)
+        reply = await self.pools.run(self.service.handle, where.ref, text, actor)
         await self._answer(where, reply)
 
     async def _on_action(self, body: dict[str, Any], context: Any) -> None:
@@ -456,27 +569,34 @@ class SlackAdapter:
         message_ts = (body.get("container") or {}).get("message_ts") or (
             body.get("message") or {}
         ).get("ts")
-        self._spawn(self._guard(where, self._action(where, action, message_ts)))
+        kind = workpools.BRIEF if action.get("action_id") == render_slack.ACTION_BRIEF else None
+        self._spawn(
+            self._guard(where, self._action(where, action, message_ts)),
+            kind or workpools.COMMAND,
+        )
 
     async def _action(self, where: _Where, action: dict[str, Any], message_ts: str | None) -> None:
         action_id = str(action.get("action_id") or "")
         value = str(action.get("value") or "")[: render_slack.BUTTON_VALUE]
+        run = self.pools.run
         if action_id == render_slack.ACTION_SHUFFLE:
-            reply = await asyncio.to_thread(self.service.handle, where.ref, "shuffle")
+            reply = await run(self.service.handle, where.ref, "shuffle", Actor(where.user))
         elif action_id.startswith(render_slack.ACTION_CHIP_REMOVE):
             # The value is what render_slack.chip_target wrote (entities undone in
             # case Slack hands it back escaped; chips never hold ``;``).
             target = c.RemoveChip(_unescape(value))
-            reply = await asyncio.to_thread(self.service.execute, where.ref, target)
+            actor = await self._actor(where, target)
+            reply = await run(self.service.execute, where.ref, target, actor)
         elif action_id == render_slack.ACTION_BRIEF:
-            reply = await asyncio.to_thread(self.service.handle, where.ref, "brief")
+            reply = await run(self.service.handle, where.ref, "brief", Actor(where.user))
         elif action_id.startswith(render_slack.ACTION_PICK + ":"):
             # The value is the line render_slack.choice_blocks wrote; only a pick
             # runs, so a forged value cannot become any other command.
             line = _unescape(value).strip()
             if not PICK_LINE.fullmatch(line):
                 return
-            reply = await asyncio.to_thread(self.service.handle, where.ref, line)
+            actor = await self._actor(where, workpools.parse_or_none(line))
+            reply = await run(self.service.handle, where.ref, line, actor)
         elif action_id == render_slack.ACTION_ASK and message_ts:
             await self._ask_prompt(where, message_ts)
             return
@@ -486,7 +606,7 @@ class SlackAdapter:
 
     async def _ask_prompt(self, where: _Where, card_ts: str) -> None:
         """Open the card's thread with a prompt (once), if the card is this channel's."""
-        if not await asyncio.to_thread(self._is_card, where.ref, card_ts):
+        if not await self.pools.run(self._is_card, where.ref, card_ts):
             await self._ephemeral(
                 where, Reply("That card is not one I can answer about.", kind="error")
             )
@@ -498,7 +618,7 @@ class SlackAdapter:
 
     async def _on_event(self, event: dict[str, Any], context: Any) -> None:
         # Events are acknowledged by Bolt before this runs.
-        self._spawn(self._thread_question(context, event))
+        self._spawn(self._thread_question(context, event), workpools.ASK)
 
     async def _thread_question(self, context: Any, event: dict[str, Any]) -> None:
         """A person's message in the thread under one of this channel's cards."""
@@ -515,24 +635,62 @@ class SlackAdapter:
         try:
             if event.get("user") == (await self._identity()).get("user_id"):
                 return
-            if not await asyncio.to_thread(self._is_card, ref, thread_ts):
+            if not await self.pools.run(self._is_card, ref, thread_ts):
                 return
             history = await self._history(channel, thread_ts, ts)
             question = _strip_mentions(str(event.get("text") or ""))
-            reply = await asyncio.to_thread(self.service.ask, ref, thread_ts, question, history)
+            reply = await self.pools.run(self.service.ask, ref, thread_ts, question, history)
             if reply is None:
                 return
-            for message in render_slack.render_thread(reply):
-                await self.client.chat_postMessage(
-                    channel=channel,
-                    thread_ts=thread_ts,
-                    text=message["text"],
-                    blocks=message["blocks"],
-                    unfurl_links=False,
-                    unfurl_media=False,
-                )
+            await self._post_in_thread(channel, thread_ts, reply)
         except Exception:
             log.exception("Slack thread answer failed channel=%s thread=%s", channel, thread_ts)
+
+    # -- who asked ------------------------------------------------------------------------
+
+    async def _actor(self, where: _Where, command: c.Command | None) -> Actor:
+        """Who sent ``command``, for the core's permission policy and for the
+        channel message that names them. Slack is asked (admin or owner, and a
+        display name) only for commands whose reply names the person: changes
+        to the radar, the only ones the policy checks, and `/radar ask`, whose
+        answer says who asked. Always after the ack."""
+        names = isinstance(command, c.Ask) or (command is not None and c.changes_radar(command))
+        if not names or not where.user:
+            return Actor(where.user)
+        return await self._person(where.ref.workspace, where.user)
+
+    async def _person(self, team: str, user: str) -> Actor:
+        """``users.info``: admin or owner, and a display name; cached for
+        ``ADMIN_TTL``. A failed look-up (no ``users:read`` scope, Slack down)
+        counts them as a member, never as an admin."""
+        now = time.monotonic()
+        cached = self._admins.get((team, user))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            response = await self.client.users_info(user=user)
+            info = response.get("user") or {}
+            actor = Actor(
+                user,
+                name=_display_name(info),
+                is_admin=bool(
+                    info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner")
+                ),
+            )
+            ttl = ADMIN_TTL
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as err:
+            log.warning(
+                "Slack users.info failed for %s (%s); counted as a member, not an admin",
+                user,
+                describe(err),
+            )
+            actor, ttl = Actor(user), ADMIN_FAILED_TTL
+        if len(self._admins) >= 10_000:  # forget the expired first, then everyone
+            self._admins = {k: v for k, v in self._admins.items() if v[0] > now}
+            if len(self._admins) >= 10_000:
+                self._admins.clear()
+        self._admins[(team, user)] = (now + ttl, actor)
+        return actor
 
     # -- replies ----------------------------------------------------------------------------
 
@@ -553,8 +711,13 @@ class SlackAdapter:
             await self._ephemeral(where, reply)
             return
         run_id = reply.extra.get("run_id")
+        thread = reply.extra.get("thread")
         try:
-            if run_id is not None:
+            if isinstance(thread, str) and thread and run_id is None:
+                # `/radar ask 2 …` about a card posted here: answered in that
+                # card's thread, where its conversation continues.
+                await self._post_in_thread(where.ref.channel, thread, reply)
+            elif run_id is not None:
                 await deliver_run(
                     self.service.store,
                     self.poster,
@@ -590,8 +753,8 @@ class SlackAdapter:
             if out.card is None:
                 continue
             if channel_id is None:
-                channel_id = await asyncio.to_thread(self._channel_id, ref)
-            await asyncio.to_thread(
+                channel_id = await self.pools.run(self._channel_id, ref)
+            await self.pools.run(
                 self.service.store.record_card,
                 channel_id,
                 out.card.key,
@@ -599,6 +762,22 @@ class SlackAdapter:
                 ts,
                 self.service.clock.now(),
             )
+
+    async def _post_in_thread(self, channel: str, thread_ts: str, reply: Reply) -> None:
+        """An answer about a card's paper, in the card's thread."""
+        for message in render_slack.render_thread(reply):
+            try:
+                await self.client.chat_postMessage(
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    text=message["text"],
+                    blocks=message["blocks"],
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
+            except SlackApiError as err:
+                error = str(err.response.get("error") or "unknown")
+                raise SlackPostError(f"chat.postMessage: {error}", error, True) from None
 
     async def _ephemeral(self, where: _Where, reply: Reply) -> None:
         """Only the person who asked sees it: the request's ``response_url`` (works
@@ -696,6 +875,80 @@ def _from_slack(text: str) -> str:
         return label or target
 
     return _unescape(_TOKEN.sub(token, text))
+
+
+def read_payload(body: str, content_type: str) -> dict[str, Any]:
+    """What a (correctly signed) HTTP request from Slack says, or ``ValueError``
+    saying why it is not something Slack sends.
+
+    Slack sends JSON (Events API envelopes, ``url_verification``) or a form:
+    a slash command's fields, ``payload=<JSON>`` for buttons and other
+    interactivity, or ``ssl_check=1``. What is checked is what Bolt and the
+    listeners rely on: an object with a ``type``, and objects (or ids) where
+    they read objects (or ids), so no malformed body reaches them.
+    """
+    if content_type == "application/json" or body.lstrip().startswith(("{", "[")):
+        return _envelope(_json(body, "body"))
+    form = dict(parse_qsl(body, keep_blank_values=True))
+    if "payload" in form:
+        return _envelope(_json(form["payload"], "payload"))
+    if form.get("ssl_check"):
+        return form
+    if form.get("command"):
+        missing = [k for k in ("team_id", "channel_id", "user_id") if not form.get(k)]
+        if missing:
+            raise ValueError(f"a command without {', '.join(missing)}")
+        return form
+    raise ValueError("neither a command, nor a payload, nor JSON")
+
+
+def _json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ValueError(f"{what} is not JSON") from None
+
+
+def _envelope(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ValueError(f"payload is JSON {type(data).__name__}, not an object")
+    kind = data.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise ValueError("payload without a type")
+    for key in _OBJECT_KEYS:  # top level: objects, or absent
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise ValueError(f"payload {key} is not an object")
+    if kind == "event_callback" and not isinstance(data.get("event"), dict):
+        raise ValueError("event_callback without an event object")
+    for key in ("actions", "authorizations"):
+        items = data.get(key)
+        if items is not None and not (
+            isinstance(items, list) and all(isinstance(i, dict) for i in items)
+        ):
+            raise ValueError(f"payload {key} is not a list of objects")
+    for key in ("event", "message", "previous_message", "item", "view"):
+        inner = data.get(key)
+        if not isinstance(inner, dict):
+            continue
+        for ref in ("team", "user", "channel", "enterprise"):  # an id, or an object
+            if inner.get(ref) is not None and not isinstance(inner[ref], str | dict):
+                raise ValueError(f"payload {key}.{ref} is neither an id nor an object")
+    return data
+
+
+def _display_name(info: Mapping[str, Any]) -> str:
+    """How Slack shows a person: their display name, else their full name."""
+    profile = info.get("profile")
+    profile = profile if isinstance(profile, dict) else {}
+    for name in (
+        profile.get("display_name"),
+        profile.get("real_name"),
+        info.get("real_name"),
+        info.get("name"),
+    ):
+        if isinstance(name, str) and name.strip():
+            return name.strip()
+    return ""
 
 
 def _unescape(text: str) -> str:
