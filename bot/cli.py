@@ -10,12 +10,17 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot import __version__
 from bot import config as config_mod
 from bot.core.channel import ChannelRef
-from bot.errors import RadarError
+from bot.errors import RadarError, StoreError
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 
 def parser() -> argparse.ArgumentParser:
@@ -37,10 +42,22 @@ def parser() -> argparse.ArgumentParser:
     console = sub.add_parser("console", help="type /radar commands for one channel")
     console.add_argument("--channel", required=True, help="channel name, e.g. lab")
     console.add_argument("--workspace", default="local", help="workspace name (default: local)")
-    console.add_argument("--echo", action="store_true", help="echo each command (scripts)")
+    console.add_argument(
+        "--echo",
+        action="store_true",
+        help="print each command read from a pipe or file before its reply; a script "
+        "exits 1 when any line was refused",
+    )
 
     demo = sub.add_parser("demo", help="offline demo on bundled real arXiv data")
     demo.add_argument("--keep", metavar="URL", help="keep the demo database at this URL")
+    demo.add_argument(
+        "--interactive",
+        "-i",
+        action="store_true",
+        help="after the scripted session, a console prompt on the same channel, data and "
+        "pinned clock (reads lines from a pipe too)",
+    )
 
     preview = sub.add_parser("preview", help="print a channel's current digest; changes nothing")
     preview.add_argument("--platform", choices=["console", "slack", "discord"], default="console")
@@ -111,6 +128,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as err:
+        # The database itself failed (disk full, read-only, server gone) where
+        # no Store method could say so: one line, the password masked.
+        url = args.keep if args.command == "demo" and args.keep else config.database.url
+        message = _database_fault(err, url)
+        if message is None:
+            raise
+        print(f"paper-radar: {message}", file=sys.stderr)
+        return 1
+
+
+def _database_fault(err: BaseException, url: str) -> str | None:
+    """A one-line account of ``err`` when the database caused it, else None."""
+    from alembic.util.exc import CommandError
+    from sqlalchemy.exc import DBAPIError
+
+    from bot.store import db
+
+    if isinstance(err, DBAPIError):
+        return db.explain(err, url)
+    if isinstance(err, CommandError):  # e.g. a revision this version does not know
+        return (
+            f"The schema of the database {db.safe_url(url)} is not one this version "
+            f"knows ({str(err).splitlines()[0][:200]}); run the Paper Radar that "
+            "upgraded it, or pass another --db."
+        )
+    return None
 
 
 def _run(args: argparse.Namespace, config: config_mod.Config) -> int:
@@ -119,15 +163,17 @@ def _run(args: argparse.Namespace, config: config_mod.Config) -> int:
     if args.command == "demo":
         from bot import demo
 
-        demo.run(sys.stdout, config, db_url=args.keep)
-        return 0
+        then = sys.stdin if args.interactive else None
+        refused = demo.run(sys.stdout, config, db_url=args.keep, then=then)
+        return 1 if refused else 0
     if args.command == "db":
         from bot.store import migrate
+        from bot.store.db import safe_url
 
         if args.db_command == "upgrade":
             migrate.upgrade(config.database.url)
             print(
-                f"Database at {app_mod.describe_db(config.database.url)} is up to date "
+                f"Database at {safe_url(config.database.url)} is up to date "
                 f"({migrate.current(config.database.url)})."
             )
         else:
@@ -139,7 +185,9 @@ def _run(args: argparse.Namespace, config: config_mod.Config) -> int:
     app = app_mod.build(config)
     try:
         if args.command == "console":
-            ConsoleAdapter(app.service, channel_ref(args.channel, args.workspace)).repl()
+            adapter = ConsoleAdapter(app.service, channel_ref(args.channel, args.workspace))
+            # A script fails when any of its lines was refused, as scripts expect.
+            return 1 if adapter.repl(echo=args.echo) else 0
         elif args.command == "preview":
             reply = app.service.preview(_preview_ref(args.channel, args.workspace))
             if args.platform == "console":
@@ -155,8 +203,7 @@ def _run(args: argparse.Namespace, config: config_mod.Config) -> int:
 
                 print(json.dumps(render_discord.render(reply), indent=2, ensure_ascii=False))
         elif args.command == "harvest":
-            result = app.harvester.run(force=True)
-            print(f"Harvested {result.fetched} papers ({result.new} new).")
+            print(_harvest(app))
         elif args.command == "run":
             from bot import run as run_mod
 
@@ -168,6 +215,44 @@ def _run(args: argparse.Namespace, config: config_mod.Config) -> int:
         return 0
     finally:
         app.close()
+
+
+#: How long `paper-radar harvest` waits for another process's harvest to end.
+HARVEST_WAIT_SECONDS = 30 * 60
+
+
+def _harvest(app: App) -> str:
+    """``paper-radar harvest``: one pass now, under the harvest lock the
+    scheduler takes too, so two harvests never run at once (arXiv allows one
+    connection). One started while another runs waits for it and then reuses
+    what it stored, instead of asking arXiv for the same window again."""
+    from bot.store.locks import Locks
+
+    store = app.store
+    before = store.harvest_count()
+    locks = store.locks()
+    try:
+        waited = False
+        deadline = time.monotonic() + HARVEST_WAIT_SECONDS
+        while not locks.acquire(Locks.HARVEST, 0):
+            if not waited:
+                print("Another harvest is running; waiting for it to finish.", file=sys.stderr)
+                waited = True
+            if time.monotonic() > deadline:
+                raise StoreError(
+                    f"Another harvest has run for over {HARVEST_WAIT_SECONDS // 60} minutes; "
+                    "nothing was fetched. Try again later."
+                )
+            time.sleep(0.2)
+        try:
+            if waited and store.harvest_count() > before:
+                return "Another process harvested just now; reused its pass (nothing fetched)."
+            result = app.harvester.run(force=True)
+        finally:
+            locks.release(Locks.HARVEST, 0)
+    finally:
+        locks.close()
+    return f"Harvested {result.fetched} papers ({result.new} new)."
 
 
 def _preview_ref(channel: str, workspace: str) -> ChannelRef:

@@ -8,10 +8,12 @@ the file: only their environment variable names are.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import Field, dataclass, field, fields, is_dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -19,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.errors import ConfigError
 from bot.settings import (
+    PERMISSION_MODES,
     ArxivSettings,
     ClockSettings,
     DatabaseSettings,
@@ -28,6 +31,7 @@ from bot.settings import (
     LlmSettings,
     LoggingSettings,
     OpenAlexSettings,
+    PermissionsSettings,
     RadarSettings,
     ScheduleSettings,
     SlackSettings,
@@ -46,6 +50,7 @@ class Config:
     harvest: HarvestSettings = field(default_factory=HarvestSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
+    permissions: PermissionsSettings = field(default_factory=PermissionsSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
     fulltext: FullTextSettings = field(default_factory=FullTextSettings)
@@ -97,51 +102,128 @@ def from_mapping(raw: dict[str, Any]) -> Config:
 def _section(cls: Any, name: str, values: dict[str, Any]) -> Any:
     assert is_dataclass(cls)
     hints = get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
+    known = {f.name: f for f in fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
         if key not in known:
             raise ConfigError(f"Unknown setting {name}.{key}")
-        expected = hints[key]
-        kwargs[key] = _coerce(f"{name}.{key}", expected, value)
+        kwargs[key] = _coerce(f"{name}.{key}", hints[key], known[key], value)
     return cls(**kwargs)
 
 
-def _coerce(where: str, expected: Any, value: Any) -> Any:
+def _coerce(where: str, expected: Any, spec: Field[Any], value: Any) -> Any:
+    """``value`` as the setting's type, or a ``ConfigError`` saying which type.
+
+    TOML has its own types, so nothing is parsed from text: ``"10"`` is not a
+    number and ``1`` is not a boolean. An integer is accepted for a ``float``
+    setting (``delay_seconds = 3``), never the other way round.
+    """
     origin = getattr(expected, "__origin__", None)
-    if expected is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if expected in (int, str, bool) and type(value) is expected:
+    if expected in (int, float):
+        whole = expected is int
+        ok = isinstance(value, int) if whole else isinstance(value, int | float)
+        if not ok or isinstance(value, bool):
+            raise ConfigError(f"{where} must be {_expected(expected, spec)}, got {_shown(value)}")
+        return value if whole else float(value)
+    if expected is bool and isinstance(value, bool):
         return value
-    if origin in (tuple, list) and isinstance(value, list):
-        if not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where} must be a list of strings")
+    if expected is str and isinstance(value, str):
+        return value
+    if (
+        origin in (tuple, list)
+        and isinstance(value, list)
+        and all(isinstance(v, str) for v in value)
+    ):
         return tuple(value)
-    raise ConfigError(f"{where} has the wrong type: {value!r}")
+    raise ConfigError(f"{where} must be {_expected(expected, spec)}, got {_shown(value)}")
+
+
+def _expected(expected: Any, spec: Field[Any]) -> str:
+    """What a setting takes, in words: ``a whole number from 1 to 50``."""
+    if expected in (int, float):
+        noun = "a whole number" if expected is int else "a number"
+        lo, hi = spec.metadata.get("min"), spec.metadata.get("max")
+        if lo is not None and hi is not None:
+            return f"{noun} from {_number(lo)} to {_number(hi)}"
+        if lo is not None:
+            return f"{noun} of at least {_number(lo)}"
+        return noun
+    if expected is bool:
+        return "true or false"
+    if expected is str:
+        return 'text in double quotes ("...")'
+    return 'a list of strings (["a", "b"])'
+
+
+def _number(x: float) -> str:
+    """``3`` for 3 and 3.0, ``0.1`` for 0.1: a bound or a value as a person writes it."""
+    if isinstance(x, int) or not x.is_integer():
+        return repr(x)
+    return str(int(x))
+
+
+def _shown(value: Any) -> str:
+    """``value`` as it was written in TOML, short; long text is only measured,
+    because a secret pasted into the wrong setting must not be echoed."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        if len(value) > 24:
+            return f"text of {len(value)} characters"
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int | float):
+        return _number(value) if math.isfinite(value) else repr(value)
+    if isinstance(value, list):
+        more = ", …" if len(value) > 5 else ""
+        return "[" + ", ".join(_shown(v) for v in value[:5]) + more + "]"
+    if isinstance(value, dict):
+        return "a table"
+    if hasattr(value, "isoformat"):
+        return f"{value.isoformat()} (a TOML date, not text)"
+    return type(value).__name__
+
+
+def check_bounds(config: Config) -> None:
+    """Every numeric setting within the limits declared beside it in ``bot.settings``
+    (``bounded(default, lo, hi)``); NaN and infinities never are."""
+    for section in fields(config):
+        settings = getattr(config, section.name)
+        if not is_dataclass(settings):
+            continue
+        hints = get_type_hints(type(settings))
+        for spec in fields(settings):
+            kind = hints[spec.name]
+            if kind not in (int, float):
+                continue
+            value = getattr(settings, spec.name)
+            lo, hi = spec.metadata.get("min"), spec.metadata.get("max")
+            if (
+                not math.isfinite(value)
+                or (lo is not None and value < lo)
+                or (hi is not None and value > hi)
+            ):
+                raise ConfigError(
+                    f"{section.name}.{spec.name} must be {_expected(kind, spec)}, "
+                    f"got {_shown(value)}"
+                )
 
 
 def _validate(config: Config) -> None:
+    check_bounds(config)
     try:
         ZoneInfo(config.radar.default_timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(
             f"radar.default_timezone {config.radar.default_timezone!r} is not a time zone"
         ) from None
-    if not 1 <= config.radar.digest_cap <= 100:
-        raise ConfigError("radar.digest_cap must be between 1 and 100")
-    if config.arxiv.delay_seconds < 0:
-        raise ConfigError("arxiv.delay_seconds cannot be negative")
     _validate_openalex(config.openalex)
+    _validate_permissions(config.permissions)
     if config.clock.now:
         _parse_now(config.clock.now)
     if config.slack.mode not in ("socket", "http"):
         raise ConfigError('slack.mode must be "socket" or "http"')
-    if not 1 <= config.slack.port <= 65535:
-        raise ConfigError("slack.port must be a TCP port (1-65535)")
     if config.schedule.default_time and not _HHMM.match(config.schedule.default_time):
         raise ConfigError("schedule.default_time must be HH:MM (24-hour) or empty")
-    if config.schedule.grace_hours < 0:
-        raise ConfigError("schedule.grace_hours cannot be negative")
 
 
 _SOURCE_ID = re.compile(r"^(?:https://openalex\.org/)?S[0-9]{1,12}$", re.I)
@@ -150,22 +232,29 @@ _SOURCE_ID = re.compile(r"^(?:https://openalex\.org/)?S[0-9]{1,12}$", re.I)
 def _validate_openalex(settings: OpenAlexSettings) -> None:
     if not settings.api_url.startswith(("http://", "https://")):
         raise ConfigError("openalex.api_url must be an http(s) URL")
-    if settings.delay_seconds < 0 or settings.backoff_seconds < 0:
-        raise ConfigError("openalex.delay_seconds and backoff_seconds cannot be negative")
-    if settings.timeout_seconds <= 0:
-        raise ConfigError("openalex.timeout_seconds must be positive")
-    if settings.max_retries < 0:
-        raise ConfigError("openalex.max_retries cannot be negative")
-    if not 1 <= settings.per_page <= 200:
-        raise ConfigError("openalex.per_page must be between 1 and 200")
-    if not 1 <= settings.author_results <= 200:
-        raise ConfigError("openalex.author_results must be between 1 and 200")
-    if settings.max_results < 1:
-        raise ConfigError("openalex.max_results must be at least 1")
     bad = [s for s in settings.harvest_sources if not _SOURCE_ID.match(s)]
     if bad:
         raise ConfigError(
             f"openalex.harvest_sources must be OpenAlex source ids like S137773608; not {bad[0]!r}"
+        )
+
+
+def _validate_permissions(settings: PermissionsSettings) -> None:
+    if settings.change not in PERMISSION_MODES:
+        raise ConfigError(
+            "permissions.change must be "
+            + ", ".join(f'"{mode}"' for mode in PERMISSION_MODES[:-1])
+            + f' or "{PERMISSION_MODES[-1]}", got {_shown(settings.change)}'
+        )
+    bad = [u for u in settings.users if not u.strip() or len(u) > 64 or u != u.strip()]
+    if bad:
+        raise ConfigError(
+            f"permissions.users holds platform user ids (Slack U…, Discord numbers); "
+            f"not {_shown(bad[0])}"
+        )
+    if settings.change == "listed" and not settings.users:
+        raise ConfigError(
+            'permissions.change = "listed" needs permissions.users, e.g. users = ["U0123ABCD"]'
         )
 
 

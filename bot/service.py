@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock
 from bot.config import Config
 from bot.core import commands as c
+from bot.core import permissions
+from bot.core.actor import Actor
 from bot.core.cards import Choice, Reply, make_card
 from bot.core.channel import ChannelRef, ChannelState
 from bot.core.chips import KIND_TITLES, NAME_ONLY, OPENALEX_REF, Chip, ChipKind
@@ -30,8 +32,10 @@ from bot.core.identity import (
     name_variants,
     plausible_people,
 )
-from bot.core.matching import KeywordQuery, match_paper
+from bot.core.matching.keywords import KeywordQuery
+from bot.core.matching.radar import match_paper
 from bot.core.names import author_matches, parse_name
+from bot.core.paper import Paper
 from bot.digest import brief as briefing
 from bot.digest import qa
 from bot.digest.fulltext import FullTextFetcher, Outcome
@@ -74,24 +78,43 @@ class RadarService:
 
     # -- entry points --------------------------------------------------------
 
-    def handle(self, ref: ChannelRef, line: str) -> Reply:
-        """Parse and execute one command line; every failure becomes a reply."""
+    def handle(self, ref: ChannelRef, line: str, actor: Actor | None = None) -> Reply:
+        """Parse and execute one command line; every failure becomes a reply.
+
+        ``actor`` is who typed it, as the platform vouches for them: changes
+        are checked against ``[permissions]`` and announced with their name.
+        None (a caller with no person, e.g. the scheduler) skips both.
+        """
         try:
             command = c.parse(line)
         except UsageError as err:
             return error_reply(str(err))
-        return self.execute(ref, command)
+        return self.execute(ref, command, actor)
 
-    def execute(self, ref: ChannelRef, command: c.Command) -> Reply:
+    def execute(self, ref: ChannelRef, command: c.Command, actor: Actor | None = None) -> Reply:
         try:
+            if actor is not None and c.changes_radar(command):
+                refused = permissions.check(
+                    self.config.permissions,
+                    actor,
+                    ref.platform,
+                    self.config.discord.manage_permission,
+                )
+                if refused is not None:
+                    return error_reply(refused)  # before any read or write: nothing changes
             # Read-only and refused commands must not create a channel row:
             # bad input changes nothing. Commands that write call _created().
             state = self.store.find_channel(ref) or self._unsaved(ref)
-            return self._dispatch(state, command)
+            return self._dispatch(state, command, actor)
         except RadarError as err:
             return error_reply(str(err))
 
-    def _dispatch(self, state: ChannelState, command: c.Command) -> Reply:
+    def _dispatch(
+        self, state: ChannelState, command: c.Command, actor: Actor | None = None
+    ) -> Reply:
+        # Who made a change, named in its reply, which the channel sees: no
+        # radar changes silently. None: nobody to name (the old wording).
+        who = permissions.credit(actor) if actor is not None else None
         match command:
             case c.Show():
                 return self.show(state)
@@ -99,19 +122,20 @@ class RadarService:
                 return help_reply(topic)
             case c.AddChip(chip):
                 if chip.kind is ChipKind.AUTHOR:
-                    return self.add_author(state, chip)
-                return self.add_chip(state, chip)
+                    return credited(self.add_author(state, chip), who)
+                return credited(self.add_chip(state, chip), who)
             case c.Pick(choice, author_id):
-                return self.pick(state, choice, author_id)
+                return credited(self.pick(state, choice, author_id), who)
             case c.RemoveChip(target):
-                return self.remove_chip(state, target)
+                return credited(self.remove_chip(state, target), who)
             case c.ClearChips():
                 n = self.store.clear_chips(state.id)
-                return Reply(
+                reply = Reply(
                     f"Removed {n} chip{'s' if n != 1 else ''}; this radar is empty.",
                     chips=(),
                     kind="radar",
                 )
+                return credited(reply, who)
             case c.RunDigest():
                 return self.digest(state, trigger="manual")
             case c.Shuffle(n):
@@ -119,14 +143,23 @@ class RadarService:
             case c.Filter(query):
                 return self.filter(state, query)
             case c.Brief(topic):
-                return self.brief(state, topic)
+                return self.brief(state, topic, user=_user_id(actor))
             case c.BriefCadence(cadence):
-                return self.brief_cadence(state, cadence)
+                return self.brief_cadence(state, cadence, who)
+            case c.Ask(question, card, arxiv_id):
+                return self.ask_about(state, question, card, arxiv_id, who, user=_user_id(actor))
             case c.SetSchedule(time, zone):
-                return self.schedule(state, time, zone)
+                return self.schedule(state, time, zone, who)
             case c.SetCap(n):
                 self.store.set_digest_cap(self._created(state).id, n)
-                return Reply(f"Digests now show up to {n} cards.", kind="info")
+                return Reply(
+                    said(
+                        who,
+                        f"set digests to show up to {n} cards.",
+                        f"Digests now show up to {n} cards.",
+                    ),
+                    kind="info",
+                )
         raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
 
     # -- commands ----------------------------------------------------------
@@ -199,7 +232,8 @@ class RadarService:
             return self.add_chip(state, chip)  # says it is already there, asks nobody
         name = chip.value
         try:
-            people = plausible_people(name, self.openalex.search_authors(name))
+            # A person is waiting: the short retry deadline, not the harvest's.
+            people = plausible_people(name, self.openalex.interactive().search_authors(name))
         except (UpstreamError, ValueError) as err:
             log.warning("author look-up failed name=%r error=%s", name, err)
             return self.add_chip(
@@ -227,7 +261,7 @@ class RadarService:
         """``/radar author <name> openalex:A…``: that person, if the name fits them."""
         assert self.openalex is not None and chip.author_id is not None
         try:
-            person = self.openalex.author(chip.author_id)
+            person = self.openalex.interactive().author(chip.author_id)
         except UpstreamError as err:
             log.warning("author record failed id=%s error=%s", chip.author_id, err)
             return self.add_chip(
@@ -348,27 +382,22 @@ class RadarService:
                 ephemeral=True,
                 kind="radar",
             )
-        state = self._created(state)
         chip, identity_note = self._backfill_identity(chip)
-        if not self.store.add_chip(state.id, chip):
-            return Reply(
-                f"{chip_title(chip)} is already on this radar; nothing changed.",
-                chips=state.chips,
-                ephemeral=True,
-                kind="radar",
-            )
         note = self._backfill(chip, identity_note)
-        state = self.store.channel(state.ref)
+        # What the reply reports is worked out first; the chip and its cards'
+        # seen marks are then stored in one transaction. A failure before that
+        # leaves no chip behind (so a retry is not told "already on this
+        # radar" and never sees its cards); papers a backfill stored are
+        # shared by every radar and harmless.
+        state = self.store.channel(state.ref, self.config.radar.digest_cap)
         lines = [*notes, note] if note else list(notes)
         cards: tuple = ()
+        shown: list = []
         if chip.kind in (ChipKind.AUTHOR, ChipKind.KEYWORD, ChipKind.CATEGORY):
             matches = radar_matches([chip, *_scope_chips(state.chip_list)], self._pool())
             shown = matches[:CHIP_REPLY_CARDS]
             cards = cards_for(shown, self.config.radar.abstract_chars)
             if shown:
-                self.store.mark_seen(
-                    state.id, [m.paper.key for m in shown], self.clock.now(), via="chip"
-                )
                 lines.append(
                     f"{len(matches)} recent "
                     + ("paper matches" if len(matches) == 1 else "papers match")
@@ -379,6 +408,16 @@ class RadarService:
                     f"No paper in the last {self.config.radar.pool_days} days matches "
                     "it yet; new ones will come with the daily digest."
                 )
+        twin = next((have for _, have in state.chips if same_chip(have, chip)), None)
+        keys = [m.paper.key for m in shown]
+        if twin is not None or not self.store.add_chip(state.id, chip, keys, self.clock.now()):
+            return Reply(  # another command added it meanwhile
+                f"{chip_title(twin or chip)} is already on this radar; nothing changed.",
+                chips=state.chips,
+                ephemeral=True,
+                kind="radar",
+            )
+        state = self.store.channel(state.ref)
         return Reply(
             f"Added {chip_title(chip)}.", tuple(lines), cards=cards, chips=state.chips, kind="radar"
         )
@@ -399,7 +438,9 @@ class RadarService:
         now = self.clock.now()
         since = (now - timedelta(days=self.config.radar.pool_days)).date()
         try:
-            papers = self.openalex.works_by_author(chip.author_id, since, until=now.date())
+            papers = self.openalex.interactive().works_by_author(
+                chip.author_id, since, until=now.date()
+            )
         except (UpstreamError, ValueError) as err:
             log.warning("OpenAlex backfill failed author=%s error=%s", chip.author_id, err)
             return chip, (
@@ -414,13 +455,16 @@ class RadarService:
         return replace(chip, evidence=evidence), None
 
     def _backfill_arxiv(self, chip: Chip) -> str | None:
+        # A person is waiting for this reply: a few seconds of retries, then
+        # the note below; the chip is saved either way and the harvest fills it.
+        source = self.source.interactive()
         try:
             if chip.kind is ChipKind.AUTHOR:
-                papers = self.source.backfill_author(chip.value)
+                papers = source.backfill_author(chip.value)
             elif chip.kind is ChipKind.KEYWORD:
-                papers = self.source.backfill_keyword(KeywordQuery.parse(chip.value).phrases)
+                papers = source.backfill_keyword(KeywordQuery.parse(chip.value).phrases)
             elif chip.kind is ChipKind.CATEGORY:
-                papers = self.source.backfill_category(chip.value)
+                papers = source.backfill_category(chip.value)
             else:
                 return None
         except UpstreamError as err:
@@ -556,7 +600,9 @@ class RadarService:
         lines = () if matches else ("Nothing in the pool matches every term.",)
         return Reply(title, lines, cards=cards, chips=state.chips, footer=footer, kind="filter")
 
-    def schedule(self, state: ChannelState, time: str | None, zone: str | None) -> Reply:
+    def schedule(
+        self, state: ChannelState, time: str | None, zone: str | None, who: str | None = None
+    ) -> Reply:
         if time is None:
             if state.id:
                 # The zone stays: "off" is then told apart from "never set", which
@@ -564,13 +610,20 @@ class RadarService:
                 zone = state.schedule_tz or self.config.radar.default_timezone
                 self.store.set_schedule(state.id, None, zone)
                 self._schedule_changed(state.id)
-            return Reply("Daily digest turned off for this channel.", kind="info")
+            return Reply(
+                said(
+                    who,
+                    "turned the daily digest off for this channel.",
+                    "Daily digest turned off for this channel.",
+                ),
+                kind="info",
+            )
         zone = zone or state.schedule_tz or self.config.radar.default_timezone
         self.store.set_schedule(self._created(state).id, time, zone)
         state = self.store.channel(state.ref)
         self._schedule_changed(state.id)
         return Reply(
-            f"Daily digest at {time} {zone}.",
+            said(who, f"set the daily digest to {time} {zone}.", f"Daily digest at {time} {zone}."),
             (f"Next: {next_run(time, zone, self.clock.now()):%a %Y-%m-%d %H:%M %Z}.",),
             kind="info",
         )
@@ -582,24 +635,50 @@ class RadarService:
             except Exception:  # a scheduler hiccup must not fail the command
                 log.exception("schedule listener failed channel=%d", channel_id)
 
-    def brief(self, state: ChannelState, topic: str | None = None) -> Reply:
+    def brief(
+        self, state: ChannelState, topic: str | None = None, user: str | None = None
+    ) -> Reply:
         """``/radar brief [topic]``: a briefing over the recent papers (see bot.digest.brief).
 
         Costs at most one model call per distinct paper set (cached across
         channels), none when no model is configured; never fails for the model.
+        Counts against the daily caps of ``user`` (the platform's user id) and
+        the channel (``_admit``).
         """
         now = self.clock.now()
         bset = briefing.select_papers(self.store, state, now, self.config.radar, topic)
         if not bset.items:
             return briefing.empty_reply(topic, self.config.radar)
+        self._admit(state, user)
         return briefing.brief_reply(bset, self.gateway, _workspace(state.ref), now)
 
-    def brief_cadence(self, state: ChannelState, cadence: str | None) -> Reply:
+    def _admit(self, state: ChannelState, user: str | None) -> None:
+        """Count one briefing or question against today's caps of the person and
+        the channel (``Gateway.admit``: every one counts, cached or not, while a
+        model is configured); raises ``LimitError`` when one is used up."""
+        if self.gateway is not None:
+            self.gateway.admit(
+                workspace=_workspace(state.ref),
+                channel=state.ref.channel,
+                user=user,
+                now=self.clock.now(),
+            )
+
+    def brief_cadence(
+        self, state: ChannelState, cadence: str | None, who: str | None = None
+    ) -> Reply:
         """``/radar brief every day|week|off``: store when automatic briefings follow digests."""
         if cadence is None:
             if state.id:
                 self.store.set_brief_cadence(state.id, None)
-            return Reply("Automatic briefings turned off for this channel.", kind="info")
+            return Reply(
+                said(
+                    who,
+                    "turned automatic briefings off for this channel.",
+                    "Automatic briefings turned off for this channel.",
+                ),
+                kind="info",
+            )
         state = self._created(state)
         self.store.set_brief_cadence(state.id, cadence)
         every = "day" if cadence == "day" else "week"
@@ -612,7 +691,15 @@ class RadarService:
                 "This channel has no daily digest yet: set one with "
                 "`/radar schedule 09:00 Europe/Berlin`."
             )
-        return Reply(f"Automatic briefings every {every}.", tuple(lines), kind="info")
+        return Reply(
+            said(
+                who,
+                f"turned on automatic briefings every {every}.",
+                f"Automatic briefings every {every}.",
+            ),
+            tuple(lines),
+            kind="info",
+        )
 
     def auto_brief(self, state: ChannelState, now: datetime) -> Reply | None:
         """The automatic briefing due after the digest just posted, or None.
@@ -659,7 +746,12 @@ class RadarService:
         return replace(reply, extra={"channel_id": str(state.id), "brief_period": period})
 
     def ask(
-        self, ref: ChannelRef, message_ref: str, question: str, history: Sequence[str] = ()
+        self,
+        ref: ChannelRef,
+        message_ref: str,
+        question: str,
+        history: Sequence[str] = (),
+        user: Actor | str | None = None,
     ) -> Reply | None:
         """Answer a question asked in the thread under a card.
 
@@ -672,6 +764,9 @@ class RadarService:
         extractively (bot.digest.qa). The thread's turns are stored, so a
         follow-up has its context; ``history`` (the thread's earlier messages
         as the platform shows them) is used only when none are stored yet.
+        ``user`` (who asked: an ``Actor`` or the platform's user id) counts the
+        question against their daily cap; a used-up cap, like any error a
+        person can meet, comes back as an error reply.
         """
         state = self.store.find_channel(ref)
         if state is None:
@@ -679,6 +774,67 @@ class RadarService:
         paper = self.store.paper_for_message(state.id, message_ref)
         if paper is None:
             return None
+        who = user.user_id if isinstance(user, Actor) else user
+        try:
+            return self._answer(state, paper, message_ref, question, history, user=who)
+        except RadarError as err:
+            return error_reply(str(err))
+
+    def ask_about(
+        self,
+        state: ChannelState,
+        question: str,
+        card: int | None,
+        arxiv_id: str | None,
+        who: str | None = None,
+        user: str | None = None,
+    ) -> Reply:
+        """``/radar ask <card | arXiv id> <question>``: a thread question, asked anywhere.
+
+        A card number is the newest card posted in this channel with that
+        number; an arXiv id is that stored paper. The answer is the thread's
+        answer (``_answer``, the same turns): when the paper has a card here,
+        ``extra["thread"]`` is that card's message id, and a platform posts the
+        answer in its thread; a paper never posted here keeps its own
+        conversation under ``ask:<key>``.
+        """
+        key = f"arxiv:{arxiv_id}" if arxiv_id is not None else None
+        posted = self.store.posted_card(state.id, number=card, paper_key=key) if state.id else None
+        if posted is not None:
+            thread, paper = posted
+        elif card is not None:
+            raise NotFoundError(
+                f"No card {card:02d} has been posted in this channel yet; cards come with "
+                "`/radar digest`, `/radar shuffle` and new chips."
+            )
+        else:
+            assert key is not None
+            found = self.store.papers_by_key([key]).get(key)
+            if found is None:
+                raise NotFoundError(
+                    f"arXiv {arxiv_id} is not among the papers I have; papers arrive with the "
+                    "daily harvest and with new chips."
+                )
+            paper, thread = found, f"ask:{found.key}"
+            state = self._created(state)  # the conversation is this channel's
+        reply = self._answer(state, paper, thread, question, user=user)
+        asked = " ".join(question.split())
+        lines = (f"{who} asked: {asked}" if who else f"Question: {asked}", *reply.lines)
+        extra = {**reply.extra, "thread": thread} if posted is not None else reply.extra
+        return replace(reply, lines=lines, extra=extra)
+
+    def _answer(
+        self,
+        state: ChannelState,
+        paper: Paper,
+        thread_ref: str,
+        question: str,
+        history: Sequence[str] = (),
+        user: str | None = None,
+    ) -> Reply:
+        """The answer to ``question`` about ``paper`` in the conversation
+        ``thread_ref`` of this channel, whose turns are kept for follow-ups;
+        ``user`` asked it (their daily cap, ``_admit``)."""
         question = " ".join(question.split())[:2000]
         if not question:
             return Reply(
@@ -686,7 +842,8 @@ class RadarService:
                 ("Ask a question about this paper in this thread.",),
                 kind="answer",
             )
-        turns = self.store.thread_turns(state.id, message_ref)
+        self._admit(state, user)
+        turns = self.store.thread_turns(state.id, thread_ref)
         if not turns:
             turns = [Turn("thread", h) for h in history[-6:] if h.strip()]
         outcome = self.fulltext.get(paper) if self.fulltext is not None else Outcome(None)
@@ -697,13 +854,13 @@ class RadarService:
             full=outcome.text,
             turns=turns,
             gateway=self.gateway,
-            workspace=_workspace(ref),
+            workspace=_workspace(state.ref),
             now=now,
             fetch_note=outcome.note,
         )
-        said = qa.answer_text(reply)
+        answered = qa.answer_text(reply)
         self.store.add_thread_turns(
-            state.id, message_ref, paper.key, [Turn("user", question), Turn("bot", said)], now
+            state.id, thread_ref, paper.key, [Turn("user", question), Turn("bot", answered)], now
         )
         return reply
 
@@ -731,7 +888,7 @@ class RadarService:
 
     def _harvest(self) -> str | None:
         try:
-            self.harvester.run()
+            self.harvester.run(interactive=True)  # a person asked: the short deadline
         except UpstreamError as err:
             log.warning("harvest failed: %s", err)
             return (
@@ -744,6 +901,11 @@ class RadarService:
 # -- pure helpers (no store) ------------------------------------------------------
 
 
+def _user_id(actor: Actor | None) -> str | None:
+    """Whose daily cap a briefing or question counts against (None: nobody's)."""
+    return actor.user_id if actor is not None else None
+
+
 def _workspace(ref: ChannelRef) -> str:
     """The unit of the daily model budget: one Slack team, Discord guild or console."""
     return workspace_of(ref.platform, ref.workspace)
@@ -751,6 +913,24 @@ def _workspace(ref: ChannelRef) -> str:
 
 def error_reply(message: str) -> Reply:
     return Reply(message, ephemeral=True, kind="error")
+
+
+def said(who: str | None, by: str, plain: str) -> str:
+    """A change's title: ``Alice set …`` naming who made it, or ``plain``
+    when nobody is to be named (a caller without a person)."""
+    return plain if who is None else f"{who} {by}"
+
+
+def credited(reply: Reply, who: str | None) -> Reply:
+    """A chip change's reply with who made it: ``Added keyword chip x.`` becomes
+    ``Alice added keyword chip x.``. Replies that changed nothing (ephemeral
+    ones, an errand such as "which of these people?") stay as they are."""
+    if who is None or reply.ephemeral or reply.kind != "radar":
+        return reply
+    for verb in ("Added ", "Removed "):
+        if reply.title.startswith(verb):
+            return replace(reply, title=f"{who} {verb.lower()}{reply.title[len(verb) :]}")
+    return reply
 
 
 def chip_title(chip: Chip) -> str:

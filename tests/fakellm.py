@@ -9,6 +9,11 @@ is scripted per request:
         llm.push(Status(503), Text("hi"))       # the next two requests
         settings = LlmSettings(base_url=llm.url, max_retries=0)
 
+``POST /v1/embeddings`` answers too (issue 12's embedder): by default each
+input gets a deterministic bag-of-words vector (``embedding_vector``), so texts
+sharing words point the same way; ``Status``, ``Raw`` and ``HangUp`` script
+its failures as for chat.
+
 Actions: ``Text`` (a chat completion), ``Status`` (an HTTP error with a JSON
 error body), ``Raw`` (any body and content type: garbage), ``Slow`` (wait,
 then act), ``HangUp`` (close the connection without answering), ``Smart``
@@ -22,6 +27,7 @@ tests can assert what the bot sent (model, messages, max_tokens, the key).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -121,6 +127,36 @@ def smart_text(request: dict[str, Any]) -> str:
     return "The paper does not say."
 
 
+#: Size of the fake embeddings (small: tests compare directions, not quality).
+EMBEDDING_DIM = 32
+
+
+def embedding_vector(text: str, dim: int = EMBEDDING_DIM) -> list[float]:
+    """A deterministic bag-of-words vector: word counts hashed into ``dim`` slots."""
+    vector = [0.0] * dim
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        slot = int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "little") % dim
+        vector[slot] += 1.0
+    return vector
+
+
+def _embeddings(request: dict[str, Any]) -> bytes:
+    texts = request.get("input", [])
+    texts = [texts] if isinstance(texts, str) else texts
+    data = [
+        {"object": "embedding", "index": i, "embedding": embedding_vector(str(t))}
+        for i, t in enumerate(texts)
+    ]
+    tokens = sum(len(str(t).split()) for t in texts)
+    body = {
+        "object": "list",
+        "data": data,
+        "model": request.get("model", "fake-embedder"),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+    return json.dumps(body).encode()
+
+
 def _completion(action: Text, request: dict[str, Any]) -> bytes:
     prompt = sum(len(str(m.get("content", ""))) for m in request.get("messages", []))
     content = action.content or ""
@@ -160,6 +196,9 @@ class _Handler(BaseHTTPRequestHandler):
             request = {}
         fake = self.server.owner
         action = fake._next(request, {k.lower(): v for k, v in self.headers.items()})
+        if self.path.rstrip("/").endswith("/embeddings") and isinstance(action, Smart | Text):
+            self._send(200, _embeddings(request), "application/json")
+            return
         self._act(action, request)
 
     def do_GET(self) -> None:

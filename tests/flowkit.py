@@ -175,6 +175,8 @@ def radar(
     capture, paged as the API would page it. ``openalex`` rules turn OpenAlex
     on, served by its own local replay server (404 for anything unmatched).
     """
+    # The bot refuses a database whose folder is missing; tests name fresh subfolders.
+    tmp_path.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         server = stack.enter_context(ReplayServer(rules, default=AtomPager(feed)))
         clock = FixedClock(now)

@@ -438,7 +438,7 @@ def test_cadence_is_stored_and_explained(plain: Radar) -> None:
     off = plain.reply("/radar brief off")
     assert off.kind == "info" and store.find_channel(plain.ref) is None  # nothing to turn off
     week = plain.reply("/radar brief every week")
-    assert week.title == "Automatic briefings every week."
+    assert week.title == "You turned on automatic briefings every week."
     assert "no daily digest yet" in " ".join(week.lines)
     assert store.channel(plain.ref).brief_cadence == "week"
     plain.say("/radar schedule 09:00 Europe/Berlin")

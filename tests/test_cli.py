@@ -139,7 +139,7 @@ def seeded(cfg: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mo
         stdin="/radar category cs.CL\n/radar category cs.LG\n",
     )
     assert rc == 0
-    assert "Added category chip cs.CL." in out and "Added category chip cs.LG." in out
+    assert "You added category chip cs.CL." in out and "You added category chip cs.LG." in out
     return cfg
 
 
@@ -188,6 +188,7 @@ def test_demo_keep_leaves_a_real_database(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    (tmp_path / "kept").mkdir()  # the bot creates no folders
     url = f"sqlite:///{tmp_path / 'kept' / 'demo.db'}"
     rc, out, _ = run(capsys, monkeypatch, "demo", "--keep", url)
     assert rc == 0
@@ -206,6 +207,7 @@ def test_db_option_before_the_subcommand_and_chips_persist(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    (tmp_path / "data").mkdir()  # the bot creates no folders
     url = f"sqlite:///{tmp_path / 'data' / 'radar.db'}"
     # Chips that need no upstream query: this runs on the default config.
     rc, out, err = run(
@@ -219,9 +221,9 @@ def test_db_option_before_the_subcommand_and_chips_persist(
         stdin="/radar keyword -survey\n\n/radar source arxiv\n/radar keyword -survey\n"
         "/radar bogus\n",
     )
-    assert rc == 0, err
-    assert "Added exclusion -survey." in out
-    assert "Added source chip arxiv." in out
+    assert rc == 1, err  # a scripted line was refused: scripts must see it
+    assert "You added exclusion -survey." in out
+    assert "You added source chip arxiv." in out
     assert "exclusion -survey is already on this radar; nothing changed." in out
     assert "! Unknown command `bogus`." in out
     assert "Traceback" not in out + err
@@ -272,7 +274,7 @@ def test_config_option_is_used(
         stdin="/radar category cs.CL\n/radar\n",
     )
     assert rc == 0
-    assert "Added category chip cs.CL." in out
+    assert "You added category chip cs.CL." in out
     assert "6 recent papers match this chip; the newest 5:" in out
     assert "Turning the TIDE" in out
     assert HEADING.search(out)
@@ -482,7 +484,7 @@ def test_db_upgrade_then_current(
     assert rc == 0 and f"({rev})" in out
 
 
-def test_db_upgrade_creates_a_fresh_sqlite_file(
+def test_db_upgrade_creates_a_fresh_sqlite_file_but_no_folders(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "new" / "folder" / "radar.db"
@@ -490,6 +492,15 @@ def test_db_upgrade_creates_a_fresh_sqlite_file(
     rc, out, _ = run(capsys, monkeypatch, "--db", url, "db", "current")
     assert out == "(no schema yet)\n"
     assert not path.exists(), "looking at a database must not create it"
+    # A typo in --db must not grow a tree of folders and an empty radar.
+    rc, out, err = run(capsys, monkeypatch, "--db", url, "db", "upgrade")
+    assert (rc, out) == (1, "")
+    assert err == (
+        f"paper-radar: The folder of the database {url} ({path.parent}) does not exist: "
+        "create it first, or pass another --db.\n"
+    )
+    assert not (tmp_path / "new").exists()
+    path.parent.mkdir(parents=True)
     rc, out, _ = run(capsys, monkeypatch, "--db", url, "db", "upgrade")
     assert rc == 0 and str(path) in out
     assert path.is_file()

@@ -67,6 +67,17 @@ from bot.errors import UsageError
         ("cap 15", c.SetCap(15)),
         ("help", c.Help(None)),
         ("help filter", c.Help("filter")),
+        ("help ask", c.Help("ask")),
+        ("ask 2 what data do they train on?", c.Ask("what data do they train on?", card=2)),
+        ("/radar ask 02. why?", c.Ask("why?", card=2)),
+        ("ask #12 and then?", c.Ask("and then?", card=12)),
+        ("question 3 how big", c.Ask("how big", card=3)),
+        ("ask 2604.26951 how big?", c.Ask("how big?", arxiv_id="2604.26951")),
+        ("ask arXiv:2604.26951v3 how big?", c.Ask("how big?", arxiv_id="2604.26951")),
+        ("ask https://arxiv.org/abs/2604.26951v1 q", c.Ask("q", arxiv_id="2604.26951")),
+        ("ask https://arxiv.org/pdf/2604.26951.pdf q", c.Ask("q", arxiv_id="2604.26951")),
+        ("ask hep-th/9901001v2 q", c.Ask("q", arxiv_id="hep-th/9901001")),
+        ("ask math.AG/0309136 q", c.Ask("q", arxiv_id="math/0309136")),
     ],
 )
 def test_lines_parse_to_commands(line: str, expected: c.Command) -> None:
@@ -128,6 +139,14 @@ def test_filter_terms_narrow_with_and() -> None:
         ("filter author:", "needs a value"),
         ("cap 0", "from 1 to 50"),
         ("help nothing", "No help"),
+        ("ask", "needs a card number or an arXiv id"),
+        ("ask 2", "What would you like to know"),
+        ("ask 2604.26951", "What would you like to know"),
+        ("ask 0 why", "neither a card number nor an arXiv id"),
+        ("ask 1000 why", "neither a card number nor an arXiv id"),
+        ("ask Tang why", "neither a card number nor an arXiv id"),
+        ("ask 2604.269 why", "neither a card number nor an arXiv id"),
+        ("ask https://evil.example/abs/2604.26951 why", "neither a card number"),
         ("x" * 2000, "too long"),
     ],
 )
@@ -201,6 +220,7 @@ _WORDS = st.sampled_from(
         "help",
         "digest",
         "clear",
+        "ask",
     ]
 )
 _ARGS = (
@@ -230,3 +250,42 @@ def test_subcommands_with_hostile_arguments_never_raise_anything_else(
         assert ref is None or re.fullmatch(r"openalex:A[0-9]{1,12}", ref)
     if isinstance(result, c.Pick):
         assert result.author_id is None or re.fullmatch(r"A[0-9]{1,12}", result.author_id)
+    if isinstance(result, c.Ask):
+        assert result.question and (result.card is None) != (result.arxiv_id is None)
+        assert result.arxiv_id is None or re.fullmatch(
+            r"[0-9]{4}\.[0-9]{4,5}|[a-z-]+/[0-9]{7}", result.arxiv_id
+        )
+
+
+@pytest.mark.parametrize(
+    ("line", "changes"),
+    [
+        ("author Yehui Tang", True),
+        ("keyword distillation", True),
+        ("keyword -survey", True),
+        ("category cs.CL", True),
+        ("source arxiv", True),
+        ("pick 1", True),
+        ("remove 2", True),
+        ("clear", True),
+        ("schedule 09:00 UTC", True),
+        ("schedule off", True),
+        ("cap 3", True),
+        ("brief every week", True),
+        ("brief off", True),
+        ("", False),
+        ("help", False),
+        ("digest", False),
+        ("shuffle 3", False),
+        ("filter since:7d", False),
+        ("brief", False),
+        ("brief protein folding", False),
+        ("ask 2 why?", False),
+    ],
+)
+def test_changes_radar_names_exactly_the_commands_that_change_a_radar(
+    line: str, changes: bool
+) -> None:
+    """Adapters and the core ask this one predicate which commands need the
+    [permissions] policy's consent: reading, views, briefings and questions never do."""
+    assert c.changes_radar(c.parse(line)) is changes

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import fields, is_dataclass
 from pathlib import Path
+from typing import get_type_hints
 
 import pytest
 
+from bot import settings as settings_module
 from bot.config import Config, load
-from bot.errors import ConfigError
+from bot.core import commands as c
+from bot.errors import ConfigError, UsageError
+from bot.settings import MAX_DIGEST_CAP, MAX_SHUFFLE
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
@@ -159,6 +164,113 @@ def test_good_default_timezone(tmp_path: Path) -> None:
 )
 def test_out_of_range_values_are_refused(tmp_path: Path, text: str, where: str) -> None:
     assert where in bad(tmp_path, text)
+
+
+def numeric_settings() -> list[tuple[str, str, type, dict[str, float | None]]]:
+    """(section, name, int|float, {"min", "max"}) for every number in every section."""
+    out = []
+    for section in SECTIONS:
+        cls = type(getattr(Config(), section))
+        hints = get_type_hints(cls)
+        for f in fields(cls):
+            if hints[f.name] in (int, float):
+                out.append((section, f.name, hints[f.name], dict(f.metadata)))
+    return out
+
+
+def test_every_number_setting_declares_its_range() -> None:
+    """A setting cannot be added without its limits: declare it with
+    ``bounded(default, lo, hi)`` in bot/settings.py and the loader checks it."""
+    found = numeric_settings()
+    assert len(found) > 30  # every section is walked, not an empty list
+    missing = [f"{s}.{n}" for s, n, _, meta in found if meta.get("min") is None]
+    # Settings classes not (yet) in Config are held to it too.
+    for cls in vars(settings_module).values():
+        if isinstance(cls, type) and is_dataclass(cls) and cls.__module__ == "bot.settings":
+            hints = get_type_hints(cls)
+            missing += [
+                f"{cls.__name__}.{f.name}"
+                for f in fields(cls)
+                if hints[f.name] in (int, float) and f.metadata.get("min") is None
+            ]
+    assert not missing, f"declare these with bounded(default, lo, hi): {missing}"
+    defaults = Config()
+    for section, name, kind, meta in found:
+        value = getattr(getattr(defaults, section), name)
+        assert type(value) is kind, f"{section}.{name} default {value!r} is not a {kind.__name__}"
+        assert meta["min"] <= value, f"{section}.{name}"
+        assert meta["max"] is None or value <= meta["max"], f"{section}.{name}"
+
+
+@pytest.mark.parametrize(
+    ("section", "line", "must_be"),
+    [
+        ("radar", "pool_days = -3", "a whole number from 1 to 3650, got -3"),
+        ("radar", "max_chips = 0", "a whole number from 1 to 1000, got 0"),
+        ("llm", 'max_retries = "two"', 'a whole number from 0 to 10, got "two"'),
+        ("arxiv", "max_retries = -1", "a whole number from 0 to 10, got -1"),
+        ("openalex", "max_retries = 2.5", "a whole number from 0 to 10, got 2.5"),
+        ("llm", "daily_token_budget = -5", "a whole number of at least 0, got -5"),
+        ("arxiv", "timeout_seconds = 0", "a number from 0.1 to 600, got 0"),
+        ("arxiv", "delay_seconds = nan", "a number from 0 to 60, got nan"),
+        ("schedule", "grace_hours = inf", "a number from 0 to 168, got inf"),
+        ("slack", "port = 70000", "a whole number from 1 to 65535, got 70000"),
+        ("harvest", "lookback_hours = true", "a whole number from 1 to 720, got true"),
+        ("database", 'auto_upgrade = "yes"', 'true or false, got "yes"'),
+        ("harvest", 'categories = "cs.CL"', 'a list of strings (["a", "b"]), got "cs.CL"'),
+    ],
+)
+def test_bad_values_name_the_setting_the_type_and_the_range(
+    tmp_path: Path, section: str, line: str, must_be: str
+) -> None:
+    name = line.split(" = ")[0]
+    assert bad(tmp_path, f"[{section}]\n{line}\n") == f"{section}.{name} must be {must_be}"
+
+
+def test_every_bound_is_enforced_at_its_edge(tmp_path: Path) -> None:
+    """Each number's limits, from their declaration: the edges load, one step out does not."""
+    for section, name, kind, meta in numeric_settings():
+        step = 1 if kind is int else 0.001
+        edges = [meta["min"]] + ([meta["max"]] if meta["max"] is not None else [])
+        for edge in edges:
+            value = load(write(tmp_path, f"[{section}]\n{name} = {edge!r}\n"))
+            assert getattr(getattr(value, section), name) == edge
+        below = meta["min"] - step
+        assert f"{section}.{name} must be" in bad(tmp_path, f"[{section}]\n{name} = {below!r}\n")
+        if meta["max"] is not None:
+            above = meta["max"] + step
+            message = bad(tmp_path, f"[{section}]\n{name} = {above!r}\n")
+            assert f"{section}.{name} must be" in message
+
+
+def test_a_long_string_in_a_number_setting_is_not_echoed(tmp_path: Path) -> None:
+    secret = "sk-live-0123456789abcdefghijklmnop"
+    message = bad(tmp_path, f'[llm]\nmax_output_tokens = "{secret}"\n')
+    assert message.startswith("llm.max_output_tokens must be a whole number")
+    assert secret not in message and "sk-" not in message
+
+
+def test_digest_cap_has_one_limit_stated_once(tmp_path: Path) -> None:
+    """The config, `/radar cap` and the example file agree on the most cards a digest holds."""
+    assert load(write(tmp_path, f"[radar]\ndigest_cap = {MAX_DIGEST_CAP}\n")).radar.digest_cap == (
+        MAX_DIGEST_CAP
+    )
+    over = MAX_DIGEST_CAP + 1
+    assert bad(tmp_path, f"[radar]\ndigest_cap = {over}\n") == (
+        f"radar.digest_cap must be a whole number from 1 to {MAX_DIGEST_CAP}, got {over}"
+    )
+    assert c.parse(f"cap {MAX_DIGEST_CAP}") == c.SetCap(MAX_DIGEST_CAP)
+    with pytest.raises(UsageError, match=f"from 1 to {MAX_DIGEST_CAP}"):
+        c.parse(f"cap {over}")
+    assert f"1 to {MAX_DIGEST_CAP}" in c.USAGE["cap"]
+    example = EXAMPLE.read_text("utf-8")
+    stated = re.search(r"# Cards per digest \((\d+)-(\d+)", example)
+    assert stated is not None and int(stated[2]) == MAX_DIGEST_CAP
+    # The same for the default shuffle size and `/radar shuffle N`.
+    assert c.MAX_SHUFFLE == MAX_SHUFFLE
+    assert f"radar.shuffle_size must be a whole number from 1 to {MAX_SHUFFLE}" in bad(
+        tmp_path, f"[radar]\nshuffle_size = {MAX_SHUFFLE + 1}\n"
+    )
 
 
 def test_openalex_section(tmp_path: Path) -> None:

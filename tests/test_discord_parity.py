@@ -14,6 +14,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from bot.core.actor import Actor
 from bot.core.cards import Reply
 from bot.core.channel import ChannelRef
 from bot.handlers.discord import command_line
@@ -60,13 +61,21 @@ SCRIPT: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
+#: Who sends every line, on every platform. Each platform names its own
+#: person (the console's "You", a Slack or Discord user), and changes are
+#: announced with that name; parity is of the grammar and its execution, so
+#: the same person is put behind every line. (Who may change what is
+#: tests/test_permissions.py's.)
+WHO = Actor("U0PARITY", "Ada", is_admin=True)
+
+
 def recording(r: Radar) -> list[tuple[str, Reply]]:
     """Every (line, reply) the core is asked for, in order."""
     seen: list[tuple[str, Reply]] = []
     real = r.app.service.handle
 
-    def handle(ref: ChannelRef, line: str) -> Reply:
-        reply = real(ref, line)
+    def handle(ref: ChannelRef, line: str, actor: Actor | None = None) -> Reply:
+        reply = real(ref, line, WHO)
         seen.append((line, reply))
         return reply
 

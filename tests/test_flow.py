@@ -67,7 +67,7 @@ def seen_ids(bot: Radar, channel: ChannelRef | None = None) -> set[str]:
 def test_category_chip_one_backfill_and_real_cards(r: Radar) -> None:
     out = r.say("/radar category cs.cl")
     assert r.queries() == ["cat:cs.CL"]
-    assert out.splitlines()[0] == "Added category chip cs.CL."
+    assert out.splitlines()[0] == "You added category chip cs.CL."
     assert "Chips: [1] category: cs.CL ×" in out
     assert "6 recent papers" in out
     assert card_ids(out) == CS_CL[:5]
@@ -82,7 +82,7 @@ def test_category_chip_one_backfill_and_real_cards(r: Radar) -> None:
 def test_author_chip_is_accent_insensitive(r: Radar) -> None:
     out = r.say("/radar author Jorg Frochte")
     assert r.queries() == ['au:"Jorg Frochte"']
-    assert out.splitlines()[0] == "Added author chip Jorg Frochte."
+    assert out.splitlines()[0] == "You added author chip Jorg Frochte."
     assert "Chips: [1] author: Jorg Frochte ×" in out
     assert card_ids(out) == [FROCHTE]
     assert "Janis Mohr, Jörg Frochte" in out
@@ -161,7 +161,7 @@ def test_digest_ranks_numbers_caps_and_never_repeats(late_author: Radar) -> None
     assert "No paper in the last 30 days matches it yet" in out
     chip_cards = card_ids(r.say("/radar category cs.CL"))
     assert chip_cards == CS_CL[:5]
-    assert r.say("/radar cap 1").startswith("Digests now show up to 1 card")
+    assert r.say("/radar cap 1").startswith("You set digests to show up to 1 card")
 
     first = r.say("/radar digest")
     assert first.splitlines()[0].startswith("Paper Radar digest, 2026-04-30")
@@ -185,8 +185,12 @@ def test_digest_ranks_numbers_caps_and_never_repeats(late_author: Radar) -> None
     assert not set(chip_cards) & (set(card_ids(first)) | set(card_ids(second)))
     assert r.harvests() == 1  # three digests in one hour share one harvest
     assert r.snapshot()["digest_runs"] == 2
-    # Two runs: a header and a card each, and one "+N more" footer.
-    assert r.snapshot()["posts"] == 5
+    # Two runs: a header and a card each, and one "+N more" footer; and the
+    # five cards the chip reply showed, recorded so `/radar ask` can name them.
+    with r.app.store.engine.connect() as conn:
+        runs = conn.execute(text("SELECT count(*) FROM posts WHERE run_id IS NOT NULL")).scalar()
+    assert runs == 5
+    assert r.snapshot()["posts"] == 5 + len(chip_cards)
 
 
 def test_digest_numbers_from_01_and_orders_author_keyword_category(late_author: Radar) -> None:
@@ -317,22 +321,22 @@ def test_remove_by_number_and_by_text_and_clear(r: Radar) -> None:
     r.say('/radar keyword "knowledge distillation"')
     r.say("/radar keyword -survey")
     out = r.say("/radar remove 2")
-    assert out.splitlines()[0] == "Removed author chip Jorg Frochte."
+    assert out.splitlines()[0] == "You removed author chip Jorg Frochte."
     assert r.chips() == [
         ("category", "cs.CL"),
         ("keyword", '"knowledge distillation"'),
         ("exclude", "survey"),
     ]
     assert r.say('/radar remove "knowledge distillation"').startswith(
-        'Removed keyword chip "knowledge distillation".'
+        'You removed keyword chip "knowledge distillation".'
     )
-    assert r.say("/radar remove -survey").startswith("Removed exclusion -survey.")
-    assert r.say("/radar remove CS.cl").startswith("Removed category chip cs.CL.")
+    assert r.say("/radar remove -survey").startswith("You removed exclusion -survey.")
+    assert r.say("/radar remove CS.cl").startswith("You removed category chip cs.CL.")
     assert r.chips() == []
     r.say("/radar category cs.CL")
     r.say("/radar keyword distillation")
     out = r.say("/radar clear")
-    assert out.splitlines()[0] == "Removed 2 chips; this radar is empty."
+    assert out.splitlines()[0] == "You removed 2 chips; this radar is empty."
     assert r.chips() == []
     assert r.snapshot()["chips"] == [("local", "lab", [])]
 
@@ -359,7 +363,7 @@ def test_remove_a_missing_chip_lists_the_chips(r: Radar) -> None:
 def test_schedule_is_stored_and_names_the_next_run_in_the_zone(r: Radar) -> None:
     # 18:00 UTC is 02:00 the next day in Shanghai: the next 09:00 is that morning.
     out = r.say("/radar schedule 09:00 asia/shanghai")
-    assert out.splitlines()[0] == "Daily digest at 09:00 Asia/Shanghai."
+    assert out.splitlines()[0] == "You set the daily digest to 09:00 Asia/Shanghai."
     assert "Fri 2026-05-01 09:00 CST" in out
     state = r.app.store.find_channel(r.ref)
     assert state is not None
@@ -369,10 +373,10 @@ def test_schedule_is_stored_and_names_the_next_run_in_the_zone(r: Radar) -> None
     assert "Thu 2026-04-30 21:30 CEST" in out
     # A time alone keeps the channel's zone.
     out = r.say("/radar schedule 7.15")
-    assert out.splitlines()[0] == "Daily digest at 07:15 Europe/Berlin."
+    assert out.splitlines()[0] == "You set the daily digest to 07:15 Europe/Berlin."
     assert "Fri 2026-05-01 07:15 CEST" in out
     assert "Schedule: daily at 07:15 Europe/Berlin" in r.say("/radar")
-    assert r.say("/radar schedule off") == "Daily digest turned off for this channel."
+    assert r.say("/radar schedule off") == "You turned the daily digest off for this channel."
     state = r.app.store.find_channel(r.ref)
     assert state is not None and state.schedule_time is None
 
@@ -529,7 +533,7 @@ def test_backfill_503_still_adds_the_chip(tmp_path: Path) -> None:
         reply = r.reply("/radar author Jorg Frochte")
         out = r.say("/radar")
         assert reply.kind == "radar" and not reply.ephemeral
-        assert reply.title == "Added author chip Jorg Frochte."
+        assert reply.title == "You added author chip Jorg Frochte."
         assert any("arXiv did not answer" in line for line in reply.lines)
         assert reply.cards == ()
         assert r.chips() == [("author", "Jorg Frochte")]

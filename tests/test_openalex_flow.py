@@ -24,6 +24,7 @@ import pytest
 from bot.core.channel import ChannelRef
 from bot.core.chips import NAME_ONLY, Chip, ChipKind
 from bot.core.paper import author_ids
+from bot.settings import PermissionsSettings
 from bot.sources.replay import Reply, Rule
 from tests.fakediscord import ALICE, BOB, CHANNEL, GUILD, connected, custom_ids, labels
 from tests.flowkit import Radar, flat, radar
@@ -275,7 +276,7 @@ def test_source_chips_arxiv_and_openalex(chem: Radar) -> None:
     chem.say("source arxiv")
     assert "No paper in the last 800 days matches" in chem.say("shuffle")
     chem.say("remove source arxiv")
-    assert chem.say("source openalex").startswith("Added source chip openalex.")
+    assert chem.say("source openalex").startswith("You added source chip openalex.")
     assert "Nature Machine Intelligence" in chem.say("shuffle")
     assert "source:openalex" not in chem.say("filter source:openalex chemistry")
     assert "Nature Machine Intelligence" in chem.say("filter source:openalex chemistry")
@@ -374,6 +375,11 @@ def test_slack_shows_a_button_per_person_that_runs_pick(tmp_path: Path) -> None:
 
 
 def test_discord_shows_persistent_pick_buttons_that_run_pick(r: Radar) -> None:
+    # A pick changes the radar: under an admins-only [permissions] policy it
+    # takes Manage Channels (the core decides; by default every member may).
+    service = r.app.service
+    service.config = replace(service.config, permissions=PermissionsSettings(change="admins"))
+
     async def main() -> None:
         async with connected(r.app) as bot:
             rec = await bot.command("author", {"name": "Mearman"})
@@ -385,11 +391,12 @@ def test_discord_shows_persistent_pick_buttons_that_run_pick(r: Radar) -> None:
             assert "Which Mearman?" in question["content"]
 
             rec = await bot.click(question, f"radar:pick:2:{JOSEPH}", who=BOB)
-            assert "Manage Channels" in json.dumps(rec.callbacks)
+            assert "Manage Channels" in json.dumps(rec.messages)
             assert r.chips(LAB) == []
 
             rec = await bot.click(question, f"radar:pick:2:{JOSEPH}", who=ALICE)
-            assert rec.messages[0]["content"].startswith("**Added author chip Joseph Mearman.**")
+            added = "**alice added author chip Joseph Mearman.**"
+            assert rec.messages[0]["content"].startswith(added)
             state = r.app.store.find_channel(LAB)
             assert state is not None and state.chip_list[0].author_id == JOSEPH
 

@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import difflib
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
 from bot.core import taxonomy
 from bot.core.chips import Chip, ChipKind
+from bot.core.safety import char_kind
 from bot.errors import UsageError
+from bot.settings import MAX_DIGEST_CAP, MAX_SHUFFLE
 
 MAX_LINE = 1000
 MAX_ARG = 200
-MAX_SHUFFLE = 20
 KNOWN_SOURCES = ("arxiv", "openalex")
 #: People a `/radar pick` list can hold (one digit each).
 MAX_PICK = 9
@@ -45,8 +45,10 @@ USAGE: dict[str, str] = {
     "shuffle": f"/radar shuffle [n]   (a fresh random draw, n from 1 to {MAX_SHUFFLE})",
     "filter": '/radar filter <terms>   e.g. /radar filter since:7d author:"Yehui Tang" -survey',
     "brief": "/radar brief [topic] | /radar brief every day|week | /radar brief off",
+    "ask": "/radar ask <card number | arXiv id> <question>   e.g. "
+    "/radar ask 2 what data do they train on?",
     "schedule": "/radar schedule HH:MM [Area/City] | /radar schedule off",
-    "cap": "/radar cap <n>   (cards per digest, 1 to 50)",
+    "cap": f"/radar cap <n>   (cards per digest, 1 to {MAX_DIGEST_CAP})",
     "help": "/radar help [command]",
 }
 
@@ -65,6 +67,7 @@ ALIASES = {
     "now": "digest",
     "random": "shuffle",
     "briefing": "brief",
+    "question": "ask",
     "?": "help",
 }
 
@@ -182,6 +185,19 @@ class BriefCadence:
 
 
 @dataclass(frozen=True)
+class Ask:
+    """`/radar ask <card | arXiv id> <question>`: a question about one paper.
+
+    ``card`` is a card number as this channel last showed it; ``arxiv_id`` a
+    stored paper's canonical arXiv id (no version). Exactly one is set.
+    """
+
+    question: str
+    card: int | None = None
+    arxiv_id: str | None = None
+
+
+@dataclass(frozen=True)
 class SetSchedule:
     time: str | None  # "HH:MM"; None turns the daily digest off
     zone: str | None = None  # IANA name; None keeps the channel's or the default
@@ -204,9 +220,28 @@ Command = (
     | Filter
     | Brief
     | BriefCadence
+    | Ask
     | SetSchedule
     | SetCap
 )
+
+#: Commands that change what a channel's radar is or when it posts. Everything
+#: else reads (show, help, digest, shuffle, filter) or asks (brief, ask).
+CHANGES: tuple[type, ...] = (
+    AddChip,
+    Pick,
+    RemoveChip,
+    ClearChips,
+    SetSchedule,
+    SetCap,
+    BriefCadence,
+)
+
+
+def changes_radar(command: Command) -> bool:
+    """Whether ``command`` changes the channel's radar, so it needs the
+    ``[permissions]`` policy's consent (``bot.core.permissions``)."""
+    return isinstance(command, CHANGES)
 
 
 # -- parsing --------------------------------------------------------------------
@@ -252,13 +287,15 @@ def _clean(line: str) -> str:
     line = line.translate(_SMART_QUOTES)
     out = []
     for ch in line:
-        if ch in "\t\r\n\u00a0\u3000":
+        # One notion of "control character" for typed input and records
+        # (bot.core.safety.char_kind): typed ones are refused, not removed.
+        kind = "space" if ch in "\u00a0\u3000" else char_kind(ch)
+        if kind == "space":
             out.append(" ")
             continue
-        cat = unicodedata.category(ch)
-        if cat == "Cc" or (cat == "Cf" and ch not in "\u200d\u200c"):
+        if kind == "control":
             raise UsageError("That command contains control characters; please retype it.")
-        if cat == "Cs" or cat == "Co" or cat == "Cn":
+        if kind == "nontext":
             raise UsageError("That command contains characters that are not text.")
         out.append(ch)
     return re.sub(r" {2,}", " ", "".join(out)).strip()
@@ -491,8 +528,8 @@ def _shuffle(rest: str) -> Command:
 
 
 def _cap(rest: str) -> Command:
-    if not is_number(rest) or not 1 <= int(rest) <= 50:
-        raise UsageError("`/radar cap` takes a number from 1 to 50.", USAGE["cap"])
+    if not is_number(rest) or not 1 <= int(rest) <= MAX_DIGEST_CAP:
+        raise UsageError(f"`/radar cap` takes a number from 1 to {MAX_DIGEST_CAP}.", USAGE["cap"])
     return SetCap(int(rest))
 
 
@@ -588,6 +625,51 @@ def _brief(rest: str) -> Command:
     return Brief(rest)
 
 
+#: Card numbers as cards show them (``02.``, ``#2``, ``2``).
+_CARD = re.compile(r"#?0*([1-9][0-9]{0,2})\.?")
+_ARXIV_NEW = re.compile(r"([0-9]{4}\.[0-9]{4,5})(?:v[0-9]{1,3})?")
+_ARXIV_OLD = re.compile(r"([a-z]+(?:-[a-z]+)*)(?:\.[a-z]{2})?/([0-9]{7})(?:v[0-9]{1,3})?")
+_ARXIV_URL = re.compile(
+    r"(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/(.+?)(?:\.pdf)?/?"
+)
+
+
+def arxiv_id(raw: str) -> str | None:
+    """The canonical arXiv id (no version) that ``raw`` names, or None: ``2604.26951``,
+    ``arXiv:2604.26951v2``, ``https://arxiv.org/abs/2604.26951``, ``hep-th/9901001``."""
+    text = raw.strip().lower()
+    if url := _ARXIV_URL.fullmatch(text):
+        text = url[1]
+    text = text.removeprefix("arxiv:")
+    if m := _ARXIV_NEW.fullmatch(text):
+        return m[1]
+    if m := _ARXIV_OLD.fullmatch(text):
+        return f"{m[1]}/{m[2]}"
+    return None
+
+
+def _ask(rest: str) -> Command:
+    rest = _need(rest, "ask", "a card number or an arXiv id, then your question")
+    target, _, question = rest.partition(" ")
+    question = question.strip()
+    card = _CARD.fullmatch(target)
+    paper = None if card else arxiv_id(target)
+    if card is None and paper is None:
+        raise UsageError(
+            f"`{_shorten(target)}` is neither a card number nor an arXiv id; "
+            "ask like `/radar ask 2 what data do they use?`.",
+            USAGE["ask"],
+        )
+    if not question:
+        raise UsageError(
+            f"What would you like to know about `{_shorten(target)}`? Add your question.",
+            USAGE["ask"],
+        )
+    if card is not None:
+        return Ask(question, card=int(card[1]))
+    return Ask(question, arxiv_id=paper)
+
+
 def _schedule(rest: str) -> Command:
     rest = _need(rest, "schedule", "a time like 09:00 and a time zone like Europe/Berlin")
     parts = rest.split()
@@ -659,6 +741,7 @@ _HANDLERS = {
     "shuffle": _shuffle,
     "filter": _filter,
     "brief": _brief,
+    "ask": _ask,
     "schedule": _schedule,
     "cap": _cap,
     "help": _help,

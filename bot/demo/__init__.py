@@ -4,6 +4,11 @@ The bundled feed is served by a local replay server and read by the very same
 ``ArxivSource`` that talks to arXiv in production (only ``arxiv.api_url``
 differs), and the clock is pinned to the capture's announcement day, so "new"
 and "recent" mean what they would have meant that day.
+
+``paper-radar demo --interactive`` runs the same script, then hands the same
+channel, data and clock to a console prompt (or to the lines of a pipe), so a
+newcomer can try every command offline: ask about a card, shuffle, filter,
+change the schedule.
 """
 
 from __future__ import annotations
@@ -53,6 +58,15 @@ def replay_arxiv() -> Iterator[ReplayServer]:
         yield server
 
 
+#: What the prompt after the script suggests first.
+TRY = (
+    "/radar ask 1 what is the main contribution?",
+    "/radar shuffle 2",
+    "/radar schedule 09:00 Europe/Berlin",
+    "/radar help",
+)
+
+
 def demo_config(config: Config, api_url: str, db_url: str) -> Config:
     return replace(
         config.with_db(db_url),
@@ -61,6 +75,11 @@ def demo_config(config: Config, api_url: str, db_url: str) -> Config:
         arxiv=replace(config.arxiv, api_url=api_url, delay_seconds=0.0, backoff_seconds=0.1),
         # The demo is offline: its author chips follow names, as arXiv spells them.
         openalex=replace(config.openalex, enabled=False),
+        # Offline too: answers and briefings come from the captured abstracts,
+        # extractively (and say so), whatever key or model server the
+        # environment names; no full text is fetched from arxiv.org.
+        fulltext=replace(config.fulltext, enabled=False),
+        llm=replace(config.llm, base_url="", api_key_env=""),
     )
 
 
@@ -69,9 +88,13 @@ def run(
     config: Config | None = None,
     db_url: str | None = None,
     script: Sequence[str] = SCRIPT,
+    then: TextIO | None = None,
 ) -> int:
-    """Run the scripted session; returns the number of error replies (refusals
-    are part of the script, so callers should not treat them as failure)."""
+    """Run the scripted session, then, with ``then`` (``--interactive``), a
+    console on the same channel reading it: a prompt on a terminal, else its
+    lines, echoed like the script's. Returns how many of the lines read from
+    ``then`` were refused (0 without it): the script's own refusal is part of
+    the show, a refused line of a piped session is the caller's to report."""
     config = config or Config()
     with tempfile.TemporaryDirectory(prefix="paper-radar-demo-") as tmp:
         url = db_url or f"sqlite:///{Path(tmp) / 'demo.db'}"
@@ -83,12 +106,19 @@ def run(
                     f"{DEMO_NOW:%Y-%m-%d}, clock pinned to {DEMO_NOW:%Y-%m-%d %H:%M} UTC.\n\n"
                 )
                 adapter = ConsoleAdapter(app.service, channel_ref("lab"), out)
-                errors = adapter.run(script, echo=True)
+                adapter.run(script, echo=True)
                 out.write(
                     f"\n(arXiv requests served locally: {len(server.requests)}; "
                     f"papers stored: {app.store.paper_count()})\n"
                 )
-                return errors
+                if then is None:
+                    return 0
+                out.write(
+                    "\nYour turn: #lab keeps this radar, the same papers and the pinned "
+                    "clock. Try " + ", ".join(f"`{line}`" for line in TRY) + "; `quit` ends.\n"
+                )
+                out.flush()
+                return adapter.repl(then, echo=not then.isatty())
             finally:
                 app.close()
 

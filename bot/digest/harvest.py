@@ -56,6 +56,10 @@ class PaperSource(Protocol):
 
     def backfill_category(self, cat: str) -> list[Paper]: ...
 
+    def interactive(self) -> PaperSource:
+        """The same source for a person waiting: short retry deadline per request."""
+        ...
+
 
 @dataclass(frozen=True)
 class HarvestResult:
@@ -82,11 +86,14 @@ class Harvester:
     def scope(self) -> str:
         return ",".join(sorted(self.settings.categories))
 
-    def run(self, force: bool = False) -> HarvestResult:
+    def run(self, force: bool = False, *, interactive: bool = False) -> HarvestResult:
         """Harvest the look-back window ending now, unless a fresh pass exists.
 
         Raises ``UpstreamError`` when the arXiv pass fails; then nothing of it
         is stored (the OpenAlex pass, which degrades on its own, still runs).
+        ``interactive``: a person is waiting (``/radar digest``), so each
+        request gets the sources' short deadline instead of every retry; the
+        scheduled pass keeps the patient policy.
         """
         now = self.clock.now()
         # Align the window to whole minutes: arXiv's date filter has minute
@@ -97,10 +104,11 @@ class Harvester:
         ):
             return HarvestResult(0, 0, True)
         start = end - timedelta(hours=self.settings.lookback_hours)
+        source = self.source.interactive() if interactive else self.source
         try:
-            papers = self.source.harvest(start, end, self.settings.categories)
+            papers = source.harvest(start, end, self.settings.categories)
         except UpstreamError:
-            self.run_openalex(start, end, force)
+            self.run_openalex(start, end, force, interactive=interactive)
             raise
         new = self.store.record_harvest(self.source_name, self.scope, start, end, papers, now)
         log.info(
@@ -111,10 +119,12 @@ class Harvester:
             len(papers),
             new,
         )
-        more = self.run_openalex(start, end, force)
+        more = self.run_openalex(start, end, force, interactive=interactive)
         return HarvestResult(len(papers) + more.fetched, new + more.new, False)
 
-    def run_openalex(self, start: datetime, end: datetime, force: bool = False) -> HarvestResult:
+    def run_openalex(
+        self, start: datetime, end: datetime, force: bool = False, *, interactive: bool = False
+    ) -> HarvestResult:
         """The OpenAlex part of the pass: works published since ``start``'s date
         by followed identities and in configured venues. Never raises: a failure
         is logged, nothing of it is stored, and the next pass tries again."""
@@ -129,8 +139,9 @@ class Harvester:
         venues = self.openalex.settings.harvest_sources
         if not authors and not venues:
             return HarvestResult(0, 0, True)
+        openalex = self.openalex.interactive() if interactive else self.openalex
         try:
-            papers = self.openalex.harvest(
+            papers = openalex.harvest(
                 start.date(), until=end.date(), author_ids=authors, source_ids=venues
             )
         except (UpstreamError, ValueError) as err:
