@@ -27,7 +27,6 @@ throughput; and the cost of scoring 10,000 channels against 2,000 papers.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -40,12 +39,17 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-for p in (ROOT, ROOT / "bench"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
-from relevance_tasks import Listings, Task, crosslist_tasks, group_tasks, load_rows  # noqa: E402
-
+from bench.machine import print_machine  # noqa: E402
+from bench.relevance_tasks import (  # noqa: E402
+    Listings,
+    Task,
+    crosslist_tasks,
+    group_tasks,
+    load_rows,
+)
 from bot.relevance.embed import WordLlamaEmbedder  # noqa: E402
 from bot.relevance.model import Feedback, fit  # noqa: E402
 from bot.relevance.represent import Representer  # noqa: E402
@@ -130,11 +134,11 @@ class Bench:
         )
 
     def shipped(
-        self, task: Task, settings: RelevanceSettings | None = None, use_ignored: bool = True
+        self, task: Task, settings: RelevanceSettings | None = None, use_pool: bool = True
     ) -> np.ndarray:
         feedback = self.feedback(task)
-        if not use_ignored:
-            feedback = replace(feedback, ignored=())
+        if not use_pool:
+            feedback = replace(feedback, pool=())
         model = fit(self.vecs, feedback, settings or self.settings)
         assert model is not None
         return model.score(self.vecs.rows(task.candidates))
@@ -151,9 +155,12 @@ def evaluate(bench: Bench, scorer: Scorer, tasks: list[Task]) -> list[tuple[floa
     return [ndcg_recall(bench.rank(t, scorer(t)), t.relevant) for t in tasks]
 
 
+BUCKETS = ("1 like", "2-3 likes", "4-10 likes", "11+ likes")
+
+
 def bucket(task: Task) -> str:
     n = len(task.likes)
-    return "1 like" if n == 1 else "2-3 likes" if n <= 3 else "4+ likes"
+    return BUCKETS[0 if n == 1 else 1 if n <= 3 else 2 if n <= 10 else 3]
 
 
 def cell(results: list[tuple[float, float]]) -> str:
@@ -177,7 +184,7 @@ def quality(bench: Bench, tasks: list[Task], ablation: bool) -> None:
         s = bench.settings
         rankers |= {
             "  nearest liked paper": bench.nearest_liked,
-            "  shipped, pool not ignored": lambda t: bench.shipped(t, use_ignored=False),
+            "  shipped, ignored not pool": lambda t: bench.shipped(t, use_pool=False),
             "  shipped, likes only": lambda t: bench.shipped(
                 t, replace(s, ignored_weight=0.0, pool_weight=0.0)
             ),
@@ -189,10 +196,11 @@ def quality(bench: Bench, tasks: list[Task], ablation: bool) -> None:
                 t, replace(s, embedding_weight=4 * s.embedding_weight)
             ),
             "  linear SVM always": lambda t: bench.shipped(t, replace(s, svm_min_labels=1)),
+            "  linear SVM, 20+ likes": lambda t: bench.shipped(t, replace(s, svm_min_labels=20)),
         }
     families = sorted({t.family for t in tasks}, reverse=True)
     columns = [(f, None) for f in families] + [(None, None)]
-    buckets = ["1 like", "2-3 likes", "4+ likes"]
+    buckets = [b for b in BUCKETS if any(bucket(t) == b for t in tasks)]
     n_of = {f: sum(t.family == f for t in tasks) for f in families}
     head = "  ".join(f"{f + f' (n={n_of[f]})':>15}" for f in families)
     print(f"\nNDCG@{K} / recall@{K}, mean over tasks")
@@ -316,7 +324,8 @@ def calibrate(bench: Bench, start: str, days: int = 25, per_day: int = 40) -> No
         )
     print(
         "  (shares an author: admitted papers with an author of the liked paper, a floor on "
-        "precision; arXiv lists about 1,000 cs papers a day, so per 1k listed ~ per real day)"
+        "precision. This data set holds part of each day's arXiv cs listing; a full harvest "
+        "is larger, so read 'per 1k listed' and scale by the harvest's size)"
     )
 
 
@@ -385,9 +394,7 @@ def main() -> None:
     parser.add_argument("--papers", type=int, default=2_000)
     args = parser.parse_args()
 
-    load = os.getloadavg()
-    cpus = os.cpu_count()
-    print(f"load average before start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({cpus} CPUs)")
+    print_machine()  # CPUs, memory and the load averages before starting
     path = args.data or (FULL if args.full else SLICE)
     if args.full and not FULL.exists():
         sys.exit(f"{FULL} is not there; run without --full to use the bundled slice")

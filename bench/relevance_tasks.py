@@ -36,8 +36,10 @@ from typing import Any
 
 #: Categories too broad to be a niche (they are the firehoses themselves).
 BROAD = frozenset({"cs.CV", "cs.CL", "cs.AI", "cs.LG"})
-#: Like counts the tasks cycle through, so results can be read per bucket.
+#: Like counts the tasks cycle through, so results can be read per bucket
+#: (a group rarely has 30 earlier papers; a niche category does).
 LIKE_COUNTS = (1, 3, 10)
+CROSSLIST_LIKE_COUNTS = (1, 3, 10, 30)
 #: Shown-but-ignored history: listing days and cards per day.
 HISTORY_DAYS, CARDS_PER_DAY = 10, 10
 
@@ -180,7 +182,7 @@ def crosslist_tasks(
     days_per_pair: int = 6,
     max_relevant: int = 10,
     limit: int = 400,
-    like_counts: Sequence[int] = LIKE_COUNTS,
+    like_counts: Sequence[int] = CROSSLIST_LIKE_COUNTS,
 ) -> list[Task]:
     """Cross-listing proxy tasks (see the module docstring), at most ``limit``."""
     rows = ix.rows

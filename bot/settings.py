@@ -199,21 +199,27 @@ class RelevanceSettings:
     #: Weight of embedding similarity next to TF-IDF similarity in every score.
     embedding_weight: float = bounded(0.05, 0.0, 10.0)
     #: Rocchio weights: liked centroid minus these times the centroids of
-    #: disliked and of shown-but-ignored papers; a channel shown nothing yet
-    #: uses its radar's recent (unlabelled) papers as that background instead.
+    #: disliked papers and of a background: the radar's recent papers (its
+    #: pool), or when no pool is given, the cards shown and ignored.
     disliked_weight: float = bounded(1.0, 0.0, 10.0)
-    ignored_weight: float = bounded(1.0, 0.0, 10.0)
     pool_weight: float = bounded(1.0, 0.0, 10.0)
-    background_size: int = bounded(300, 0, 100_000)  # newest ignored (or pool) papers used
+    ignored_weight: float = bounded(1.0, 0.0, 10.0)
+    background_size: int = bounded(300, 0, 100_000)  # newest background papers used
     #: From this many likes and as many negatives on, a linear SVM (arxiv-sanity
-    #: style) replaces the Rocchio centroid; 0 = never.
-    svm_min_labels: int = bounded(20, 0, 100_000)
+    #: style) replaces the Rocchio centroid; 0 = never. Off: it tied Rocchio at
+    #: 1 to 30 likes on the benchmark and costs more to fit.
+    svm_min_labels: int = bounded(0, 0, 100_000)
     #: TF-IDF terms kept per channel model (largest weights), so 10,000 channels
     #: stack into one sparse matrix scored in one product.
     max_terms: int = bounded(1000, 10, 1_000_000)
-    #: A like chip also watches: a paper this similar to a liked paper is on
-    #: the radar with no other chip (calibrated to a handful a day).
-    like_threshold: float = bounded(0.3, 0.0, 2.0)
+    #: A like chip also watches: a paper this similar (TF-IDF cosine plus
+    #: embedding_weight x embedding cosine) to a liked paper is on the radar
+    #: with no other chip. 0.08: about 0.4 papers per like chip per 1,000
+    #: listed on real days; 0.05 admits 4.5, most only loosely related.
+    like_threshold: float = bounded(0.08, 0.0, 2.0)
+    #: A card says `similar to "<liked title>"` only at this similarity or more
+    #: (random pairs of papers reach 0.03 about once in a hundred).
+    reason_floor: float = bounded(0.03, 0.0, 2.0)
 
 
 @dataclass(frozen=True)
