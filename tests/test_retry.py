@@ -7,15 +7,30 @@ timeout uses a real lock held by another thread and a ``threading.Event``.
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
+import urllib3
 
 from bot.errors import UpstreamError
-from bot.sources.retry import Budget, Retry, RetryPolicy, with_retries
-from bot.sources.throttle import Throttle, ThrottleTimeout
+from bot.sources.http import (
+    Answer,
+    Budget,
+    Retry,
+    RetryPolicy,
+    Throttle,
+    ThrottleTimeout,
+    check_status,
+    json_object,
+    retry_after,
+    transient_error,
+    with_retries,
+)
 
 log = logging.getLogger("test_retry")
 
@@ -173,3 +188,49 @@ def test_throttle_turn_times_out_when_the_interval_would_outlast_it() -> None:
     with throttle.slot(timeout=5.0):
         pass
     assert clock.sleeps == [3.0]
+
+
+# -- what every upstream retries, and for how long ----------------------------------------
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    soon = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    assert retry_after("7") == 7.0
+    assert 100 < (retry_after(soon) or 0) <= 120
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # already past
+    assert retry_after("soon") is None and retry_after(None) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "retried"), [(200, False), (404, False), (429, True), (500, True), (503, True)]
+)
+def test_429_and_5xx_are_retried_with_the_wait_asked(status: int, retried: bool) -> None:
+    answer = Answer(status, {"Retry-After": "3"}, b"")
+    if not retried:
+        check_status(answer)
+        return
+    with pytest.raises(Retry) as caught:
+        check_status(answer)
+    assert caught.value.reason == f"HTTP {status}" and caught.value.retry_after == 3.0
+
+
+def test_network_failures_are_told_apart_from_bugs() -> None:
+    assert transient_error(requests.ConnectTimeout()) == "timed out"
+    assert transient_error(urllib3.exceptions.ReadTimeoutError(None, "/", "slow")) == "timed out"
+    assert transient_error(requests.ConnectionError()) == "connection failed"
+    assert transient_error(ConnectionResetError()) == "connection failed"
+    assert transient_error(ValueError("a bug")) is None
+
+
+def test_a_body_that_is_not_a_json_object_is_retried() -> None:
+    assert json_object(Answer(200, {}, b'{"results": []}')) == {"results": []}
+    for body in (b"<html>bad gateway</html>", b"[1, 2]", b'{"cut": '):
+        with pytest.raises(Retry, match="malformed"):
+            json_object(Answer(200, {}, body))
+
+
+def test_the_wait_doubles_honours_retry_after_and_is_capped() -> None:
+    policy = RetryPolicy(5, 1.0)
+    assert [policy.wait(i) for i in range(4)] == [1.0, 2.0, 4.0, 8.0]
+    assert policy.wait(0, asked=30.0) == 30.0 and policy.wait(3, asked=2.0) == 8.0
+    assert RetryPolicy(20, 1.0).wait(15) == 300.0

@@ -292,6 +292,43 @@ def test_papers_by_key_handles_more_keys_than_one_query_chunk(store: Store) -> N
     assert len(got) == 1200 and "arxiv:missing" not in got
 
 
+def test_every_long_in_list_reads_the_same_across_chunks(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each read that cuts its ``IN (...)`` list into chunks answers exactly as
+    one query would: nothing dropped or doubled at a chunk's edge."""
+    papers = [paper(i) for i in range(1, 8)]
+    store.upsert_papers(papers, NOW)
+    keys = [p.key for p in papers]
+    ids = [store.channel(lab(channel=f"C{i}")).id for i in range(5)]
+    store.set_digest_cap(ids[3], 4)
+    store.add_chip(ids[1], Chip(ChipKind.KEYWORD, "agents"))
+    store.mark_seen(ids[0], keys[:5], NOW, via="digest")
+    store.mark_seen(ids[2], keys[4:], NOW, via="chip")
+    for n, key in enumerate(keys[:5], 1):
+        store.claim_run(ids[n - 1], f"run-{n}", "schedule", [], 0, NOW)
+        store.outbox_intend(ids[0], f"m{n}", NOW, paper_key=key, number=n)
+
+    def answers() -> tuple[object, ...]:
+        wanted = [*keys, "arxiv:missing"]
+        return (
+            store.papers_by_key(wanted),
+            store.seen_keys(ids[0], wanted),
+            store.seen_among(ids, wanted),
+            store.digest_caps(ids),
+            store.channels_by_ids(ids),
+            store.claimed_runs([f"run-{n}" for n in range(1, 7)]),
+            store.outbox_states(ids[0], [f"m{n}" for n in range(1, 7)]),
+        )
+
+    whole = answers()
+    assert whole[1] == set(keys[:5]) and whole[2] == {ids[0]: set(keys[:5]), ids[2]: set(keys[4:])}
+    assert whole[3][ids[3]] == 4 and len(whole[4]) == 5 and len(whole[5]) == 5
+    assert sorted(whole[6]) == [f"m{n}" for n in range(1, 6)]
+    monkeypatch.setattr("bot.store.db.CHUNK", 2)
+    assert answers() == whole
+
+
 # -- the never-repeat ledger ---------------------------------------------------
 
 

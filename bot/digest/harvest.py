@@ -31,11 +31,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from bot.clock import Clock
 from bot.core.paper import Paper
-from bot.errors import UpstreamError
+from bot.errors import RadarError, UpstreamError
 from bot.settings import HarvestSettings
 from bot.store.repo import Store
 
 if TYPE_CHECKING:
+    from bot.digest.vectorize import Vectorizer
     from bot.sources.openalex import OpenAlexSource
 
 log = logging.getLogger(__name__)
@@ -77,10 +78,13 @@ class Harvester:
         settings: HarvestSettings,
         source_name: str = "arxiv",
         openalex: OpenAlexSource | None = None,
+        vectorizer: Vectorizer | None = None,
     ) -> None:
         self.store, self.source, self.clock = store, source, clock
         self.settings, self.source_name = settings, source_name
         self.openalex = openalex
+        #: Represents what a pass stored (relevance vectors, once per paper); None = off.
+        self.vectorizer = vectorizer
 
     @property
     def scope(self) -> str:
@@ -119,6 +123,7 @@ class Harvester:
             len(papers),
             new,
         )
+        self.vectorize(papers)
         more = self.run_openalex(start, end, force, interactive=interactive)
         return HarvestResult(len(papers) + more.fetched, new + more.new, False)
 
@@ -155,4 +160,17 @@ class Harvester:
             len(papers),
             new,
         )
+        self.vectorize(papers)
         return HarvestResult(len(papers), new, False)
+
+    def vectorize(self, papers: Sequence[Paper]) -> None:
+        """Represent the papers a pass stored. Never fails the harvest: the papers
+        are stored and radars match them without vectors (today's order); an
+        embeddings server that is down is logged, and the next pass or
+        ``vectorize_missing`` catches up."""
+        if self.vectorizer is None or not papers:
+            return
+        try:
+            self.vectorizer.stored(self.store, [p.key for p in papers])
+        except RadarError as err:
+            log.warning("harvest vectors skipped: %s", err)

@@ -12,7 +12,7 @@ module adds what a bot shared by many channels needs on top:
   failures that are worth retrying (HTTP 429 and 5xx, timeouts, connection
   errors, malformed or truncated feeds, spuriously empty pages), honouring
   ``Retry-After``; any other 4xx is final;
-* two patiences (``bot.sources.retry.RetryPolicy``): the source as built is
+* two patiences (``bot.sources.http.RetryPolicy``): the source as built is
   the scheduled harvest's, with every retry; ``interactive()`` is the same
   source for a person waiting on a command, each request ending within
   ``interactive_deadline_seconds``, retries included;
@@ -46,8 +46,17 @@ from bot.core import taxonomy
 from bot.core.paper import Paper
 from bot.errors import UpstreamError
 from bot.settings import ArxivSettings
-from bot.sources.retry import Budget, Retry, RetryPolicy, http_get, retry_after, with_retries
-from bot.sources.throttle import Throttle, throttle_for
+from bot.sources.http import (
+    Budget,
+    Retry,
+    RetryPolicy,
+    Throttle,
+    check_status,
+    http_get,
+    polite_session,
+    throttle_for,
+    with_retries,
+)
 
 __all__ = [
     "ArxivSettings",
@@ -259,11 +268,9 @@ class ThrottledClient(arxiv.Client):
             throttle=self._throttle,
             logger=logger,
             upstream="arXiv",
-            headers={"User-Agent": USER_AGENT},
         )
+        check_status(resp)
         status = resp.status
-        if status == 429 or status >= 500:
-            raise Retry(f"HTTP {status}", retry_after(resp.headers.get("Retry-After")))
         if status != 200:
             # The body of a 4xx is arXiv's error feed; log it, never show it.
             logger.warning("arXiv refused %s with HTTP %d: %.300r", url, status, resp.content)
@@ -312,7 +319,7 @@ class ArxivSource:
         self._monotonic = monotonic
         host = urlsplit(settings.api_url).netloc or settings.api_url
         self.throttle = throttle or throttle_for(host, settings.delay_seconds)
-        self._session = requests.Session()
+        self._session = polite_session(USER_AGENT)
         self.policy = RetryPolicy(settings.max_retries, settings.backoff_seconds)
 
     def close(self) -> None:

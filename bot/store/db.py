@@ -9,6 +9,7 @@ Also here, because every entry point needs them the same way:
 - ``insert_for``: an ``INSERT … ON CONFLICT`` for the session's backend, so rows
   that concurrent commands may both write (papers, aliases, seen marks, chips)
   are stored idempotently instead of failing one of the writers;
+- ``chunked``: long ``IN (...)`` lists cut to a size every backend accepts;
 - ``explain``: one line for a person when the database itself fails (disk
   full, read-only, missing, server unreachable), with the password masked.
 """
@@ -16,8 +17,9 @@ Also here, because every entry point needs them the same way:
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -107,6 +109,25 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     # expire_on_commit=False: objects read in a unit of work stay readable after
     # it commits, which the service layer relies on when building replies.
     return sessionmaker(engine, expire_on_commit=False)
+
+
+# -- long IN lists ----------------------------------------------------------------
+
+#: The most values one ``IN (...)`` list (or one multi-row INSERT) carries.
+#: SQLite caps the bound parameters of one statement (32766 today, 999 in
+#: older builds) and PostgreSQL plans huge lists slowly; 500 stays well
+#: inside both while keeping the number of round trips small.
+CHUNK = 500
+
+_T = TypeVar("_T")
+
+
+def chunked(items: Sequence[_T], size: int | None = None) -> Iterator[Sequence[_T]]:
+    """``items`` in consecutive slices of at most ``size`` (default ``CHUNK``,
+    read at call time): one statement each."""
+    size = size or CHUNK
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 # -- idempotent inserts ----------------------------------------------------------

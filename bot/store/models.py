@@ -22,10 +22,12 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -332,4 +334,51 @@ class AutoBrief(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
     period: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PaperVector(Base):
+    """A paper's relevance vectors, computed once at harvest for the whole bot.
+
+    ``tfidf_id``/``model_id`` name the vector spaces (``bot.relevance.vectors``):
+    a row whose ids differ from the running configuration is stale and rebuilt,
+    never compared. ``text_hash`` is the hash of the text the vectors were made
+    from, so a new version of a paper (another abstract) is represented again.
+    """
+
+    __tablename__ = "paper_vectors"
+
+    paper_id: Mapped[int] = mapped_column(
+        ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True
+    )
+    tfidf: Mapped[bytes] = mapped_column(LargeBinary)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    tfidf_id: Mapped[str] = mapped_column(String(64))
+    model_id: Mapped[str] = mapped_column(String(200))
+    text_hash: Mapped[str] = mapped_column(String(32), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Feedback(Base):
+    """One person's verdict on one paper in one channel: like, dislike or save.
+
+    The unique constraint makes a verdict idempotent (the same person clicking
+    twice counts once); taking it back (a removed reaction) deletes the row.
+    ``learn`` is False for a save kept in the reading list after ``/radar
+    forget`` (see ``bot.store.relevance``).
+    """
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "paper_id", "user_id", "kind"),
+        Index("ix_feedback_paper", "paper_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(8))  # like | dislike | save
+    source: Mapped[str] = mapped_column(String(16))  # button | reaction | command
+    learn: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

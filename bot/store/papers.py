@@ -5,7 +5,7 @@ Used inside ``Store`` units of work; every function takes the open session.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,9 +20,7 @@ from bot.core.dedupe import merge_work, normalize_doi, paper_arxiv_id, title_key
 from bot.core.paper import Paper, sources_of
 from bot.errors import StoreError
 from bot.store import models as m
-from bot.store.db import insert_for
-
-_CHUNK = 500
+from bot.store.db import chunked, insert_for
 
 
 def paper_ids(s: Session, keys: Sequence[str]) -> dict[str, int]:
@@ -30,12 +28,10 @@ def paper_ids(s: Session, keys: Sequence[str]) -> dict[str, int]:
     current key, or an alias (a merged version's key, a former key)."""
     out: dict[str, int] = {}
     unique = list(dict.fromkeys(keys))
-    for i in range(0, len(unique), _CHUNK):
-        chunk = unique[i : i + _CHUNK]
+    for chunk in chunked(unique):
         out.update(s.execute(select(m.Paper.key, m.Paper.id).where(m.Paper.key.in_(chunk))).all())
     missing = [k for k in unique if k not in out]
-    for i in range(0, len(missing), _CHUNK):
-        chunk = missing[i : i + _CHUNK]
+    for chunk in chunked(missing):
         q = select(m.PaperAlias.alias, m.PaperAlias.paper_id).where(m.PaperAlias.alias.in_(chunk))
         out.update(s.execute(q).all())
     return out
@@ -96,11 +92,6 @@ def _title_key(p: Paper) -> str | None:
     return min(keys, key=lambda k: (len(k), k))[:TITLE_KEY_CHARS] if keys else None
 
 
-def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
 class _Batch:
     """What one chunk of records may meet in the store: candidate rows by
     key or alias and by title key, kept current as the chunk is written."""
@@ -111,23 +102,23 @@ class _Batch:
         titles = sorted({t for p in papers for t in _title_lookups(p)})
         self.by_ident: dict[str, m.Paper] = {}
         self.by_title: dict[str, list[m.Paper]] = {}
-        for chunk in _chunks(idents):
+        for chunk in chunked(idents):
             for row in s.scalars(select(m.Paper).where(m.Paper.key.in_(chunk))):
                 self.by_ident[row.key] = row
         alias_ids: dict[str, int] = {}
-        for chunk in _chunks(idents):
+        for chunk in chunked(idents):
             q = select(m.PaperAlias.alias, m.PaperAlias.paper_id).where(
                 m.PaperAlias.alias.in_(chunk)
             )
             alias_ids.update(s.execute(q).all())
-        for chunk in _chunks(titles):
+        for chunk in chunked(titles):
             for row in s.scalars(select(m.Paper).where(m.Paper.title_key.in_(chunk))):
                 self.by_title.setdefault(row.title_key or "", []).append(row)
         loaded = {row.id: row for row in self.by_ident.values()}
         loaded.update((row.id, row) for rows in self.by_title.values() for row in rows)
         more = sorted(set(alias_ids.values()) - set(loaded))
-        for i in range(0, len(more), _CHUNK):
-            q = select(m.Paper).where(m.Paper.id.in_(more[i : i + _CHUNK]))
+        for ids_chunk in chunked(more):
+            q = select(m.Paper).where(m.Paper.id.in_(ids_chunk))
             loaded.update((row.id, row) for row in s.scalars(q))
         for alias, pid in alias_ids.items():
             if pid in loaded:
@@ -181,7 +172,7 @@ class _Batch:
         self.s.flush()
         names = sorted(wanted)
         taken: set[str] = set()
-        for chunk in _chunks(names):
+        for chunk in chunked(names):
             q = select(m.PaperAlias.alias).where(m.PaperAlias.alias.in_(chunk))
             taken.update(self.s.scalars(q))
         rows = [
@@ -220,8 +211,8 @@ class _Batch:
             .returning(table.c.id, table.c.key)
         )
         ids: dict[str, int] = {}
-        for i in range(0, len(rows), _CHUNK):
-            params = [{c: getattr(row, c) for c in columns} for row in rows[i : i + _CHUNK]]
+        for part in chunked(rows):
+            params = [{c: getattr(row, c) for c in columns} for row in part]
             ids.update((key, pid) for pid, key in s.execute(stmt, params))
         lost: list[m.Paper] = []
         for row in rows:
@@ -286,8 +277,7 @@ def upsert(s: Session, papers: Iterable[Paper], seen_at: datetime) -> int:
     if others:
         batch = [merge_work(group) for group in _grouped(batch + others)]
     new = 0
-    for i in range(0, len(batch), _CHUNK):
-        chunk = batch[i : i + _CHUNK]
+    for chunk in chunked(batch):
         found = _Batch(s, chunk)
         found.seen_at = seen_at
         for paper in chunk:

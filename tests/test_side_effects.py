@@ -1,0 +1,162 @@
+"""Library code leaves the process alone: no logger filters, no garbage-collector switch.
+
+Logging is the application's to configure (``bot.run.setup_logging``); a
+module that adds a filter to its own or a library's logger changes what every
+other part of the process logs, and Bolt copies its base logger's filters
+onto its own loggers. The cyclic garbage collector's switch is the whole
+process's too: a digest's matching, in a worker thread, must not turn it off
+for the Slack and Discord event loops running beside it.
+
+The import and construction checks run in a fresh interpreter, so what an
+earlier test in this process did cannot hide (or fake) a change.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from slack_bolt.logger.messages import warning_token_skipped
+
+from bot.config import Config
+from bot.core.chips import Chip, ChipKind
+from bot.core.matching.index import RadarIndex
+from bot.core.paper import Paper
+from bot.run import setup_logging
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Prints the name of every logger whose filters differ from before ``work``. The
+#: third-party packages are imported first: what they do to their own loggers
+#: (openai filters its client's headers) is theirs.
+FILTERS_AFTER = """
+import logging
+import arxiv, discord, openai, requests, slack_bolt, slack_sdk, sqlalchemy, urllib3
+def filters():
+    named = dict(logging.root.manager.loggerDict)
+    named[""] = logging.root
+    return {n: list(l.filters) for n, l in named.items() if isinstance(l, logging.Logger)}
+before = filters()
+{work}
+after = filters()
+print(sorted(n for n in after if after[n] != before.get(n, [])))
+"""
+
+
+def changed_filters(work: str) -> list[str]:
+    code = FILTERS_AFTER.replace("{work}", work)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-from-the-environment"},
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return eval(out.stdout.strip().splitlines()[-1])  # a list of logger names
+
+
+def test_importing_the_sources_installs_no_log_filter() -> None:
+    assert changed_filters("import bot.sources.openalex, bot.sources.arxiv, bot.app") == []
+
+
+def test_building_the_slack_adapter_installs_no_log_filter() -> None:
+    work = """
+import asyncio
+from bot.handlers.slack import SlackAdapter, SlackCredentials
+from bot.settings import SlackSettings
+async def build():
+    adapter = SlackAdapter(
+        None,
+        SlackSettings(mode="http", api_url="http://127.0.0.1:9/api/"),
+        SlackCredentials("xoxb-test-token", "", "signing-secret"),
+    )
+    adapter.pools.close()
+asyncio.run(build())
+"""
+    assert changed_filters(work) == []
+
+
+@pytest.fixture
+def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    """The root logger with one handler writing to a string, as ``paper-radar`` sets it up."""
+    root = logging.getLogger()
+    stream = io.StringIO()
+    monkeypatch.setattr(root, "handlers", [logging.StreamHandler(stream)])
+    for name in ("apscheduler", "slack_bolt", "slack_sdk", "discord"):
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.getLogger(name).level)
+    yield stream
+
+
+def test_bolts_token_notice_is_dropped_where_the_app_sets_up_logging(
+    captured: io.StringIO,
+) -> None:
+    """Bolt reads $SLACK_BOT_TOKEN itself and warns it "will be ignored"; the bot's
+    token is used through ``authorize``, so the notice would only mislead."""
+    setup_logging(Config(), {})
+    logging.getLogger("bot.handlers.slack.bolt").warning(warning_token_skipped())
+    logging.getLogger("bot.handlers.slack.bolt").warning("a listener failed")
+    lines = captured.getvalue()
+    assert "a listener failed" in lines and "will be ignored" not in lines
+
+
+# -- the garbage collector ------------------------------------------------------------------
+
+
+class WatchedPapers(Sequence[Paper]):
+    """Papers that record, as the matcher reads each, whether the collector is on."""
+
+    def __init__(self, papers: list[Paper]) -> None:
+        self.papers = papers
+        self.collector: list[bool] = []
+
+    def __len__(self) -> int:
+        return len(self.papers)
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def, override]
+        return self.papers[i]
+
+    def __iter__(self) -> Iterator[Paper]:
+        for paper in self.papers:
+            self.collector.append(gc.isenabled())
+            yield paper
+
+
+def paper(n: int) -> Paper:
+    when = datetime(2026, 4, 29, tzinfo=UTC)
+    return Paper(
+        key=f"arxiv:2604.{26900 + n}",
+        source="arxiv",
+        title=f"Agents that plan, part {n}",
+        abstract="We study language agents.",
+        authors=("Ada Lovelace",),
+        categories=("cs.CL",),
+        primary_category="cs.CL",
+        published=when,
+        updated=when,
+        url=f"https://arxiv.org/abs/2604.{26900 + n}",
+    )
+
+
+def test_matching_leaves_the_garbage_collector_on() -> None:
+    assert gc.isenabled()
+    index = RadarIndex.build(
+        {
+            "lab": [Chip(ChipKind.CATEGORY, "cs.CL")],
+            "team": [Chip(ChipKind.KEYWORD, "agents"), Chip(ChipKind.CATEGORY, "cs.CL")],
+        }
+    )
+    papers = WatchedPapers([paper(n) for n in range(3)])
+    result = index.match(papers)
+    assert papers.collector == [True, True, True]
+    assert [len(result["lab"]), len(result["team"])] == [3, 3]
+    # Matches of one chip set share its chips (what keeps the collector's work small).
+    assert result["lab"][0].chips is result["lab"][1].chips
