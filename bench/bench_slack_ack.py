@@ -68,8 +68,8 @@ def serve(api_url: str, channels: int) -> None:
     from bot.demo import DEMO_NOW, capture_bytes
     from bot.handlers.slack import SlackAdapter
     from bot.sources.arxiv import ArxivSource
+    from bot.sources.http import Throttle
     from bot.sources.replay import AtomPager, ReplayServer
-    from bot.sources.throttle import Throttle
 
     async def main() -> None:
         with (

@@ -1,28 +1,31 @@
 """Wire one running bot from a ``Config``: store, source, harvester, service.
 
-Every entry point (console, demo, preview, later Slack and Discord) builds the
-bot here, so the demo and production share one assembly and one code path;
-only the config differs (e.g. the demo's arXiv URL points at a local replay
-server holding bundled real captures).
+Every entry point (``run`` for Slack and Discord, console, demo, preview,
+harvest, digest) builds the bot here, so the demo and production share one
+assembly and one code path; only the config differs (e.g. the demo's arXiv URL
+points at a local replay server holding bundled real captures).
 """
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass, field
-
-from sqlalchemy.engine import make_url
 
 from bot.clock import Clock, FixedClock, SystemClock
 from bot.config import Config
 from bot.digest.fulltext import FullTextFetcher
 from bot.digest.harvest import Harvester, PaperSource
+from bot.digest.vectorize import Vectorizer
 from bot.errors import StoreError
 from bot.llm import Gateway, client_from_settings
+from bot.relevance import Representer, make_embedder
 from bot.service import RadarService
+from bot.service.relevance import Ranker
 from bot.sources.arxiv import ArxivSource
 from bot.sources.openalex import OpenAlexSource
 from bot.store import migrate
+from bot.store.relevance import RelevanceStore
 from bot.store.repo import Store
 from bot.workpools import WorkPools
 
@@ -78,7 +81,15 @@ def build(
         source = ArxivSource(config.arxiv)
     if openalex is None and config.openalex.enabled:
         openalex = OpenAlexSource(config.openalex)
-    harvester = Harvester(store, source, clock, config.harvest, openalex=openalex)
+    ranker = relevance(config, store)
+    harvester = Harvester(
+        store,
+        source,
+        clock,
+        config.harvest,
+        openalex=openalex,
+        vectorizer=ranker.vectorizer if ranker is not None else None,
+    )
     # The model: configured by [llm] plus the key in the environment variable it
     # names; with neither a key nor a base URL there is no client and briefings
     # and answers are extractive.
@@ -93,10 +104,22 @@ def build(
         gateway=gateway,
         fulltext=FullTextFetcher(store, config.fulltext, clock),
         openalex=openalex,
+        ranker=ranker,
     )
     return App(config, store, source, harvester, service, clock, openalex)
 
 
-def describe_db(url: str) -> str:
-    """The URL without its password, for logs and messages."""
-    return make_url(url).render_as_string(hide_password=True)
+def relevance(config: Config, store: Store) -> Ranker | None:
+    """The relevance ranker ``[relevance]`` asks for (None when disabled).
+
+    The embedder loads lazily (the bundled WordLlama on first use, offline),
+    so building the bot stays fast; its key, for an OpenAI-compatible server,
+    comes from the environment variable the config names, never the file.
+    """
+    settings = config.relevance
+    if not settings.enabled:
+        return None
+    key = os.environ.get(settings.embedding_api_key_env) or None
+    representer = Representer(make_embedder(settings, api_key=key))
+    rel = RelevanceStore(store.engine)
+    return Ranker(store, rel, Vectorizer(rel, representer), settings)

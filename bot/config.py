@@ -33,6 +33,7 @@ from bot.settings import (
     OpenAlexSettings,
     PermissionsSettings,
     RadarSettings,
+    RelevanceSettings,
     ScheduleSettings,
     SlackSettings,
 )
@@ -56,6 +57,7 @@ class Config:
     fulltext: FullTextSettings = field(default_factory=FullTextSettings)
     clock: ClockSettings = field(default_factory=ClockSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    relevance: RelevanceSettings = field(default_factory=RelevanceSettings)
     source_file: str | None = None
 
     def with_db(self, url: str | None) -> Config:

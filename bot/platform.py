@@ -1,9 +1,11 @@
 """What `paper-radar run` needs from a platform adapter (Slack, Discord).
 
-An adapter translates platform events into ``RadarService`` calls and
-``Reply`` values into platform messages. The runner starts and stops it, and
-the scheduler delivers digests through its ``poster`` (see
-``bot.digest.deliver``), so scheduled and typed digests share one path.
+An adapter translates each platform event into one call of the front door
+(``bot.dispatch.Dispatcher``) and posts what comes back through the one
+delivery path (``bot.digest.deliver``) with a ``Replier`` for that event; its
+renderers draw each message. The runner starts and stops it, and the
+scheduler delivers digests through its ``poster``, so scheduled and typed
+digests share one path.
 """
 
 from __future__ import annotations

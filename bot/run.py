@@ -36,7 +36,8 @@ from zoneinfo import ZoneInfo
 from bot.app import App
 from bot.config import Config
 from bot.core.channel import ChannelRef, ChannelState
-from bot.digest.deliver import Outgoing, Poster
+from bot.core.outgoing import Outgoing
+from bot.digest.deliver import Poster
 from bot.digest.runner import Due, Outcome
 from bot.digest.schedule import Occurrence, parse_hhmm, run_key
 from bot.digest.triggers import ChannelSchedule
@@ -65,6 +66,7 @@ def secret_values(config: Config, environ: Mapping[str, str]) -> list[str]:
         config.slack.signing_secret_env,
         config.discord.token_env,
         config.llm.api_key_env,
+        config.openalex.api_key_env,  # travels in OpenAlex URLs, which urllib3 logs at DEBUG
     )
     return [v for v in (environ.get(n, "").strip() for n in names) if len(v) >= 6]
 
@@ -95,14 +97,28 @@ class OneLineFormatter(logging.Formatter):
         return line.replace("\r", "\\r").replace("\n", "\\n")
 
 
+class BoltTokenNotice(logging.Filter):
+    """Drops Bolt's start-up notice that ``$SLACK_BOT_TOKEN`` is unused or ignored:
+    Bolt reads that variable itself, but the bot's token comes from
+    ``settings.bot_token_env`` through ``authorize``, on purpose. On the
+    application's handlers, where logging is configured, not on a library's logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("`token`" in message and ("unused" in message or "ignored" in message))
+
+
 def setup_logging(config: Config, environ: Mapping[str, str]) -> None:
-    """Swap every root handler's formatter for ``OneLineFormatter``."""
+    """Swap every root handler's formatter for ``OneLineFormatter`` (and drop
+    Bolt's misleading token notice there)."""
     formatter = OneLineFormatter(secret_values(config, environ))
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(stream=sys.stderr)
     for handler in root.handlers:
         handler.setFormatter(formatter)
+        if not any(isinstance(f, BoltTokenNotice) for f in handler.filters):
+            handler.addFilter(BoltTokenNotice())
     # APScheduler logs every job run at INFO: thousands of lines at 09:00.
     for name in ("apscheduler", "slack_bolt", "slack_sdk", "discord"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
@@ -118,8 +134,8 @@ class StdoutPoster:
         self.out = out or sys.stdout
         self.count = 0
 
-    async def send(self, ref: ChannelRef, out: Outgoing) -> str:
-        if out.card is not None:
+    async def send(self, ref: ChannelRef, out: Outgoing, thread: str | None = None) -> str:
+        if out.card is not None and thread is None:
             text = "\n".join(render_text.render_card(out.card))
         else:
             text = render_text.render(out.reply)

@@ -182,14 +182,6 @@ class DigestScheduler:
             err = task.exception()
             log.error("event=scheduler.task_failed error=%s: %s", type(err).__name__, err)
 
-    def health(self) -> dict[str, Any]:
-        """For a health endpoint: is the scheduler running, and how busy."""
-        return {
-            "scheduler": bool(self.aps is not None and self.aps.running and self.runner.accepting),
-            "scheduled_channels": len(self.table),
-            "tasks": len(self._tasks),
-        }
-
     async def _startup(self) -> None:
         try:
             await self.runner.resume()

@@ -21,9 +21,12 @@ thread and a "brief" slot, nothing that a command needs.
 
 A job enters its pool with ``async with pools.slot(kind):``; blocking calls
 inside it go through ``await pools.run(fn, *args)``, which uses the threads of
-the job's own pool (outside any job: the command pool's). The scheduler's
-daily digests keep their own bounded workers (``bot.scheduler``) and the
-loop's default executor, which no adapter uses any more.
+the job's own pool (outside any job: the command pool's). The front door
+every adapter calls (``bot.dispatch``) does both: the core's work for an
+event is one job of its kind; posting what it returns is not (a slow
+platform holds no slot). The scheduler's daily digests keep their own
+bounded workers (``bot.digest.runner``) and the loop's default executor,
+which no adapter uses any more.
 
 Platform-neutral: it knows the core's command types, no SDK.
 """

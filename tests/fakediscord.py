@@ -109,6 +109,9 @@ class InteractionRecord:
     thinking: bool = False
     deleted: list[dict[str, Any]] = field(default_factory=list)
     followups: list[dict[str, Any]] = field(default_factory=list)
+    #: Messages the bot posted to channels (not through the interaction) while
+    #: handling it, in order: a reply's header, cards and footer (``Bot`` fills it).
+    posted: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -155,6 +158,9 @@ class FakeDiscord:
             OTHER_GUILD: ("Elsewhere", [text_channel(OTHER_GUILD_CHANNEL, OTHER_GUILD, "lab")]),
         }
         self.faults: list[Fault] = []
+        #: (method, path pattern) -> seconds each such request waits before it
+        #: is handled: a Discord slow enough for concurrent replies to overlap.
+        self.delays: dict[tuple[str, str], float] = {}
         self._ids = itertools.count(1)
         self._last_id = 0
         self._seq = itertools.count(1)
@@ -437,6 +443,9 @@ class FakeDiscord:
             if request.content_type == "application/json" and raw:
                 body = json.loads(raw)
         self.requests.append((request.method, path, body))
+        for (method, pattern), seconds in self.delays.items():
+            if method == request.method and re.search(pattern, path):
+                await asyncio.sleep(seconds)
         for fault in self.faults:
             if fault.times > 0 and fault.method == request.method and fault.path.search(path):
                 if fault.after > 0:
@@ -727,18 +736,32 @@ class Bot:
                 raise AssertionError("the adapter did not finish handling the event")
             await asyncio.sleep(0.01)
 
+    def _bot_posts(self) -> list[dict[str, Any]]:
+        every = [m for kept in self.fake.messages.values() for m in kept]
+        return sorted(
+            (m for m in every if m["author"]["id"] == BOT_USER["id"]), key=lambda m: int(m["id"])
+        )
+
+    def _posted(self, record: InteractionRecord, seen: set[str]) -> None:
+        own = {m["id"] for m in [*record.messages, *record.deleted] if m is not None}
+        record.posted = [m for m in self._bot_posts() if m["id"] not in seen | own]
+
     async def command(
         self, sub: str, options: dict[str, Any] | None = None, **kw: Any
     ) -> InteractionRecord:
         before = self.adapter.completed
+        seen = {m["id"] for m in self._bot_posts()}
         record = await self.fake.interact(sub, options, **kw)
         await self._done(before)
+        self._posted(record, seen)
         return record
 
     async def click(self, message: dict[str, Any], custom_id: str, **kw: Any) -> InteractionRecord:
         before = self.adapter.completed
+        seen = {m["id"] for m in self._bot_posts()}
         record = await self.fake.click(message, custom_id, **kw)
         await self._done(before)
+        self._posted(record, seen)
         return record
 
     async def say(self, channel: str, content: str, **kw: Any) -> dict[str, Any]:

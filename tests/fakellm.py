@@ -302,8 +302,8 @@ def llm_radar(
     from bot.clock import FixedClock
     from bot.handlers.console import channel_ref
     from bot.sources.arxiv import ArxivSource
+    from bot.sources.http import Throttle
     from bot.sources.replay import AtomPager, ReplayServer
-    from bot.sources.throttle import Throttle
     from tests.flowkit import CAPTURE, NOW, Radar, make_config
 
     with ReplayServer(default=AtomPager(feed or CAPTURE)) as server:

@@ -168,6 +168,9 @@ class FakeSlack:
         self.socket_acks: list[dict[str, Any]] = []
         #: Methods that never answer (the request is recorded, then held until close).
         self.hang: set[str] = set()
+        #: Seconds each call of a method waits before it is handled: a Slack slow
+        #: enough for concurrent replies to overlap.
+        self.delay: dict[str, float] = {}
         #: What ``apps.connections.open`` hands out; None: this fake's own ``/link``.
         self.socket_url: str | None = None
         self._lock = threading.Lock()
@@ -355,6 +358,8 @@ class FakeSlack:
                 fault.times -= 1
                 if fault.times <= 0:
                     queue.pop(0)
+        if method in self.delay:
+            await asyncio.sleep(self.delay[method])
         if method in self.hang:
             assert self._closing is not None
             await self._closing.wait()  # never answers while the fake runs

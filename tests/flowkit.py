@@ -31,10 +31,11 @@ from bot.config import Config
 from bot.core.cards import Reply
 from bot.core.channel import ChannelRef
 from bot.handlers.console import ConsoleAdapter, channel_ref
+from bot.settings import OpenAlexSettings
 from bot.sources.arxiv import ArxivSource
-from bot.sources.openalex import OpenAlexSettings, OpenAlexSource
+from bot.sources.http import Throttle
+from bot.sources.openalex import OpenAlexSource
 from bot.sources.replay import AtomPager, ReplayServer, Rule
-from bot.sources.throttle import Throttle
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "arxiv"
 CAPTURE = FIXTURES / "arxiv_api_query_cat-cs.LG-OR-cs.AI_max20.xml"

@@ -29,8 +29,8 @@ from bot.sources.arxiv import (
     quote_term,
     split_version,
 )
+from bot.sources.http import Throttle, throttle_for
 from bot.sources.replay import AtomPager, ReplayServer, Reply, Request
-from bot.sources.throttle import Throttle, throttle_for
 
 FIXTURES = Path(__file__).parent / "fixtures" / "arxiv"
 CS_LG = FIXTURES / "arxiv_api_query_cat-cs.LG-OR-cs.AI_max20.xml"

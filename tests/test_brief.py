@@ -20,8 +20,11 @@ from arxiv import _feed
 from bot.core.cards import Reply
 from bot.core.channel import ChannelRef
 from bot.core.paper import Paper
-from bot.digest import brief
-from bot.digest.brief import BriefSet, canonical, extractive_reply, parse_briefing, tag
+from bot.digest.brief.extractive import extractive_sections
+from bot.digest.brief.prompt import canonical, parse_briefing
+from bot.digest.brief.reply import CARD_SENTENCE_CHARS, brief_reply, extractive_reply
+from bot.digest.brief.sections import SECTIONS, tag
+from bot.digest.brief.selection import MAX_PAPERS, BriefSet
 from bot.handlers import render_discord, render_slack
 from bot.sources.arxiv import paper_from_result
 from tests.fakellm import FakeLLM, HangUp, Raw, Slow, Status, Text, llm_radar
@@ -94,7 +97,7 @@ def test_extractive_brief_covers_the_last_digest(plain: Radar) -> None:
     assert [c.key for c in reply.cards] == keys
     assert [c.number for c in reply.cards] == list(range(1, len(keys) + 1))
     for card, paper in zip(reply.cards, plain.app.store.papers_by_key(keys).values(), strict=False):
-        assert card.abstract and len(card.abstract) <= brief.CARD_SENTENCE_CHARS
+        assert card.abstract and len(card.abstract) <= CARD_SENTENCE_CHARS
         assert paper is not None
     assert "Themes:" in reply.lines and "What to read first:" in reply.lines
     assert cited(reply) and set(cited(reply)) <= {c.number for c in reply.cards}
@@ -104,7 +107,7 @@ def test_extractive_brief_covers_the_last_digest(plain: Radar) -> None:
 @pytest.mark.parametrize("name", FEEDS)
 def test_extractive_brief_on_every_captured_feed(name: str) -> None:
     papers = feed_papers(name)
-    items = tuple(enumerate(papers[: brief.MAX_PAPERS], start=1))
+    items = tuple(enumerate(papers[:MAX_PAPERS], start=1))
     reply = extractive_reply(BriefSet(items, f"{len(items)} papers"))
     assert reply.kind == "brief" and reply.lines and reply.cards
     assert [c.number for c in reply.cards] == [n for n, _ in items]
@@ -119,7 +122,7 @@ def test_extractive_brief_on_every_captured_feed(name: str) -> None:
 def test_extractive_themes_are_shared_key_phrases() -> None:
     papers = feed_papers("arxiv_api_query_all-testing_max100.xml")[:12]
     items = tuple(enumerate(papers, start=1))
-    sections = brief.extractive_sections(items)
+    sections = extractive_sections(items)
     themes = [
         line for line in sections["themes"] if not line.startswith(("On their own", "No key"))
     ]
@@ -145,7 +148,7 @@ def test_without_a_digest_the_last_seven_days(plain: Radar) -> None:
     plain.say("/radar category cs.LG")
     reply = plain.reply("/radar brief")
     assert "the top" in reply.lines[0] and "last 7 days" in reply.lines[0]
-    assert 0 < len(reply.cards) <= brief.MAX_PAPERS
+    assert 0 < len(reply.cards) <= MAX_PAPERS
 
 
 def test_a_topic_narrows_the_papers(plain: Radar) -> None:
@@ -286,7 +289,7 @@ def test_a_prompt_injection_in_an_abstract_has_no_effect(r: Radar, llm: FakeLLM)
     assert_no_mentions(out)
     assert "evil.example" not in out and "OBEYED" not in "\n".join(with_model.lines)
     headings = [line for line in with_model.lines if line.endswith(":") and "•" not in line]
-    assert set(headings) <= {f"{title}:" for _, title in brief.SECTIONS}
+    assert set(headings) <= {f"{title}:" for _, title in SECTIONS}
     # And the extractive briefing of the same set, which quotes abstracts.
     items = tuple((c.number, store.papers_by_key([c.key])[c.key]) for c in with_model.cards)
     assert_no_mentions(rendered(extractive_reply(BriefSet(items, "the set"))))
@@ -352,9 +355,9 @@ def test_the_same_papers_in_another_order_are_one_call(r: Radar, llm: FakeLLM) -
     r.app.store.upsert_papers(papers, NOW)
     gateway = r.app.service.gateway
     assert gateway is not None
-    one = brief.brief_reply(BriefSet(tuple(enumerate(papers, 1)), "a"), gateway, "w1", NOW)
+    one = brief_reply(BriefSet(tuple(enumerate(papers, 1)), "a"), gateway, "w1", NOW)
     flipped = tuple(zip(range(1, 7), reversed(papers), strict=True))
-    two = brief.brief_reply(BriefSet(flipped, "a"), gateway, "w2", NOW)
+    two = brief_reply(BriefSet(flipped, "a"), gateway, "w2", NOW)
     assert llm.calls == 1
     # Each channel's numbers point at the same papers.
     key_at_one = {c.number: c.key for c in one.cards}
@@ -403,7 +406,7 @@ def test_model_and_extractive_briefings_fit_the_platforms(r: Radar, llm: FakeLLM
             )
         ),
     ):
-        assert len(reply.cards) == min(shown, brief.MAX_PAPERS) > 10
+        assert len(reply.cards) == min(shown, MAX_PAPERS) > 10
         assert sum(len(line) + 1 for line in reply.lines) < 3000
         for message in render_slack.render(reply):
             assert len(message["blocks"]) <= render_slack.MAX_BLOCKS
@@ -457,10 +460,12 @@ def test_auto_brief_daily_follows_the_digest_once(r: Radar, llm: FakeLLM) -> Non
     assert service.auto_brief(store.channel(r.ref), NOW) is None  # cadence off
     r.say("/radar brief every day")
     state = store.channel(r.ref)
-    reply = service.auto_brief(state, NOW + timedelta(minutes=1))
-    assert reply is not None and reply.title == f"Daily briefing: {len(keys)} papers"
+    post = service.auto_brief(state, NOW + timedelta(minutes=1))
+    assert post is not None
+    reply = post.reply
+    assert reply.title == f"Daily briefing: {len(keys)} papers"
     assert [c.key for c in reply.cards] == keys
-    assert reply.extra["brief_period"] == "day:2026-04-30"
+    assert post.messages[0].marker == "brief:day:2026-04-30:header"
     assert reply.lines[0].startswith("Briefing by fake-model on today's digest")
     assert service.auto_brief(state, NOW + timedelta(minutes=2)) is None  # once a day
     # The next day, with no new digest, nothing follows.
@@ -470,7 +475,7 @@ def test_auto_brief_daily_follows_the_digest_once(r: Radar, llm: FakeLLM) -> Non
     run = store.claim_run(state.id, "next-day", "schedule", keys[:3], 0, later)
     assert run is not None
     nxt = service.auto_brief(state, later + timedelta(minutes=1))
-    assert nxt is not None and [c.key for c in nxt.cards] == keys[:3]
+    assert nxt is not None and [c.key for c in nxt.reply.cards] == keys[:3]
     assert llm.calls == 2
 
 
@@ -483,9 +488,11 @@ def test_auto_brief_weekly_covers_the_weeks_digests(plain: Radar) -> None:
     monday = NOW - timedelta(days=NOW.weekday())  # 2026-04-27
     store.claim_run(state.id, "mon", "schedule", pool[:2], 0, monday - timedelta(days=2))
     store.claim_run(state.id, "tue", "schedule", pool[2:5], 0, NOW)
-    reply = service.auto_brief(state, NOW)
-    assert reply is not None and reply.title == "Weekly briefing: 5 papers"
-    assert reply.extra["brief_period"] == "week:2026-W18"
+    post = service.auto_brief(state, NOW)
+    assert post is not None
+    reply = post.reply
+    assert reply.title == "Weekly briefing: 5 papers"
+    assert post.messages[0].marker == "brief:week:2026-W18:header"
     assert [c.key for c in reply.cards] == pool[:5]
     assert "no language model is configured" in reply.lines[0]
     store.claim_run(state.id, "wed", "schedule", pool[5:6], 0, NOW + timedelta(days=1))

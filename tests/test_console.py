@@ -21,6 +21,7 @@ import pytest
 from bot.cli import main
 from bot.core.actor import Actor
 from bot.core.channel import ChannelRef
+from bot.core.outgoing import Audience
 from tests.flowkit import Radar, card_ids, flat, radar
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,16 +120,17 @@ def test_ask_about_what_is_not_there_says_so_and_changes_nothing(r: Radar) -> No
 
 
 def test_on_a_platform_the_answer_belongs_in_the_cards_thread(r: Radar) -> None:
-    """The adapter posts a `/radar ask` answer in the thread ``extra["thread"]``
-    names: the card's message, where the same conversation goes on."""
+    """A `/radar ask` answer is posted in the thread of the card's message
+    (``Audience.THREAD``), where the same conversation goes on."""
     service, store = r.app.service, r.app.store
     chip = service.handle(SLACK, "category cs.CL", ALICE)
     state = store.channel(SLACK)
     for card in chip.cards:  # what the Slack adapter records for the card messages it posted
         store.record_card(state.id, card.key, card.number, f"17000.{card.number}", r.clock.now())
-    reply = service.handle(SLACK, "ask 2 what do they build?", ALICE)
+    post = service.respond(SLACK, "ask 2 what do they build?", ALICE)
+    reply = post.reply
     assert reply.kind == "answer" and not reply.ephemeral
-    assert reply.extra["thread"] == "17000.2"
+    assert post.audience is Audience.THREAD and post.thread == "17000.2"
     assert reply.lines[0] == "Alice asked: what do they build?"
     follow_up = service.ask(SLACK, "17000.2", "and is it open source?")
     assert follow_up is not None and follow_up.title == reply.title
@@ -137,8 +139,9 @@ def test_on_a_platform_the_answer_belongs_in_the_cards_thread(r: Radar) -> None:
         "and is it open source?",
     ]
     # A paper this channel never got as a card has no thread to answer in.
-    unposted = service.handle(SLACK, "ask 2604.26932 what is it?", ALICE)
-    assert unposted.kind == "answer" and "thread" not in unposted.extra
+    unposted = service.respond(SLACK, "ask 2604.26932 what is it?", ALICE)
+    assert unposted.reply.kind == "answer"
+    assert unposted.audience is Audience.CHANNEL and unposted.thread is None
 
 
 # -- the console on the command line ------------------------------------------------------

@@ -2,10 +2,13 @@
 
 The same script runs on three fresh bots (same capture, clock and seed): typed
 into the console, sent as `/radar` slash commands with typed options through
-the Discord adapter (real discord.py against tests/fakediscord.py), and, when
-the Slack adapter is there, as Slack slash commands. Every platform must hand
-the core the same line and get the same ``Reply`` back: what differs between
-platforms is only how a reply is drawn.
+the Discord adapter (real discord.py against tests/fakediscord.py), and as
+Slack slash commands through Bolt (against tests/fakeslack.py). Every platform
+must hand the core the same line and get the same ``Reply`` back: what differs
+between platforms is only how a reply is drawn.
+
+Both adapters are imported at the top: an adapter that cannot be imported is
+an error here, never a platform silently left out of the comparison.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from typing import Any
 from bot.core.actor import Actor
 from bot.core.cards import Reply
 from bot.core.channel import ChannelRef
+from bot.core.outgoing import Outbound
 from bot.handlers.discord import command_line
 from tests.fakediscord import connected
 from tests.flowkit import Radar, radar
+from tests.test_slack import slack_rig
 
 #: (console line, Discord subcommand, its options), in order.
 SCRIPT: list[tuple[str, str, dict[str, Any]]] = [
@@ -70,16 +75,17 @@ WHO = Actor("U0PARITY", "Ada", is_admin=True)
 
 
 def recording(r: Radar) -> list[tuple[str, Reply]]:
-    """Every (line, reply) the core is asked for, in order."""
+    """Every (line, reply) the core is asked for, in order: each platform hands
+    a typed line to ``RadarService.respond`` (``handle`` is its reply alone)."""
     seen: list[tuple[str, Reply]] = []
-    real = r.app.service.handle
+    real = r.app.service.respond
 
-    def handle(ref: ChannelRef, line: str, actor: Actor | None = None) -> Reply:
-        reply = real(ref, line, WHO)
-        seen.append((line, reply))
-        return reply
+    def respond(ref: ChannelRef, line: str, actor: Actor | None = None) -> Outbound:
+        out = real(ref, line, WHO)
+        seen.append((line, out.reply))
+        return out
 
-    r.app.service.handle = handle  # type: ignore[method-assign]
+    r.app.service.respond = respond  # type: ignore[method-assign]
     return seen
 
 
@@ -109,12 +115,8 @@ def discord(tmp_path: Path) -> list[tuple[str, Reply]]:
         return seen
 
 
-def slack(tmp_path: Path) -> list[tuple[str, Reply]] | None:
-    """The Slack path, through that adapter's own test rig, if it exists yet."""
-    try:
-        from tests.test_slack import slack_rig
-    except ImportError:
-        return None
+def slack(tmp_path: Path) -> list[tuple[str, Reply]]:
+    """The Slack path, through that adapter's own test rig."""
     with slack_rig(tmp_path / "slack") as rig:
         seen = recording(rig.radar)
         for line, _, _ in SCRIPT:
@@ -140,7 +142,6 @@ def test_console_discord_and_slack_get_the_same_core_replies(tmp_path: Path) -> 
         assert mine == theirs, line
 
     via_slack = slack(tmp_path)
-    if via_slack is not None:
-        assert [line for line, _ in via_slack] == [line for line, _ in want]
-        for (line, mine), (_, theirs) in zip(via_slack, want, strict=True):
-            assert mine == theirs, line
+    assert [line for line, _ in via_slack] == [line for line, _ in want]
+    for (line, mine), (_, theirs) in zip(via_slack, want, strict=True):
+        assert mine == theirs, line

@@ -20,7 +20,7 @@ from bot.config import DiscordSettings
 from bot.core import commands as c
 from bot.core.cards import Card, Reply
 from bot.core.chips import Chip, ChipKind
-from bot.digest.deliver import run_messages
+from bot.core.outgoing import run_messages
 from bot.handlers import render_discord as rd
 from bot.handlers.discord import DiscordAdapter, command_line
 from bot.handlers.discord.commands import category_choices, chip_choices, zone_choices
@@ -235,7 +235,6 @@ def test_a_full_message_keeps_to_five_rows_of_five() -> None:
         asks = [i for i in view.children if i.custom_id.startswith("radar:ask:")]  # type: ignore[attr-defined]
         assert len(asks) == n_cards
         assert "radar:shuffle" in [i.custom_id for i in view.children]  # type: ignore[attr-defined]
-        view.to_components()  # discord.py's own row/width checks
     assert view_for(rd.Message(content="hi")) is None
 
 
@@ -266,11 +265,13 @@ def test_a_real_digest_and_its_delivery_messages_fit_discord(r: Radar) -> None:
     r.say("/radar keyword -survey")
     r.say("/radar cap 50")
     r.clock.set(NOW + timedelta(minutes=1))
-    reply = r.app.service.handle(r.ref, "digest")
+    posted = r.app.service.respond(r.ref, "digest")
+    reply = posted.reply
     assert reply.kind == "digest" and len(reply.cards) == 12
     for message in rd.plan(reply):
         validate(message)
-    outs = run_messages(int(reply.extra["run_id"]), reply)
+    assert posted.run_id is not None
+    outs = list(posted.messages)
     messages = [outgoing_message(o) for o in outs]
     for out, message in zip(outs, messages, strict=True):
         validate(message)

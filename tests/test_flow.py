@@ -9,9 +9,12 @@ rendered reply, and check the database and what "arXiv" was asked.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -185,12 +188,16 @@ def test_digest_ranks_numbers_caps_and_never_repeats(late_author: Radar) -> None
     assert not set(chip_cards) & (set(card_ids(first)) | set(card_ids(second)))
     assert r.harvests() == 1  # three digests in one hour share one harvest
     assert r.snapshot()["digest_runs"] == 2
-    # Two runs: a header and a card each, and one "+N more" footer; and the
-    # five cards the chip reply showed, recorded so `/radar ask` can name them.
+    # Two runs: a header and a card each, and one "+N more" footer. The chip
+    # reply went through the same outbox (its header and five cards), its
+    # cards recorded with their papers so `/radar ask` can name them.
     with r.app.store.engine.connect() as conn:
         runs = conn.execute(text("SELECT count(*) FROM posts WHERE run_id IS NOT NULL")).scalar()
+        sql = "SELECT count(*) FROM posts WHERE run_id IS NULL AND paper_id IS NOT NULL"
+        cards = conn.execute(text(sql)).scalar()
     assert runs == 5
-    assert r.snapshot()["posts"] == 5 + len(chip_cards)
+    assert cards == len(chip_cards)
+    assert r.snapshot()["posts"] == 5 + 1 + len(chip_cards)
 
 
 def test_digest_numbers_from_01_and_orders_author_keyword_category(late_author: Radar) -> None:
@@ -247,6 +254,32 @@ def test_shuffle_draws_fresh_cards_from_the_pool(r: Radar) -> None:
     # The default size comes from the config (5).
     assert len(card_ids(r.say("/radar shuffle"))) == 5
     assert len(r.queries()) == 1  # shuffles never ask arXiv
+
+
+def test_simultaneous_shuffles_in_one_channel_draw_different_papers(r: Radar) -> None:
+    """Two `/radar shuffle 5` at the same moment (two people, two worker
+    threads): each draw avoids the other's, as one after the other would. Both
+    commands are held at the pool read until both have read the channel, the
+    moment where two unserialised draws would both see no previous draw."""
+    r.say("/radar category cs.LG")  # 17 matching papers > 2 * 5
+    store = r.app.store
+    both = threading.Barrier(2, timeout=10)
+    real = store.papers_since
+
+    def papers_since(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            both.wait()  # both shuffles have read the channel's last draw by now
+        return real(*args, **kwargs)
+
+    store.papers_since = papers_since  # type: ignore[method-assign]
+    draws: list[list[str]] = []
+    with ThreadPoolExecutor(2) as pool:
+        replies = list(pool.map(lambda _: r.app.service.handle(r.ref, "shuffle 5"), range(2)))
+    store.papers_since = real  # type: ignore[method-assign]
+    for reply in replies:
+        assert reply.title == "Shuffle: 5 of 17 recent papers"
+        draws.append([card.key for card in reply.cards])
+    assert not set(draws[0]) & set(draws[1])
 
 
 def test_shuffle_with_a_small_pool_tops_up(r: Radar) -> None:

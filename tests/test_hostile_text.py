@@ -38,8 +38,9 @@ from bot.core.safety import (
     strip_controls,
 )
 from bot.core.text import render_latex
-from bot.digest import qa
-from bot.digest.brief import BriefSet, extractive_reply
+from bot.digest.brief.reply import extractive_reply
+from bot.digest.brief.selection import BriefSet
+from bot.digest.qa.reply import extractive_answer
 from bot.handlers import render_discord, render_slack, render_text
 from bot.llm import clean_untrusted
 from bot.sources.arxiv import paper_from_result
@@ -433,7 +434,7 @@ def test_latex_renders_in_briefings_and_answers() -> None:
     reply = extractive_reply(BriefSet(items, "x"))
     body = "\n".join([*reply.lines, *(c.title + c.abstract for c in reply.cards)])
     assert "\\textit" not in body and "\\ln" not in body and "\\sqrt" not in body
-    answer = qa.extractive_answer(memories, "emergent creative capabilities")
+    answer = extractive_answer(memories, "emergent creative capabilities")
     quotes = "\n".join(answer.lines)
     assert "with emergent creative capabilities" in quotes and "\\textit" not in quotes
 

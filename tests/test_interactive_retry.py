@@ -31,9 +31,9 @@ from bot.errors import UpstreamError
 from bot.handlers.console import ConsoleAdapter, channel_ref
 from bot.settings import OpenAlexSettings
 from bot.sources.arxiv import ArxivSource
+from bot.sources.http import Throttle
 from bot.sources.openalex import OpenAlexSource
 from bot.sources.replay import ReplayServer, Reply
-from bot.sources.throttle import Throttle
 
 NOW = datetime(2026, 4, 30, 18, 0, tzinfo=UTC)
 DEADLINE = 1.0  # interactive_deadline_seconds in these tests (5 s in production)

@@ -310,8 +310,8 @@ def test_store_keeps_results_usage_texts_turns_and_claims(db_url: str) -> None:
         assert cached is not None and (cached.text, cached.prompt_tokens) == ("text", 10)
 
         assert store.llm_spent("slack:T1", "2026-04-30") == 0
-        assert store.charge_llm("slack:T1", "2026-04-30", 120) == 120
-        assert store.charge_llm("slack:T1", "2026-04-30", 30) == 150
+        assert store.settle_llm("slack:T1", "2026-04-30", 0, 120) == 120
+        assert store.settle_llm("slack:T1", "2026-04-30", 0, 30) == 150
         assert store.llm_spent("slack:T2", "2026-04-30") == 0
 
         store.save_full_text(paper.key, "missing", "", "", "", NOW)

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from bot.core.names import (
     author_matches,
     parse_name,
-    surname_keys,
     variant_keys,
 )
 
@@ -335,9 +334,9 @@ _NAMES = st.sampled_from(
 
 @given(_NAMES, _NAMES)
 def test_matching_names_share_a_surname_key(a: str, b: str) -> None:
-    """The index files chips under surname_keys: a match must always be findable."""
+    """The index files chips under their surname keys: a match must always be findable."""
     if matches(a, b):
-        assert surname_keys(parse_name(a)) & surname_keys(parse_name(b))
+        assert parse_name(a).keys & parse_name(b).keys
 
 
 @given(st.text(alphabet=st.sampled_from("aäbcdeéøß .,-YTJr"), max_size=30) | st.text(max_size=20))
@@ -347,4 +346,4 @@ def test_parse_never_crashes_unexpectedly(text: str) -> None:
     except ValueError:
         return
     assert author_matches(name, name)  # every name is at least its own person
-    assert surname_keys(name)
+    assert name.keys

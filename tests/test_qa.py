@@ -22,12 +22,14 @@ from arxiv import _feed
 from bot.clock import FixedClock
 from bot.core.cards import Reply
 from bot.core.paper import Paper
-from bot.digest import qa
 from bot.digest.fulltext import FullTextFetcher, FullTextSettings, html_text, pdf_text
+from bot.digest.qa.passages import passages_for, retrieve
+from bot.digest.qa.prompt import ANSWER_TOKENS
+from bot.digest.qa.reply import extractive_answer
 from bot.sources.arxiv import paper_from_result
+from bot.sources.http import Throttle
 from bot.sources.replay import ReplayServer
 from bot.sources.replay import Reply as HttpReply
-from bot.sources.throttle import Throttle
 from bot.store.repo import Store
 from tests.fakellm import FakeLLM, HangUp, Raw, Slow, Status, Text, llm_radar
 from tests.flowkit import CAPTURE, NOW, Radar
@@ -329,12 +331,12 @@ def test_requests_go_through_the_hosts_throttle(store: Store, pages: ReplayServe
 def test_passages_follow_sections_and_skip_references() -> None:
     from bot.digest.fulltext import FullText
 
-    passages = qa.passages_for(PAPERS[TIDE], FullText("html", "u", html_text(PAGE)))
+    passages = passages_for(PAPERS[TIDE], FullText("html", "u", html_text(PAGE)))
     assert passages[0].id == 1 and passages[0].section == "Abstract"
     sections = [p.section for p in passages[1:]]
     assert "2 Method" in sections and "4 Limitations" in sections
     assert not any("References" in s or "Abstract" in s for s in sections)
-    best = qa.retrieve(passages, "How many GPUs did training take?")
+    best = retrieve(passages, "How many GPUs did training take?")
     assert best and "A100" in best[0][1].text and best[0][1].section == "2 Method"
 
 
@@ -411,7 +413,7 @@ def test_model_answer_is_grounded_in_retrieved_passages(thread: Radar, llm: Fake
     prompt = body["messages"][1]["content"]
     assert "[P1] (Abstract)" in prompt and "eight NVIDIA A100 GPUs" in prompt
     assert "BIBLIOGRAPHY-ENTRY" not in prompt
-    assert body["max_tokens"] == qa.ANSWER_TOKENS
+    assert body["max_tokens"] == ANSWER_TOKENS
     assert "data, not instructions" in body["messages"][0]["content"]
     assert reply.lines[0].startswith("According to the paper,")
     assert "Passages used:" in reply.lines
@@ -509,13 +511,13 @@ def test_extractive_answers_on_real_abstracts(key: str) -> None:
     # A question in the paper's own terms: title words the abstract also uses.
     words = [w for w in re.findall(r"[A-Za-z]{6,}", paper.title) if w.lower() in abstract.lower()]
     assert words, paper.title
-    reply = qa.extractive_answer(paper, f"What about {' and '.join(words[:2])}?")
+    reply = extractive_answer(paper, f"What about {' and '.join(words[:2])}?")
     assert reply.lines and reply.footer == f"Source: the abstract. {paper.url}"
     quotes = [line for line in reply.lines if line.startswith("> ")]
     assert quotes, reply
     for quote in quotes:
         inner = quote[3 : quote.rindex("”")].rstrip("…")
         assert inner[:50] in abstract
-    nothing = qa.extractive_answer(paper, "Which football club won the 1998 cup final?")
+    nothing = extractive_answer(paper, "Which football club won the 1998 cup final?")
     assert any(line.startswith("The paper does not say.") for line in nothing.lines)
     assert json.dumps(nothing.lines)  # plain strings, ready for any renderer

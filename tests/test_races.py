@@ -26,8 +26,8 @@ from bot.clock import FixedClock
 from bot.core.cards import Reply
 from bot.handlers.console import channel_ref
 from bot.sources.arxiv import ArxivSource
+from bot.sources.http import Throttle
 from bot.sources.replay import AtomPager, ReplayServer
-from bot.sources.throttle import Throttle
 from bot.store.repo import Store
 from tests import pg
 from tests.flowkit import CAPTURE, NOW, make_config

@@ -26,7 +26,7 @@ from bot.digest.schedule import (
     run_key_day,
 )
 from bot.digest.triggers import DailyTrigger, LeadTrigger
-from bot.service import next_run
+from bot.service.edits import next_run
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -29,14 +29,14 @@ from bot.clock import FixedClock
 from bot.config import Config, ScheduleSettings
 from bot.core.channel import ChannelRef
 from bot.core.chips import Chip, ChipKind
-from bot.digest.deliver import Outgoing
+from bot.core.outgoing import Outgoing
 from bot.digest.runner import Due
 from bot.digest.schedule import latest_occurrence, next_occurrence
 from bot.digest.triggers import HARVEST_JOB, RESYNC_JOB, effective, job_id
 from bot.scheduler import DigestScheduler
 from bot.sources.arxiv import ArxivSource
+from bot.sources.http import Throttle
 from bot.sources.replay import AtomPager, ReplayServer
-from bot.sources.throttle import Throttle
 from bot.store import models as m
 from tests.flowkit import CAPTURE, is_harvest
 
@@ -62,7 +62,7 @@ class ChannelLog:
         self.delay = 0.0
         self.gate: asyncio.Event | None = None
 
-    async def send(self, ref: ChannelRef, out: Outgoing) -> str:
+    async def send(self, ref: ChannelRef, out: Outgoing, thread: str | None = None) -> str:
         if self.gate is not None:
             await self.gate.wait()
         if self.delay:
@@ -579,5 +579,59 @@ def test_a_channel_briefed_every_day_gets_its_briefing_after_the_scheduled_diges
         run(boot(app, log))  # a restart the same day: no second briefing
         [(_, _, status, rid)] = runs(app)
         assert status == "done"
-        assert log.markers("lab") == [*expected_markers(app, rid), "brief:day:2026-04-30"]
+        # The briefing is delivered like any reply: its header, then one
+        # message per paper it cites (today's digest cards), once each.
+        digest = expected_markers(app, rid)
+        cards = [m.removeprefix(f"r{rid}:card:") for m in digest if ":card:" in m]
+        assert log.markers("lab") == [
+            *digest,
+            "brief:day:2026-04-30:header",
+            *(f"brief:day:2026-04-30:card:{key}" for key in cards),
+        ]
+        app.close()
+
+
+class LosesABriefingCard(ChannelLog):
+    """Posts the briefing's first card, then loses the answer (a crash, a reset
+    connection): the outbox holds that card as ``sending``."""
+
+    lost = False
+
+    async def send(self, ref: ChannelRef, out: Outgoing, thread: str | None = None) -> str:
+        message = await super().send(ref, out, thread)
+        if out.marker.startswith("brief:") and ":card:" in out.marker and not self.lost:
+            self.lost = True
+            raise ConnectionResetError("connection reset after the post")
+        return message
+
+
+def test_a_briefing_cut_short_is_resumed_with_its_digest_never_repeated(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The automatic briefing goes through the outbox as part of its digest's
+    delivery: the run stays unfinished until the briefing is posted, and the
+    next start resumes it, reconciling the card whose outcome was unknown."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with server() as srv:
+        app = make_app(sqlite_url, srv)
+        cid = channel(app, "lab", "17:45", "UTC", (LG, CL))
+        app.store.set_brief_cadence(cid, "day")
+        log = LosesABriefingCard()
+        run(boot(app, log))
+        [(_, _, status, rid)] = runs(app)
+        assert status == "claimed"  # interrupted: to be resumed
+        briefed = [m for m in log.markers("lab") if m.startswith("brief:")]
+        assert len(briefed) == 2  # the header and the card whose answer was lost
+        run(boot(app, log))  # the restart resumes the run and its briefing
+        [(_, _, status, _)] = runs(app)
+        assert status == "done"
+        markers = log.markers("lab")
+        assert len(markers) == len(set(markers))  # nothing posted twice
+        digest = expected_markers(app, rid)
+        cards = [m.removeprefix(f"r{rid}:card:") for m in digest if ":card:" in m]
+        assert markers == [
+            *digest,
+            "brief:day:2026-04-30:header",
+            *(f"brief:day:2026-04-30:card:{key}" for key in cards),
+        ]
         app.close()

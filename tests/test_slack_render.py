@@ -16,10 +16,9 @@ from hypothesis import strategies as st
 
 from bot.core.cards import Reply
 from bot.core.channel import ChannelRef, ChannelState
-from bot.core.chips import Chip, ChipKind
-from bot.digest.deliver import run_messages
+from bot.core.chips import Chip, ChipKind, find_chip
+from bot.core.outgoing import run_messages
 from bot.handlers import render_slack
-from bot.service import find_chip
 from tests.fakeslack import block_problem
 from tests.test_render import CHIPS, HOSTILE, SLACK_TOKENS, hostile_card, real_cards
 
@@ -53,7 +52,6 @@ def digest(n: int = 12, **kwargs: Any) -> Reply:
         chips=CHIPS,
         footer="+3 more matching papers: `/radar filter since:7d`",
         kind="digest",
-        extra={"run_id": "7", "channel_id": "1"},
         **kwargs,
     )
 
@@ -94,7 +92,7 @@ def test_chip_buttons_send_what_find_chip_matches_exactly() -> None:
     removes = [b for b in buttons if b["action_id"].startswith("chip_remove:")]
     assert len(removes) == len(chips)
     for (chip_id, chip), button in zip(chips, removes, strict=True):
-        assert find_chip(state, button["value"]) == (chip_id, chip), button["value"]
+        assert find_chip(state.chips, button["value"]) == (chip_id, chip), button["value"]
     assert [b["value"] for b in removes][:4] == [
         "author Jörg Frochte",
         'keyword "diffusion model" agents',

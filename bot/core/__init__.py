@@ -1,4 +1,5 @@
-"""Platform-neutral core: commands, chips, matching, ranking and cards.
+"""Platform-neutral core: commands and button presses, chips, matching, ranking,
+cards, and what to post for an event (``outgoing``).
 
 Nothing under ``bot.core`` imports a platform SDK or an HTTP framework.
 """

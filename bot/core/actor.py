@@ -22,10 +22,6 @@ class Actor:
     #: permission (Discord), or the person at the terminal (console).
     is_admin: bool = False
 
-    def mention_free(self) -> str:
-        """A way to name the person in a channel message that pings nobody."""
-        return self.name or self.user_id
-
 
 #: The person at a terminal: it is their own radar.
 LOCAL = Actor("local", "you", is_admin=True)

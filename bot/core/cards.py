@@ -1,7 +1,9 @@
 """The neutral reply model: ``Card`` and ``Reply``.
 
-The core answers every command with a ``Reply``; adapters render it (Block
-Kit, Discord embeds, terminal text). All text here is plain and unescaped:
+The core answers every command with a ``Reply``: what the bot says, as plain
+data; ``bot.core.outgoing`` turns it into the messages to post (where, in
+what order, exactly once), and adapters render each one (Block Kit, Discord
+embeds, terminal text). All text here is plain and unescaped:
 escaping, mention-proofing and link checks (``bot.core.safety.safe_url``)
 belong to each renderer, since what is dangerous differs per platform. LaTeX
 in titles, authors and abstracts is rendered here (``render_latex``), for
@@ -11,7 +13,8 @@ display only: the store keeps what the source sent.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import StrEnum
 
 from bot.core.chips import Chip
 from bot.core.dedupe import preprint_server
@@ -41,6 +44,9 @@ class Card:
     #: The work's other versions (a merged preprint's journal page, or the
     #: reverse), at most ``MAX_LINKS``.
     links: tuple[str, ...] = ()
+    #: Why a ranked card is here, in words a reader can check (``similar to
+    #: "<liked title>"``, ``liked by 3 here``), never a score; None: no reason.
+    reason: str | None = None
 
     @property
     def tag(self) -> str:
@@ -61,6 +67,23 @@ class Choice:
     line: str
 
 
+class ReplyKind(StrEnum):
+    """What a reply is, which renderers draw differently (an error's ``!``, a
+    footer's small print). A ``StrEnum``: it compares equal to its value."""
+
+    INFO = "info"  # a setting changed, a note
+    RADAR = "radar"  # the chips (`/radar`, a chip added or removed)
+    CHOICE = "choice"  # a question with answers to pick (which person?)
+    DIGEST = "digest"
+    SHUFFLE = "shuffle"
+    FILTER = "filter"
+    BRIEF = "brief"
+    ANSWER = "answer"  # a question about a paper, answered
+    HELP = "help"
+    ERROR = "error"
+    FOOTER = "footer"  # a multi-message reply's closing note, as its own message
+
+
 @dataclass(frozen=True)
 class Reply:
     """What the bot says back. ``ephemeral`` replies go only to the person who asked."""
@@ -71,10 +94,14 @@ class Reply:
     chips: tuple[tuple[int, Chip], ...] | None = None  # header chips, with their ids
     footer: str | None = None
     ephemeral: bool = False
-    kind: str = "info"  # info | radar | digest | shuffle | filter | help | error | choice
-    extra: dict[str, str] = field(default_factory=dict)
+    kind: ReplyKind = ReplyKind.INFO
     #: Answers to a question in this reply (who `/radar author` meant), in order.
     choices: tuple[Choice, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Callers may name the kind by its value ("brief"): one type either way.
+        if not isinstance(self.kind, ReplyKind):
+            object.__setattr__(self, "kind", ReplyKind(self.kind))
 
 
 def source_label(paper: Paper) -> str:
@@ -127,7 +154,11 @@ def trim_abstract(text: str, limit: int) -> str:
 
 
 def make_card(
-    number: int, paper: Paper, abstract_chars: int, matched: tuple[str, ...] = ()
+    number: int,
+    paper: Paper,
+    abstract_chars: int,
+    matched: tuple[str, ...] = (),
+    reason: str | None = None,
 ) -> Card:
     return Card(
         number=number,
@@ -143,4 +174,5 @@ def make_card(
         links=tuple(link for link in paper.links if link.startswith(("https://", "http://")))[
             :MAX_LINKS
         ],
+        reason=reason,
     )

@@ -3,12 +3,23 @@
 A radar is a union of watches: a paper is on the radar when it matches ANY
 author, keyword or category chip, provided it comes from one of the radar's
 sources (all sources when there is no source chip) and matches no exclusion.
+
+Below the model: pure helpers over chips (is it a duplicate, how it reads in
+a reply, which chip `/radar remove <text>` means, the chip that follows a
+person), shared by the service's modules; none touches the store.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+from bot.core.identity import AuthorCandidate, name_variants
+from bot.core.matching.keywords import KeywordQuery
+from bot.core.names import author_matches, parse_name
+from bot.errors import NotFoundError
 
 
 class ChipKind(StrEnum):
@@ -17,6 +28,11 @@ class ChipKind(StrEnum):
     CATEGORY = "category"
     SOURCE = "source"
     EXCLUDE = "exclude"  # typed as `/radar keyword -survey`
+    #: `/radar like <id>`: value is the liked paper's key, ``names[0]`` its title
+    #: (kept with the chip so the header needs no lookup). It orders the radar
+    #: and also watches: papers similar enough to it are on the radar
+    #: (``bot.service.relevance``), so it counts as a watch in :func:`watches`.
+    LIKE = "like"
 
 
 #: Kinds that add papers to a radar (the others narrow it).
@@ -67,6 +83,8 @@ class Chip:
         """How the chip reads in a header: ``Authors: Yehui Tang``-style pieces."""
         if self.kind is ChipKind.EXCLUDE:
             return f"-{self.value}"
+        if self.kind is ChipKind.LIKE and self.names:
+            return self.names[0]
         return self.value
 
 
@@ -76,4 +94,94 @@ KIND_TITLES = {
     ChipKind.CATEGORY: "Categories",
     ChipKind.SOURCE: "Sources",
     ChipKind.EXCLUDE: "Excluding",
+    ChipKind.LIKE: "More like",
 }
+
+
+# -- helpers ------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"[0-9]{1,6}")
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts ``²``, which ``int`` refuses."""
+    return _NUMBER.fullmatch(text) is not None
+
+
+def same_chip(a: Chip, b: Chip) -> bool:
+    """Whether two chips watch the same thing (``Distillation`` = ``distillation``;
+    ``Jorg Frochte`` = ``Jörg Frochte``), so the second is a duplicate. Two chips
+    that follow identities are the same only when they follow the same person."""
+    if a.kind is not b.kind:
+        return False
+    if a.author_id is not None and b.author_id is not None:
+        return a.author_id == b.author_id
+    if a.value.casefold() == b.value.casefold():
+        return True
+    try:
+        if a.kind is ChipKind.AUTHOR:
+            x, y = parse_name(a.value), parse_name(b.value)
+            return author_matches(x, y) and author_matches(y, x)
+        if a.kind in (ChipKind.KEYWORD, ChipKind.EXCLUDE):
+            return KeywordQuery.parse(a.value) == KeywordQuery.parse(b.value)
+    except ValueError:
+        return False
+    return False
+
+
+def chip_title(chip: Chip) -> str:
+    """How a reply names a chip: ``keyword chip agents``, ``exclusion -survey``."""
+    if chip.kind is ChipKind.EXCLUDE:
+        return f"exclusion -{chip.value}"
+    if chip.kind is ChipKind.LIKE:
+        return f"like chip {chip.label()}"
+    return f"{chip.kind.value} chip {chip.value}"
+
+
+def find_chip(chips: Sequence[tuple[int, Chip]], target: str) -> tuple[int, Chip]:
+    """The (id, chip) `/radar remove <target>` means: its number as `/radar`
+    shows it, or its text in any form a person would type; ``NotFoundError``
+    listing the chips when none is meant."""
+    if not chips:
+        raise NotFoundError("This radar has no chips to remove.")
+    text = target.strip().strip('"').strip()
+    if is_number(text):
+        n = int(text)
+        if 1 <= n <= len(chips):
+            return chips[n - 1]
+        raise NotFoundError(f"There is no chip {n}; this radar has {len(chips)} (see `/radar`).")
+    folded = " ".join(text.split()).casefold()
+    for chip_id, chip in chips:
+        forms = {
+            chip.value.casefold(),
+            chip.label().casefold(),
+            f"{chip.kind.value} {chip.value}".casefold(),
+        }
+        if chip.kind is ChipKind.KEYWORD:
+            forms.add(chip.value.replace('"', "").casefold())
+        if folded in forms:
+            return chip_id, chip
+    listing = ", ".join(f"{i}. {chip.label()}" for i, (_, chip) in enumerate(chips, start=1))
+    raise NotFoundError(f"No chip matches `{text[:40]}`. Chips: {listing}")
+
+
+def identity_chip(person: AuthorCandidate) -> Chip:
+    """The author chip that follows ``person``: shown by their name, matched by
+    their id, and in arXiv bylines by every spelling they publish under."""
+    return Chip(
+        ChipKind.AUTHOR,
+        " ".join(person.display_name.split()),
+        f"{OPENALEX_REF}{person.id}",
+        tuple(n for n in name_variants(person) if n != person.display_name),
+    )
+
+
+def watches(chips: Iterable[Chip]) -> bool:
+    """Whether any chip adds papers (an author, keyword or category), so the
+    radar has something to digest or shuffle."""
+    return any(chip.kind in WATCH_KINDS or chip.kind is ChipKind.LIKE for chip in chips)
+
+
+def scope_chips(chips: Iterable[Chip]) -> list[Chip]:
+    """The chips that narrow a radar (sources, exclusions), without its watches."""
+    return [chip for chip in chips if chip.kind in (ChipKind.SOURCE, ChipKind.EXCLUDE)]

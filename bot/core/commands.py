@@ -15,11 +15,11 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from zoneinfo import ZoneInfo, available_timezones
 
 from bot.core import taxonomy
-from bot.core.chips import Chip, ChipKind
+from bot.core.chips import Chip, ChipKind, is_number
 from bot.core.safety import char_kind
 from bot.errors import UsageError
 from bot.settings import MAX_DIGEST_CAP, MAX_SHUFFLE
@@ -47,6 +47,10 @@ USAGE: dict[str, str] = {
     "brief": "/radar brief [topic] | /radar brief every day|week | /radar brief off",
     "ask": "/radar ask <card number | arXiv id> <question>   e.g. "
     "/radar ask 2 what data do they train on?",
+    "like": "/radar like <arXiv id | card number>   (more papers like this one: a like chip)",
+    "likes": "/radar likes   (what this radar learned: like chips, feedback, top terms)",
+    "forget": "/radar forget   (clear what the radar learned; chips stay)",
+    "saved": "/radar saved [bibtex]   (the channel's reading list, or it as BibTeX)",
     "schedule": "/radar schedule HH:MM [Area/City] | /radar schedule off",
     "cap": f"/radar cap <n>   (cards per digest, 1 to {MAX_DIGEST_CAP})",
     "help": "/radar help [command]",
@@ -126,6 +130,9 @@ class Pick:
 @dataclass(frozen=True)
 class RemoveChip:
     target: str  # a chip number as shown by `/radar`, or the chip's text
+    #: The chip's stored id, when a button names it (``bot.core.buttons``):
+    #: it removes that chip or, once it is gone, nothing.
+    chip_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +205,47 @@ class Ask:
 
 
 @dataclass(frozen=True)
+class Like:
+    """`/radar like <arXiv id | card number>`: a like chip for that paper.
+
+    Exactly one of ``card`` (as this channel last showed it) and ``arxiv_id``
+    (canonical, no version) is set.
+    """
+
+    card: int | None = None
+    arxiv_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Likes:
+    """`/radar likes`: what the radar learned."""
+
+
+@dataclass(frozen=True)
+class Forget:
+    """`/radar forget`: clear the learned part (feedback); chips stay."""
+
+
+@dataclass(frozen=True)
+class Saved:
+    """`/radar saved [bibtex]`: the reading list."""
+
+    bibtex: bool = False
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A card's feedback button (or a Slack reaction): one person's verdict on
+    one paper. ``kind`` is ``like``, ``dislike`` or ``save``; ``undo`` takes it
+    back (a removed reaction). Never typed: built by ``bot.core.buttons``."""
+
+    kind: str
+    paper_key: str
+    undo: bool = False
+    source: str = "button"
+
+
+@dataclass(frozen=True)
 class SetSchedule:
     time: str | None  # "HH:MM"; None turns the daily digest off
     zone: str | None = None  # IANA name; None keeps the channel's or the default
@@ -221,6 +269,11 @@ Command = (
     | Brief
     | BriefCadence
     | Ask
+    | Like
+    | Likes
+    | Forget
+    | Saved
+    | Verdict
     | SetSchedule
     | SetCap
 )
@@ -235,6 +288,8 @@ CHANGES: tuple[type, ...] = (
     SetSchedule,
     SetCap,
     BriefCadence,
+    Like,
+    Forget,
 )
 
 
@@ -242,6 +297,21 @@ def changes_radar(command: Command) -> bool:
     """Whether ``command`` changes the channel's radar, so it needs the
     ``[permissions]`` policy's consent (``bot.core.permissions``)."""
     return isinstance(command, CHANGES)
+
+
+def names_sender(command: Command | None) -> bool:
+    """Whether the reply to ``command`` depends on who sent it beyond their id:
+    a change to the radar (checked against ``[permissions]``, announced with
+    their name) or `/radar ask` (the answer says who asked). A platform looks
+    the person up (name, admin) only for these."""
+    return command is not None and (changes_radar(command) or isinstance(command, Ask))
+
+
+def answers_privately(command: Command | None) -> bool:
+    """Whether the reply to ``command`` is for its sender alone whatever happens:
+    help, and a line that does not parse (None), whose reply is its error. A
+    platform that must choose before running (Discord's deferral) asks this."""
+    return command is None or isinstance(command, Help)
 
 
 # -- parsing --------------------------------------------------------------------
@@ -267,14 +337,6 @@ def parse(line: str) -> Command:
             f"Unknown command `{_shorten(head)}`.{hint} Try `/radar help`.",
         )
     return handler(rest)
-
-
-_NUMBER = re.compile(r"[0-9]{1,6}")
-
-
-def is_number(text: str) -> bool:
-    """ASCII digits only: ``str.isdigit`` also accepts ``²``, which ``int`` refuses."""
-    return _NUMBER.fullmatch(text) is not None
 
 
 def _clean(line: str) -> str:
@@ -670,6 +732,29 @@ def _ask(rest: str) -> Command:
     return Ask(question, arxiv_id=paper)
 
 
+def _like(rest: str) -> Command:
+    rest = _need(rest, "like", "an arXiv id or a card number")
+    if _CARD.fullmatch(rest):
+        return Like(card=int(_CARD.fullmatch(rest)[1]))  # type: ignore[index]
+    paper = arxiv_id(rest)
+    if paper is None:
+        raise UsageError(
+            f"`{_shorten(rest)}` is neither a card number nor an arXiv id; "
+            "like a paper with `/radar like 2604.26951` or `/radar like 3`.",
+            USAGE["like"],
+        )
+    return Like(arxiv_id=paper)
+
+
+def _saved(rest: str) -> Command:
+    word = rest.strip().lower()
+    if word in ("", "list"):
+        return Saved()
+    if word in ("bibtex", "bib"):
+        return Saved(bibtex=True)
+    raise UsageError("`/radar saved` takes nothing or `bibtex`.", USAGE["saved"])
+
+
 def _schedule(rest: str) -> Command:
     rest = _need(rest, "schedule", "a time like 09:00 and a time zone like Europe/Berlin")
     parts = rest.split()
@@ -742,12 +827,12 @@ _HANDLERS = {
     "filter": _filter,
     "brief": _brief,
     "ask": _ask,
+    "like": _like,
+    "likes": _no_args("likes", Likes),
+    "forget": _no_args("forget", Forget),
+    "saved": _saved,
     "schedule": _schedule,
     "cap": _cap,
     "help": _help,
     "show": _no_args("", Show),
 }
-
-
-def since_delta(query: FilterQuery) -> timedelta | None:
-    return timedelta(days=query.since_days) if query.since_days is not None else None

@@ -159,7 +159,8 @@ class AuthorName:
 
     @property
     def keys(self) -> frozenset[str]:
-        """Every surname key of every reading (what :func:`surname_keys` returns)."""
+        """Every surname key of every reading: the keys the radar index files a name
+        under; whenever two names match, their key sets intersect."""
         return frozenset().union(*(r.surname for r in self.readings))
 
     @property
@@ -391,8 +392,3 @@ def person_keys(name: AuthorName) -> frozenset[str]:
         if reading.given
         for surname in reading.surname
     )
-
-
-def surname_keys(name: AuthorName) -> set[str]:
-    """Keys to index a name under: if two names match, their key sets intersect."""
-    return set(name.keys)

@@ -18,7 +18,7 @@ class Paper:
     """
 
     key: str
-    source: str  # "arxiv", later "openalex", ...
+    source: str  # "arxiv" or "openalex"
     title: str
     abstract: str
     authors: tuple[str, ...]

@@ -230,18 +230,6 @@ def _ascii_host(host: str) -> str | None:
     return host if _HOST.fullmatch(host) else None
 
 
-def slack_link(url: str | None, text: str) -> str:
-    """``<url|text>`` for Slack mrkdwn, or just the escaped text when ``url``
-    cannot be linked safely. Neither part can close the link or open another:
-    the URL is ``safe_url(…, "slack")`` with ``&`` as Slack's ``&amp;``, the
-    text is escaped and its ``|`` made a look-alike."""
-    label = slack_escape(defuse_mentions(text)).replace("|", "∣")
-    target = safe_url(url, "slack")
-    if target is None:
-        return label
-    return f"<{target.replace('&', '&amp;')}|{label or slack_escape(target)}>"
-
-
 # -- links in model output and quoted text ---------------------------------------------
 
 #: A URL with any scheme (what both platforms link).

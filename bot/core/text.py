@@ -166,11 +166,6 @@ def word_forms(token: str) -> frozenset[str]:
     return frozenset(forms)
 
 
-def tokens_agree(query_token: str, text_token: str) -> bool:
-    """Whether two normalised tokens agree (equal, or differ by a plural ``s``/``es``)."""
-    return text_token in word_forms(query_token)
-
-
 # --- LaTeX for display ------------------------------------------------------------
 
 #: The LaTeX a title or abstract holds, one span at a time: hyperlinks,

@@ -6,13 +6,13 @@ preview), so what a channel sees is decided in one place.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.core.cards import Card, make_card
 from bot.core.channel import ChannelState
-from bot.core.chips import WATCH_KINDS, Chip
+from bot.core.chips import WATCH_KINDS, Chip, ChipKind
 from bot.core.commands import FilterQuery
 from bot.core.matching.filters import author_in_paper, category_in_paper, keyword_in_paper
 from bot.core.matching.keywords import KeywordQuery
@@ -38,20 +38,41 @@ def radar_matches(chips: Sequence[Chip], papers: Sequence[Paper]) -> list[Match]
     return rank(found)
 
 
+#: Re-orders (and may extend) a channel's matches: the relevance ranking
+#: (``bot.service.relevance``), given the pool the matches came from.
+Reorder = Callable[[Sequence[Match], Sequence[Paper]], list[Match]]
+
+
 def plan_digest(
-    store: Store, state: ChannelState, now: datetime, window_days: int, cap: int | None = None
+    store: Store,
+    state: ChannelState,
+    now: datetime,
+    window_days: int,
+    cap: int | None = None,
+    reorder: Reorder | None = None,
 ) -> DigestPlan:
-    """What a digest posted at ``now`` would contain: new matches the channel has not seen."""
+    """What a digest posted at ``now`` would contain: new matches the channel has not seen.
+
+    ``reorder``: the channel's relevance order (None: the chips' order).
+    """
     pool = store.papers_since(now - timedelta(days=window_days), until=now)
     matches = radar_matches(state.chip_list, pool)
+    if reorder is not None:
+        matches = reorder(matches, pool)
     seen = store.seen_keys(state.id, [m.paper.key for m in matches])
-    return fresh_plan(matches, seen, cap if cap is not None else state.digest_cap)
+    return fresh_plan(
+        matches, seen, cap if cap is not None else state.digest_cap, ranked=reorder is not None
+    )
 
 
-def fresh_plan(matches: Sequence[Match], seen: set[str], cap: int) -> DigestPlan:
-    """The first ``cap`` matches, in ranking order, that the channel has not been shown."""
+def fresh_plan(
+    matches: Sequence[Match], seen: set[str], cap: int, *, ranked: bool = False
+) -> DigestPlan:
+    """The first ``cap`` matches that the channel has not been shown: in ranking
+    order, or, when ``ranked``, in the order given (already by relevance)."""
     fresh = [m for m in matches if m.paper.key not in seen]
-    return DigestPlan(tuple(top(fresh, cap)), max(0, len(fresh) - cap), len(matches))
+    chosen = fresh[:cap] if ranked else top(fresh, cap)
+    return DigestPlan(tuple(chosen), max(0, len(fresh) - cap), len(matches))
 
 
 def filter_view(
@@ -101,11 +122,19 @@ def filter_view(
 
 
 def matched_labels(match: Match) -> tuple[str, ...]:
-    return tuple(f"{c.kind.value} {c.value}" for c in match.chips)
-
-
-def cards_for(matches: Sequence[Match], abstract_chars: int) -> tuple[Card, ...]:
     return tuple(
-        make_card(i, m.paper, abstract_chars, matched_labels(m))
+        f"{c.kind.value} {c.label() if c.kind is ChipKind.LIKE else c.value}" for c in match.chips
+    )
+
+
+def cards_for(
+    matches: Sequence[Match],
+    abstract_chars: int,
+    reasons: Mapping[str, str | None] | None = None,
+) -> tuple[Card, ...]:
+    """Numbered cards, each with its reason line when ``reasons`` has one."""
+    why = reasons or {}
+    return tuple(
+        make_card(i, m.paper, abstract_chars, matched_labels(m), why.get(m.paper.key))
         for i, m in enumerate(matches, start=1)
     )

@@ -5,11 +5,14 @@ alarms, its start-up catch-up, ``paper-radar digest``) goes through here:
 
 - a due digest is *claimed* (``digest_runs``, unique per channel and local
   date ``schedule:YYYY-MM-DD``) before anything is posted; whichever process
-  inserts the row delivers it, through ``deliver_run`` (the one outbox-backed
-  path), holding the run's cross-process lock (``Store.locks``) so a worker
-  resuming unfinished runs never posts alongside a live one;
-- unfinished runs are resumed (``deliver_run`` reconciles posts whose outcome
-  is unknown through ``Poster.find``); a failed delivery is retried with
+  inserts the row delivers it, through ``bot.digest.deliver`` (the one
+  outbox-backed path), holding the run's cross-process lock (``Store.locks``)
+  so a worker resuming unfinished runs never posts alongside a live one;
+- an automatic briefing due after a scheduled digest is posted by the same
+  delivery, before the run is finished, so a crash between the two resumes it
+  too;
+- unfinished runs are resumed (delivery reconciles posts whose outcome is
+  unknown through ``Poster.find``); a failed delivery is retried with
   backoff, and a due digest a database failure left unclaimed is retried
   within ``schedule.grace_hours``, so a post that failed (rate limits, an
   outage) is retried, never dropped.
@@ -30,11 +33,12 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.clock import Clock
-from bot.core.cards import Reply
+from bot.core.cards import Reply, ReplyKind
 from bot.core.channel import ChannelRef, ChannelState
-from bot.core.chips import WATCH_KINDS
+from bot.core.chips import watches
+from bot.core.outgoing import Outbound, Outgoing, for_run
 from bot.digest.daily import plan_all
-from bot.digest.deliver import Outgoing, Poster, deliver_run
+from bot.digest.deliver import DeliveryFailed, Poster, deliver
 from bot.digest.harvest_gate import HarvestGate
 from bot.digest.plan import DigestPlan
 from bot.digest.schedule import Occurrence, quiet_reason
@@ -58,7 +62,7 @@ class DigestReplies(Protocol):
 
     def run_reply(self, run: RunInfo, state: ChannelState) -> Reply: ...
 
-    def auto_brief(self, state: ChannelState, now: datetime) -> Reply | None: ...
+    def auto_brief(self, state: ChannelState, now: datetime) -> Outbound | None: ...
 
 
 class ShuttingDown(Exception):
@@ -73,10 +77,10 @@ class _GuardedPoster:
     def __init__(self, poster: Poster, abandoned: asyncio.Event) -> None:
         self.poster, self.abandoned = poster, abandoned
 
-    async def send(self, ref: ChannelRef, out: Outgoing) -> str:
+    async def send(self, ref: ChannelRef, out: Outgoing, thread: str | None = None) -> str:
         if self.abandoned.is_set():
             raise ShuttingDown("shutting down")
-        return await self.poster.send(ref, out)
+        return await self.poster.send(ref, out, thread)
 
     async def find(self, ref: ChannelRef, marker: str, since: datetime) -> str | None:
         return await self.poster.find(ref, marker, since)
@@ -229,7 +233,7 @@ class DigestRunner:
     async def _claim(
         self, state: ChannelState, item: Due, plan: DigestPlan | None, now: datetime
     ) -> RunInfo | None:
-        if not any(chip.kind in WATCH_KINDS for chip in state.chip_list):
+        if not watches(state.chip_list):
             log.info("event=digest.no_chips channel=%d", state.id)
             return None
         keys = [m.paper.key for m in plan.matches] if plan else []
@@ -279,15 +283,15 @@ class DigestRunner:
                     "event=digest.quiet channel=%d run=%d key=%s", state.id, run.id, run.run_key
                 )
                 return 0
-            posted = await deliver_run(
-                self.store,
-                _GuardedPoster(poster, self._abandoned),
-                self.clock,
-                state.ref,
-                state.id,
-                run.id,
-                reply,
-            )
+            guarded = _GuardedPoster(poster, self._abandoned)
+            digest = for_run(state.ref, state.id, run.id, reply)
+            # With a briefing to follow, the run is finished once that is posted too.
+            brief = state.brief_cadence is not None and run.trigger == "schedule"
+            done = await deliver(self.store, guarded, self.clock, digest, finish=not brief)
+            if brief:
+                await self._auto_brief(state, guarded)
+                await asyncio.to_thread(self.store.finish_run, run.id, self.clock.now())
+            posted = done.posted
             self._retry_at.pop(run.id, None)
             log.info(
                 "event=digest.delivered channel=%d run=%d key=%s posted=%d ref=%s:%s:%s",
@@ -299,16 +303,16 @@ class DigestRunner:
                 state.ref.workspace,
                 state.ref.channel,
             )
-            if state.brief_cadence and run.trigger == "schedule":
-                await self._auto_brief(state, poster)
             return posted
-        except ShuttingDown:
-            log.warning("event=digest.abandoned channel=%d run=%d", state.id, run.id)
-            return None
         except asyncio.CancelledError:
             log.warning("event=digest.cancelled channel=%d run=%d", state.id, run.id)
             raise
         except Exception as err:
+            if isinstance(err.__cause__ if isinstance(err, DeliveryFailed) else err, ShuttingDown):
+                log.warning("event=digest.abandoned channel=%d run=%d", state.id, run.id)
+                return None
+            if isinstance(err, DeliveryFailed) and err.__cause__ is not None:
+                err = err.__cause__  # type: ignore[assignment]  # the platform's words
             wait = self._backoff(run.id)
             log.warning(
                 "event=digest.failed channel=%d run=%d retry_s=%d error=%s: %s",
@@ -327,24 +331,29 @@ class DigestRunner:
         """The briefing ``/radar brief every day|week`` asks for after a digest.
 
         ``RadarService.auto_brief`` claims the period in the database before
-        answering, so it is posted at most once across workers; its message
-        goes through the outbox under the marker ``brief:<period>``.
+        answering, so it is posted at most once across workers; it is delivered
+        like the digest (the outbox, markers ``brief:<period>:…``). A failed
+        post raises, and the run, still unfinished, is retried: the digest's
+        messages are skipped as sent, the briefing resumed where it stopped.
+        A briefing that cannot be made (the model, the store) is logged and
+        skipped: it never holds the digest back.
         """
         try:
-            reply = await asyncio.to_thread(self.replies.auto_brief, state, self.clock.now())
-            if reply is None:
-                return
-            marker = f"brief:{reply.extra.get('brief_period', '')}"
-            await asyncio.to_thread(self.store.outbox_intend, state.id, marker, self.clock.now())
-            message = await poster.send(state.ref, Outgoing(marker, reply))
-            await asyncio.to_thread(
-                self.store.outbox_sent, state.id, marker, message, self.clock.now()
-            )
-            log.info("event=brief.posted channel=%d marker=%s", state.id, marker)
+            post = await asyncio.to_thread(self.replies.auto_brief, state, self.clock.now())
         except Exception as err:
             log.warning(
                 "event=brief.failed channel=%d error=%s: %s", state.id, type(err).__name__, err
             )
+            return
+        if post is None:
+            return
+        done = await deliver(self.store, poster, self.clock, post)
+        log.info(
+            "event=brief.posted channel=%d marker=%s posted=%d",
+            state.id,
+            post.messages[0].marker,
+            done.posted,
+        )
 
     def _reply_for(self, run: RunInfo, state: ChannelState) -> Reply | None:
         """The messages a claimed run posts: its cards, or on a quiet day the
@@ -355,11 +364,7 @@ class DigestRunner:
             return None
         since = run.started_at - timedelta(days=1)
         new = self.store.papers_first_seen(since, run.started_at)
-        return Reply(
-            quiet_reason(since, run.started_at, new),
-            kind="digest",
-            extra={"run_id": str(run.id), "channel_id": str(state.id)},
-        )
+        return Reply(quiet_reason(since, run.started_at, new), kind=ReplyKind.DIGEST)
 
     def _backoff(self, run_id: int) -> timedelta:
         _, last = self._retry_at.get(run_id, (self.clock.now(), timedelta(0)))

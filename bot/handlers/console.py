@@ -19,15 +19,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TextIO
 
-from bot.core.actor import LOCAL
-from bot.core.cards import Reply
+from bot.core.actor import LOCAL, Actor
+from bot.core.cards import Reply, ReplyKind
 from bot.core.channel import ChannelRef
-from bot.digest.deliver import Outgoing, deliver_run
+from bot.core.outgoing import Notice, Outgoing
+from bot.dispatch import Dispatcher
 from bot.handlers import render_text
 from bot.service import RadarService
 
@@ -40,13 +40,15 @@ def channel_ref(name: str, workspace: str = "local") -> ChannelRef:
 
 
 class ConsolePoster:
-    """Delivery to a terminal: each message is rendered text, kept in order."""
+    """Delivery to a terminal: each message rendered as text, kept in order
+    (``printed``); private replies and thread answers alike, since a terminal
+    has one reader and no threads."""
 
     def __init__(self) -> None:
         self.printed: list[str] = []
 
-    async def send(self, ref: ChannelRef, out: Outgoing) -> str:
-        if out.card is not None:
+    async def send(self, ref: ChannelRef, out: Outgoing, thread: str | None = None) -> str:
+        if out.card is not None and thread is None:
             text = "\n".join(render_text.render_card(out.card))
         else:
             text = render_text.render(out.reply)
@@ -58,48 +60,29 @@ class ConsolePoster:
     async def find(self, ref: ChannelRef, marker: str, since: datetime) -> str | None:
         return None  # a terminal keeps no history to reconcile against
 
+    async def send_private(self, ref: ChannelRef, reply: Reply) -> None:
+        self.printed.append(render_text.render(reply))
+
+    async def acknowledge(self, notice: Notice | None) -> None:
+        return None  # what was posted says it all
+
 
 class ConsoleAdapter:
     def __init__(self, service: RadarService, ref: ChannelRef, out: TextIO | None = None) -> None:
         self.service, self.ref = service, ref
+        self.dispatch = Dispatcher(service)
         self.out = out or sys.stdout
 
     def answer(self, line: str) -> tuple[Reply, str]:
-        """Handle one line as Slack or Discord would, returning the reply and the
-        text a person reads. A digest goes through the shared delivery path."""
-        reply = self.service.handle(self.ref, line, LOCAL)
-        run_id = reply.extra.get("run_id")
-        if run_id is None:
-            self._record_cards(reply)
-            return reply, render_text.render(reply)
+        """Handle one line as Slack or Discord would (the same front door, the
+        same delivery), returning the core's reply and the text a person reads."""
         poster = ConsolePoster()
-        asyncio.run(
-            deliver_run(
-                self.service.store,
-                poster,
-                self.service.clock,
-                self.ref,
-                int(reply.extra["channel_id"]),
-                int(run_id),
-                reply,
-            )
-        )
-        return reply, "\n\n".join(poster.printed)
 
-    def _record_cards(self, reply: Reply) -> None:
-        """Cards shown outside a digest (a chip's, a shuffle's, a filter's) are
-        this channel's latest cards by those numbers, as a platform records
-        its card messages; a digest's are recorded by its delivery."""
-        if reply.ephemeral or not reply.cards:
-            return
-        store = self.service.store
-        state = store.find_channel(self.ref) or store.channel(
-            self.ref, self.service.config.radar.digest_cap
-        )
-        now = self.service.clock.now()
-        for card in reply.cards:
-            ref = f"console:{uuid.uuid4().hex}"
-            store.record_card(state.id, card.key, card.number, ref, now)
+        async def local(full: bool) -> Actor:
+            return LOCAL
+
+        done = asyncio.run(self.dispatch.command(self.ref, line, poster, local))
+        return done.outbound.reply, "\n\n".join(poster.printed)
 
     def say(self, line: str) -> str:
         """Handle one line and return what a person reads."""
@@ -116,7 +99,7 @@ class ConsoleAdapter:
             if line.strip() in ("quit", "exit"):
                 break
             reply, text = self.answer(line)
-            errors += reply.kind == "error"
+            errors += reply.kind is ReplyKind.ERROR
             if not first:
                 self.out.write("\n")
             first = False

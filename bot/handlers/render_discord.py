@@ -12,12 +12,13 @@ embed's ``url``, ``[PDF](…)``, other versions) passes
 ``bot.core.safety.safe_url``, which percent-encodes ``()[]<>`` and whitespace,
 so a record's URL cannot break out of ``[text](…)`` and add a link of its own.
 
-``plan`` says which cards and chips each message carries, so the adapter can
-attach the right buttons; ``render`` is the same as plain payloads (used by
-``paper-radar preview --platform discord`` and the tests). The digest
-messages of ``bot.digest.deliver`` (header, one card, footer) have their own
-builders, each an embed whose footer carries the outbox marker, which is how
-``DiscordPoster.find`` recognises a message after a crash.
+A reply posted in a channel (``bot.core.outgoing``: header, one card per
+message, footer) has a builder per message, each an embed whose footer
+carries the outbox marker, which is how ``DiscordPoster.find`` recognises a
+message after a crash. ``plan`` draws a whole reply as few messages as the
+limits allow (a private reply, an answer in a card's thread) and says which
+cards and chips each carries, so the right buttons are attached; ``render``
+is the same as plain payloads (``paper-radar preview --platform discord``).
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ def card_embed(card: Card, marker: str | None = None) -> dict[str, Any]:
     """One card as the seed page shows it: ``01.  arXiv (CS.CL)  2026-06-18``
     above the linked title, then authors and the trimmed abstract."""
     authors = f"*{fit(escape(card.authors), 600)}*"
+    if card.reason:  # why this card ranks here, in words (never a score)
+        authors += f"\n_{fit(escape(card.reason), 200)}_"
     pdf = masked_link("PDF", card.pdf_url)
     links = f"\n{pdf}" if pdf else ""
     links += other_versions(card)
@@ -242,11 +245,12 @@ def render(reply: Reply) -> list[dict[str, Any]]:
     return [m.payload() for m in plan(reply)]
 
 
-# -- the messages of a digest run (bot.digest.deliver) ------------------------------
+# -- channel messages, one each (bot.core.outgoing) ---------------------------------
 
 
 def header_message(reply: Reply, marker: str) -> Message:
-    """A digest's header: title, notes and chips, with the chips' buttons."""
+    """A channel reply's header (a digest's, a shuffle's, a new chip's): title,
+    notes and chips, with the chips' buttons and a question's answers."""
     parts = [safe(line) for line in reply.lines]
     if reply.chips:
         parts.append(chips_text(reply.chips))
@@ -258,7 +262,7 @@ def header_message(reply: Reply, marker: str) -> Message:
     }
     if not embed["description"]:
         del embed["description"]
-    return Message(embeds=[embed], chips=reply.chips)
+    return Message(embeds=[embed], chips=reply.chips, choices=reply.choices)
 
 
 def card_message(card: Card, marker: str) -> Message:

@@ -25,10 +25,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.core.cards import Card, Reply
-from bot.core.chips import KIND_TITLES, Chip
+from bot.core import buttons
+from bot.core.cards import Card, Reply, ReplyKind
+from bot.core.chips import KIND_TITLES, Chip, ChipKind
+from bot.core.outgoing import Outgoing
 from bot.core.safety import clip, defuse_mentions, safe_url, slack_escape
-from bot.digest.deliver import Outgoing
 
 MAX_BLOCKS = 50
 SECTION_TEXT = 3000
@@ -105,7 +106,7 @@ def render_outgoing(out: Outgoing) -> dict[str, Any]:
             "blocks": card_blocks_for(card),
         }
     reply = out.reply
-    if reply.kind == "footer":
+    if reply.kind is ReplyKind.FOOTER:
         return {"text": fallback_text(reply.title), "blocks": footer_blocks(reply.title)}
     return {"text": fallback_text(reply.title), "blocks": header_blocks(reply)[:MAX_BLOCKS]}
 
@@ -114,7 +115,11 @@ def render_ephemeral(reply: Reply) -> list[dict[str, Any]]:
     """A private answer (errors, usage, help). An error's whole message is its
     title, often with a usage line: it goes in a section, never a header block,
     which would clip it at 150 characters and lose its line breaks."""
-    if reply.kind != "error" and len(reply.title) <= HEADER_TEXT and "\n" not in reply.title:
+    if (
+        reply.kind is not ReplyKind.ERROR
+        and len(reply.title) <= HEADER_TEXT
+        and "\n" not in reply.title
+    ):
         return render(reply)
     text = esc_clip("\n".join((reply.title, *reply.lines)), SECTION_TEXT)
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
@@ -188,10 +193,8 @@ def footer_blocks(footer: str) -> list[dict[str, Any]]:
 
 
 def chip_target(chip: Chip) -> str:
-    """What a chip's × button sends back: text ``bot.service.find_chip`` matches
-    exactly (``author Yehui Tang``, ``exclude survey``), so the button removes the
-    chip it was drawn for even after other chips were added or removed."""
-    return clip(f"{chip.kind.value} {chip.value}", BUTTON_VALUE)
+    """What a chip's × button sends back (``bot.core.buttons.chip_target``)."""
+    return clip(buttons.chip_target(chip), BUTTON_VALUE)
 
 
 def chip_blocks(reply: Reply) -> list[dict[str, Any]]:
@@ -199,7 +202,9 @@ def chip_blocks(reply: Reply) -> list[dict[str, Any]]:
     groups: dict[str, list[str]] = {}
     for _, chip in reply.chips:
         title = KIND_TITLES[chip.kind]
-        groups.setdefault(title, []).append(chip.value)
+        groups.setdefault(title, []).append(
+            chip.label() if chip.kind is ChipKind.LIKE else chip.value
+        )
     summary = "   ".join(f"*{t}:* " + ", ".join(esc(v) for v in vals) for t, vals in groups.items())
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": clip(summary, SECTION_TEXT)}}
@@ -262,6 +267,8 @@ def card_blocks_for(card: Card) -> list[dict[str, Any]]:
         f"*{card.tag}*  {esc_clip(card.source_label, 100)}  {card.date}\n"
         f"*{title}*\n{esc_clip(card.authors, 600)}\n"
     )
+    if card.reason:  # why this card ranks here, in words (never a score)
+        text += f"_{esc_clip(card.reason, 200)}_\n"
     also = links_text(card)
     text += esc_clip(card.abstract, SECTION_TEXT - len(text) - len(also)) + also
     return [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import textwrap
 
-from bot.core.cards import Card, Reply
+from bot.core.cards import Card, Reply, ReplyKind
 from bot.core.chips import ChipKind
 from bot.core.safety import safe_url
 
@@ -19,7 +19,7 @@ INDENT = " " * 5
 
 def render(reply: Reply, width: int = WIDTH) -> str:
     out: list[str] = []
-    prefix = "! " if reply.kind == "error" else ""
+    prefix = "! " if reply.kind is ReplyKind.ERROR else ""
     out.append(prefix + reply.title)
     if reply.chips:
         out.append(chips_line(reply))
@@ -38,6 +38,9 @@ def chips_line(reply: Reply) -> str:
     assert reply.chips is not None
     parts = []
     for i, (_, chip) in enumerate(reply.chips, start=1):
+        if chip.kind is ChipKind.LIKE:  # the liked paper by its title, as the seed shows it
+            parts.append(f"[{i}] More like: {chip.label()} ×")
+            continue
         kind = "not" if chip.kind is ChipKind.EXCLUDE else chip.kind.value
         parts.append(f"[{i}] {kind}: {chip.value} ×")
     return "Chips: " + "   ".join(parts)
@@ -57,4 +60,6 @@ def render_card(card: Card, width: int = WIDTH) -> list[str]:
     lines.extend(wrap.wrap(card.abstract))
     if card.matched:
         lines.extend(wrap.wrap("matched: " + "; ".join(card.matched)))
+    if card.reason:
+        lines.extend(wrap.wrap(f"why: {card.reason}"))
     return lines

@@ -11,7 +11,6 @@ whatever the number of channels. Its results equal
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from itertools import filterfalse
 from typing import Generic, TypeVar
@@ -65,6 +64,9 @@ class RadarIndex(Generic[K]):
         self._chip_rids: list[list[int]] = []
         self._chip_pos: list[dict[int, int]] = []
         self._chip_query: list[int] = []  # cid -> query id, or -1 for non-keyword chips
+        # The chips of each distinct matched set, built once and shared by every
+        # Match of that set (see ``match``).
+        self._chip_sets: dict[tuple[int, ...], tuple[Chip, ...]] = {}
         # Distinct author names: aid -> name, surname key -> aids, aid -> cids of
         # name chips, aid -> cids of identity chips spelt (also) by that name.
         self._authors: list[AuthorName] = []
@@ -162,17 +164,13 @@ class RadarIndex(Generic[K]):
         list keeps the papers' order (as a loop over ``papers`` would)."""
         lists: list[list[Match]] = [[] for _ in self._keys]
         appenders = [lst.append for lst in lists]
-        # A day's run allocates millions of references to a few hundred thousand
-        # acyclic Match objects; the cyclic collector would rescan the growing
-        # heap over and over (~20% of the run) to free nothing.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            for paper in papers:
-                self._match_into(paper, appenders)
-        finally:
-            if collecting:
-                gc.enable()
+        # What the cyclic collector costs here grows with the objects that outlive
+        # the call (a day's run keeps a few hundred thousand Matches). It stays
+        # on: its switch is the whole process's, and this runs in a worker
+        # thread. Instead every Match of one chip set shares that set's chips
+        # tuple (``_build``), so there is less for it to scan.
+        for paper in papers:
+            self._match_into(paper, appenders)
         return dict(zip(self._keys, lists, strict=True))
 
     def _matched_chips(
@@ -308,4 +306,7 @@ class RadarIndex(Generic[K]):
                 assert hit is not None
                 title_hits += hit[0]
                 abstract_hits += hit[1]
-        return make_match(paper, [self._chips[c] for c in cids], title_hits, abstract_hits)
+        chips = self._chip_sets.get(cids)
+        if chips is None:
+            chips = self._chip_sets.setdefault(cids, tuple(self._chips[c] for c in cids))
+        return make_match(paper, chips, title_hits, abstract_hits)

@@ -11,9 +11,10 @@ limits) and hints for its UI (autocomplete, min/max that mirror the core's).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import available_timezones
 
 import discord
@@ -21,9 +22,12 @@ from discord import app_commands
 
 from bot.core import commands as c
 from bot.core import taxonomy
+from bot.settings import DiscordSettings
 
 if TYPE_CHECKING:
     from bot.handlers.discord.adapter import DiscordAdapter
+
+log = logging.getLogger("bot.handlers.discord.adapter")
 
 Choice = app_commands.Choice
 MAX_CHOICES = 25  # Discord's cap on choices and on autocomplete results
@@ -177,7 +181,7 @@ class RadarGroup(app_commands.Group):
     ) -> list[Choice[str]]:
         try:
             chips = await asyncio.wait_for(
-                self.adapter.pools.run(self.adapter.chip_labels, self.adapter.ref_for(interaction)),
+                self.adapter.dispatch.chip_labels(self.adapter.ref_for(interaction)),
                 AUTOCOMPLETE_SECONDS,
             )
         except Exception:  # a slow or failing store must not break typing: no hints
@@ -224,6 +228,26 @@ class RadarGroup(app_commands.Group):
     ) -> None:
         await self._run(interaction, command_line("ask", paper, question))
 
+    @app_commands.command(name="like", description="More papers like this one: a like chip")
+    @app_commands.describe(paper="An arXiv id (e.g. 2604.26951) or a card's number here")
+    async def cmd_like(
+        self, interaction: discord.Interaction, paper: app_commands.Range[str, 1, 40]
+    ) -> None:
+        await self._run(interaction, command_line("like", paper))
+
+    @app_commands.command(name="likes", description="What this radar learned from its likes")
+    async def cmd_likes(self, interaction: discord.Interaction) -> None:
+        await self._run(interaction, command_line("likes"))
+
+    @app_commands.command(name="forget", description="Clear what the radar learned; chips stay")
+    async def cmd_forget(self, interaction: discord.Interaction) -> None:
+        await self._run(interaction, command_line("forget"))
+
+    @app_commands.command(name="saved", description="The channel's reading list")
+    @app_commands.describe(form="Leave empty for the list, or: bibtex")
+    async def cmd_saved(self, interaction: discord.Interaction, form: Text | None = None) -> None:
+        await self._run(interaction, command_line("saved", form))
+
     @app_commands.command(name="schedule", description="Set the daily digest time, or turn it off")
     @app_commands.describe(time="HH:MM, 24-hour, or off", zone="Time zone, e.g. Europe/Berlin")
     async def cmd_schedule(
@@ -252,3 +276,41 @@ class RadarGroup(app_commands.Group):
     @app_commands.choices(command=HELP_TOPICS)
     async def cmd_help(self, interaction: discord.Interaction, command: str | None = None) -> None:
         await self._run(interaction, command_line("help", command))
+
+
+# -- publishing the group ----------------------------------------------------------------
+
+
+async def publish(
+    client: discord.Client, tree: app_commands.CommandTree[Any], settings: DiscordSettings
+) -> None:
+    """Publish `/radar`: to each configured guild (or every joined one), which
+    takes effect at once; or globally when ``global_sync`` is set (also in DMs;
+    then not per guild, or members would see it twice). A refusal is logged."""
+    try:
+        if settings.global_sync:
+            await tree.sync()
+            log.info("discord: /radar synced globally")
+        else:
+            guilds: list[discord.abc.Snowflake] = [
+                discord.Object(int(g)) for g in settings.guilds
+            ] or list(client.guilds)
+            for guild in guilds:
+                await publish_to_guild(tree, guild)
+    except discord.HTTPException as err:
+        log.error("discord: command sync failed: %s", err)
+
+
+async def publish_to_guild(
+    tree: app_commands.CommandTree[Any], guild: discord.abc.Snowflake
+) -> None:
+    tree.copy_global_to(guild=guild)
+    try:
+        await tree.sync(guild=guild)
+        log.info("discord: /radar synced to guild %s", guild.id)
+    except discord.Forbidden:
+        log.warning(
+            "discord: guild %s refused the commands; re-invite the bot with the "
+            "applications.commands scope (docs/discord.md)",
+            guild.id,
+        )

@@ -7,6 +7,9 @@ after any number of restarts, with no per-message state in memory. The
 custom_id formats below are a contract with every message already posted:
 change them and old buttons stop working (a test pins them).
 
+Each press goes to the core as a ``bot.core.buttons.Press`` with its value;
+the core decides what it runs.
+
 - ``radar:shuffle``            Shuffle (a fresh draw, as `/radar shuffle`)
 - ``radar:brief``              Brief (as `/radar brief`)
 - ``radar:chip:<chip id>``     × on a chip (as `/radar remove <its number>`)
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import ui
 
+from bot.core.buttons import Press, pick_line, pick_token
 from bot.core.cards import Card, Choice
 from bot.core.chips import Chip, ChipKind
 from bot.core.safety import clip
@@ -38,7 +42,6 @@ BRIEF_ID = "radar:brief"
 CHIP_ID = "radar:chip:{chip_id}"
 ASK_ID = "radar:ask:{number}:{key}"
 PICK_ID = "radar:pick:{choice}"
-_PICK_LINE = re.compile(r"pick (?P<n>[0-9]{1,2}) openalex:(?P<author>A[0-9]{1,12})|pick name")
 CUSTOM_ID = 100  # Discord's limit on a custom_id
 LABEL = 80  # Discord's limit on a button label
 ROWS, PER_ROW = 5, 5  # a message holds 5 action rows of 5 buttons
@@ -61,7 +64,7 @@ class ShuffleButton(ui.DynamicItem[ui.Button[Any]], template=re.escape(SHUFFLE_I
         return cls()
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _adapter(interaction).run_line(interaction, "shuffle")
+        await _adapter(interaction).press(interaction, Press.SHUFFLE)
 
 
 class BriefButton(ui.DynamicItem[ui.Button[Any]], template=re.escape(BRIEF_ID)):
@@ -77,7 +80,7 @@ class BriefButton(ui.DynamicItem[ui.Button[Any]], template=re.escape(BRIEF_ID)):
         return cls()
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _adapter(interaction).run_line(interaction, "brief")
+        await _adapter(interaction).press(interaction, Press.BRIEF)
 
 
 class RemoveChipButton(
@@ -103,7 +106,7 @@ class RemoveChipButton(
         return cls(int(match["chip_id"]))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _adapter(interaction).remove_chip(interaction, self.chip_id)
+        await _adapter(interaction).press(interaction, Press.REMOVE_ID, str(self.chip_id))
 
 
 class AskButton(
@@ -152,10 +155,7 @@ class PickButton(
     @property
     def line(self) -> str:
         """The command line this button stands for."""
-        if self.choice == "name":
-            return "pick name"
-        number, author = self.choice.split(":", 1)
-        return f"pick {number} openalex:{author}"
+        return pick_line(self.choice)
 
     @classmethod
     async def from_custom_id(
@@ -164,7 +164,7 @@ class PickButton(
         return cls(match["choice"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _adapter(interaction).run_line(interaction, self.line)
+        await _adapter(interaction).press(interaction, Press.PICK, self.line)
 
 
 DYNAMIC_ITEMS: tuple[type[ui.DynamicItem[Any]], ...] = (
@@ -178,11 +178,8 @@ DYNAMIC_ITEMS: tuple[type[ui.DynamicItem[Any]], ...] = (
 
 def pick_button(choice: Choice) -> PickButton | None:
     """The button for a reply's choice, or None when its line is not a pick."""
-    match = _PICK_LINE.fullmatch(choice.line)
-    if match is None:
-        return None
-    token = "name" if match["n"] is None else f"{match['n']}:{match['author']}"
-    return PickButton(token, choice.label)
+    token = pick_token(choice.line)
+    return None if token is None else PickButton(token, choice.label)
 
 
 def chip_label(chip: Chip) -> str:

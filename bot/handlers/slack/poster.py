@@ -1,8 +1,8 @@
-"""``SlackPoster``: the Slack side of the one digest delivery path.
+"""``SlackPoster``: the Slack side of the one delivery path.
 
-``bot.digest.deliver.deliver_run`` posts a run message by message through a
-``Poster`` and keeps an outbox so each message reaches the channel exactly
-once. This module is that poster for Slack, over ``slack_sdk``'s
+``bot.digest.deliver.deliver`` posts what the core returns message by message
+through a ``Poster`` and keeps an outbox so each message reaches the channel
+exactly once. This module is that poster for Slack, over ``slack_sdk``'s
 ``AsyncWebClient``:
 
 - ``send`` posts one message (a digest's header, one card, or its footer) with
@@ -25,14 +25,14 @@ Failures, and why each is handled where it is:
 - Anything else (``not_in_channel``, ``invalid_auth``...) will not get better
   by retrying now: ``send`` raises at once.
 
-When ``send`` raises, ``deliver_run`` leaves the run unfinished, and a later
-call resumes it: never dropped, never posted twice.
+When ``send`` raises, delivery leaves a digest run unfinished, and a later
+delivery resumes it: never dropped, never posted twice.
 
 Usage (the scheduler, or any code holding a bot token)::
 
     client = make_client(config.slack, os.environ[config.slack.bot_token_env])
     poster = SlackPoster(client)
-    await deliver_run(store, poster, clock, ref, channel_id, run_id, digest)
+    await deliver(store, poster, clock, outbound)   # bot.digest.deliver
 """
 
 from __future__ import annotations
@@ -56,11 +56,13 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.cards import Reply
 from bot.core.channel import ChannelRef
-from bot.digest.deliver import Outgoing
+from bot.core.outgoing import Outgoing
 from bot.errors import RadarError
 from bot.handlers import render_slack
 from bot.settings import SlackSettings
+from bot.sources.http import MAX_RETRY_WAIT, RetryPolicy, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -178,25 +180,63 @@ class SlackPoster:
     ``make_client`` so 429s are waited out (any client works, but one without a
     rate-limit handler leaves ``send`` alone to wait out 429s). ``attempts`` bounds
     the posts per message after ambiguous failures (5xx, timeouts); ``backoff`` is
-    the first pause between them, doubled each time.
+    the first pause between them, doubled each time. Both make the ``RetryPolicy``
+    every upstream shares (``bot.sources.http``); pass ``policy`` to give one
+    whole, with a deadline if posting must give up sooner.
     """
 
-    def __init__(self, client: AsyncWebClient, *, attempts: int = 3, backoff: float = 1.0) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        attempts: int = 3,
+        backoff: float = 1.0,
+        policy: RetryPolicy | None = None,
+    ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
         self.client = client
-        self.attempts = attempts
-        self.backoff = backoff
+        self.policy = policy or RetryPolicy(attempts - 1, backoff)
 
-    async def send(self, ref: ChannelRef, out: Outgoing) -> str:
-        """Post ``out`` to ``ref.channel``; returns the message ``ts``."""
+    @property
+    def attempts(self) -> int:
+        return self.policy.tries
+
+    async def send(self, ref: ChannelRef, out: Outgoing, thread: str | None = None) -> str:
+        """Post ``out`` to ``ref.channel`` (or, whole, in the thread of message
+        ``thread``); returns the message ``ts``."""
+        if thread is not None:
+            return await self.post_in_thread(ref, thread, out.reply)
         return await self.post(ref, render_slack.render_outgoing(out), out.marker)
+
+    async def post_in_thread(self, ref: ChannelRef, thread: str, reply: Reply) -> str:
+        """``reply`` in the thread under message ``thread`` (an answer about a
+        card's paper), split only past Block Kit's limits. One try per message:
+        a thread reply is not in the channel's history, so an ambiguous failure
+        could not be reconciled, and a second try might post it twice."""
+        first: str | None = None
+        for message in render_slack.render_thread(reply):
+            try:
+                response = await self.client.chat_postMessage(
+                    channel=ref.channel,
+                    thread_ts=thread,
+                    text=message["text"],
+                    blocks=message["blocks"],
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
+            except SlackApiError as err:
+                error = _error_code(err)
+                raise SlackPostError(f"chat.postMessage: {error}", error, True) from None
+            first = first or str(response["ts"])
+        return first or thread
 
     async def post(self, ref: ChannelRef, message: dict[str, Any], marker: str) -> str:
         """Post one rendered top-level message (``text`` + ``blocks``) tagged with
         ``marker``. (Top-level only: ``find`` reads the channel's history, which
         does not list thread replies.)"""
         started = datetime.now(UTC)
+        budget = self.policy.budget()
         last: Exception | None = None
         for attempt in range(1, self.attempts + 1):
             try:
@@ -231,8 +271,9 @@ class SlackPoster:
                 self.attempts,
                 _error_code(last),
             )
-            if attempt == self.attempts:
-                break
+            left = budget.left()
+            if attempt == self.attempts or pause is None or (left is not None and pause >= left):
+                break  # out of tries, or Slack asks for longer than the policy waits
             await asyncio.sleep(pause)
             if ambiguous:
                 found = await self.find(ref, marker, started)
@@ -241,19 +282,23 @@ class SlackPoster:
                     return found
         assert last is not None
         raise SlackPostError(
-            f"Slack did not take the message after {self.attempts} attempts "
-            f"({_error_code(last)}); it will be retried.",
+            f"Slack did not take the message after {attempt} attempt"
+            f"{'' if attempt == 1 else 's'} ({_error_code(last)}); it will be retried.",
             _error_code(last),
             permanent=False,
         ) from last
 
-    def _pause(self, attempt: int, rate_limited: SlackApiError | None = None) -> float:
+    def _pause(self, attempt: int, rate_limited: SlackApiError | None = None) -> float | None:
+        """The policy's wait after failed ``attempt``, at least Slack's ``Retry-After``
+        on a 429; None when Slack asks for longer than ``MAX_RETRY_WAIT``."""
+        asked = None
         if rate_limited is not None:
-            try:
-                return float(rate_limited.response.headers.get("Retry-After", 1))
-            except (TypeError, ValueError):
-                return 1.0
-        return float(self.backoff * 2 ** (attempt - 1))
+            header = rate_limited.response.headers.get("Retry-After")
+            asked = retry_after(str(header)) if header is not None else None
+            asked = 1.0 if asked is None else asked
+            if asked > MAX_RETRY_WAIT:
+                return None
+        return self.policy.wait(attempt - 1, asked)
 
     async def find(self, ref: ChannelRef, marker: str, since: datetime) -> str | None:
         """The ``ts`` of a top-level message in ``ref.channel`` carrying ``marker``,

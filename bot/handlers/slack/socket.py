@@ -34,8 +34,11 @@ from typing import Any
 import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import ConfigError
 
 log = logging.getLogger("bot.handlers.slack")
 
@@ -158,6 +161,46 @@ class RadarSocketHandler(AsyncSocketModeHandler):
         self.app_token = client.app_token
         self.client = client
         self.client.socket_mode_request_listeners.append(self.handle)  # type: ignore[arg-type]
+
+
+async def connect(
+    app: AsyncApp,
+    app_token: str,
+    *,
+    variable: str,
+    timeout: float,
+    backoff: float,
+) -> RadarSocketHandler:
+    """The first Socket Mode connection, in one attempt: a refused app token or
+    a socket URL that does not connect within ``timeout`` is a ``ConfigError``
+    naming the token's environment ``variable``, not a silent retry loop."""
+    client = RadarSocketClient(
+        app_token,
+        web_client=app.client,
+        logger=logging.getLogger("bot.handlers.slack.bolt"),
+        backoff=backoff,
+    )
+    handler = RadarSocketHandler(app, client)
+    try:
+        await asyncio.wait_for(handler.connect_async(), timeout)
+    except BaseException as err:  # refused, unreachable, or cancelled (SIGTERM): close
+        with contextlib.suppress(Exception):
+            await handler.close_async()
+        if isinstance(err, SlackApiError):
+            raise ConfigError(
+                f"Slack refused the app token in {variable} "
+                f"({err.response.get('error') or 'no answer'}); Socket Mode needs an "
+                "app-level token (xapp-...) with the connections:write scope."
+            ) from None
+        if isinstance(err, TimeoutError | aiohttp.ClientError | OSError):
+            raise ConfigError(
+                f"Slack Socket Mode did not connect with the app token in {variable} "
+                f"({describe(err)}); check the token and that Socket Mode is enabled "
+                "for the app."
+            ) from None
+        raise
+    log.info("Slack Socket Mode connected")
+    return handler
 
 
 def describe(err: BaseException) -> str:

@@ -1,0 +1,150 @@
+"""The front door: one platform event in, one core call, its messages out.
+
+Every adapter turns its events into calls here and nothing else: a command
+line, a button press (``bot.core.buttons``), a message in a card's thread.
+Each call runs the service (blocking: database, arXiv, the model) in the
+process's bounded pools (``bot.workpools``), by kind, then posts what it
+returns through the one delivery path (``bot.digest.deliver``) with the
+event's ``Replier``. Adapters never see a run id, the store or the outbox.
+
+Platform-neutral: no SDK is imported here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import ParamSpec, TypeVar
+
+from bot import workpools
+from bot.core import buttons
+from bot.core import commands as c
+from bot.core.actor import Actor
+from bot.core.channel import ChannelRef
+from bot.core.outgoing import Outbound
+from bot.core.recent import Recent
+from bot.digest.deliver import Delivered, Replier, deliver
+from bot.service import RadarService
+from bot.workpools import WorkPools
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: Who sent an event, as the platform vouches for them. Called with True when
+#: the reply depends on more than their id (``commands.names_sender``): their
+#: name and whether they are an admin, which may cost the platform a look-up.
+Who = Callable[[bool], Awaitable[Actor]]
+
+
+class Dispatcher:
+    """The front door of one adapter. ``pools`` are the process's work pools
+    (``App.pools``); None runs each call on a worker thread of the event
+    loop, unbounded (the console: one person, one line at a time)."""
+
+    def __init__(self, service: RadarService, pools: WorkPools | None = None) -> None:
+        self.service = service
+        self.pools = pools
+        #: Cards whose thread already has the Ask prompt (the button pressed again).
+        self._prompted = Recent()
+
+    async def _job(self, kind: str, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn`` as one job of ``kind``'s pool (waits for a slot)."""
+        if self.pools is None:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        async with self.pools.slot(kind):
+            return await self.pools.run(fn, *args, **kwargs)
+
+    async def _call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """A short blocking call (a read, a record) inside the current job."""
+        if self.pools is None:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return await self.pools.run(fn, *args, **kwargs)
+
+    # -- what a platform asks before it runs anything -------------------------------
+
+    @staticmethod
+    def private(line: str) -> bool:
+        """Whether a line's reply is for its sender alone, whatever happens
+        (for a platform that must choose before running: Discord's deferral)."""
+        return c.answers_privately(workpools.parse_or_none(line))
+
+    # -- events ------------------------------------------------------------------------
+
+    async def command(self, ref: ChannelRef, line: str, replier: Replier, who: Who) -> Delivered:
+        """A `/radar` line typed in ``ref``."""
+        command = workpools.parse_or_none(line)  # None: the service says what is wrong
+        actor = await who(c.names_sender(command))
+        post = await self._job(workpools.kind_of(command), self.service.respond, ref, line, actor)
+        return await self.deliver(post, replier)
+
+    async def button(
+        self, ref: ChannelRef, press: buttons.Press, value: str, replier: Replier, who: Who
+    ) -> Delivered | None:
+        """A button pressed on one of the bot's messages in ``ref``; None when
+        its value is not one its button could carry (nothing runs)."""
+        command = buttons.command_for(press, value)
+        if command is None:
+            return None
+        actor = await who(c.names_sender(command))
+        post = await self._job(workpools.kind_of(command), self.service.answer, ref, command, actor)
+        return await self.deliver(post, replier)
+
+    async def ask_prompt(
+        self, ref: ChannelRef, message_ref: str, replier: Replier
+    ) -> Delivered | None:
+        """The Ask button on a card whose platform threads need no opening
+        (Slack): an invitation in its thread, once per card."""
+        post = await self._job(workpools.COMMAND, self.service.ask_prompt, ref, message_ref)
+        card = (ref.platform, ref.workspace, ref.channel, message_ref)
+        if post.thread and not self._prompted.add(card):
+            return None
+        return await self.deliver(post, replier)
+
+    async def question(
+        self,
+        ref: ChannelRef,
+        thread: str,
+        text: str,
+        history: Sequence[str],
+        replier: Replier,
+        user: str | None = None,
+    ) -> Delivered | None:
+        """A message in the thread of card message ``thread``; None (silence)
+        when that thread is not about one of this channel's cards."""
+        post = await self._job(
+            workpools.ASK, self.service.answer_in_thread, ref, thread, text, history, user
+        )
+        if post is None:
+            return None
+        return await self.deliver(post, replier)
+
+    # -- small reads for a platform's UI ---------------------------------------------
+
+    async def is_card(self, ref: ChannelRef, message_ref: str) -> bool:
+        """Whether a thread under ``message_ref`` is about one of this channel's cards."""
+        return await self._call(self.service.is_card, ref, message_ref)
+
+    async def remember_thread(self, ref: ChannelRef, key: str, number: int, thread: str) -> None:
+        """A thread opened for card ``number`` away from its message."""
+        await self._call(self.service.remember_thread, ref, key, number, thread)
+
+    async def chip_labels(self, ref: ChannelRef) -> list[tuple[str, str]]:
+        """This channel's chips, (kind, label) in `/radar` order (autocomplete)."""
+        return await self._call(self.service.chip_labels, ref)
+
+    # -- delivery ----------------------------------------------------------------------
+
+    async def deliver(self, post: Outbound, replier: Replier) -> Delivered:
+        """Post ``post`` through the one path, then acknowledge the command.
+        Raises ``DeliveryFailed`` (the platform refused a message): the
+        adapter tells the person in its own words."""
+        if post.exactly_once and not post.channel_id:
+            post = replace(post, channel_id=await self._call(self.service.channel_id, post.ref))
+        service = self.service
+        done = await deliver(service.store, replier, service.clock, post)
+        await replier.acknowledge(done.notice)
+        return done
+
+
+__all__ = ["Dispatcher", "Who"]

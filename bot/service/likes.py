@@ -1,0 +1,249 @@
+"""What a channel likes: like chips, feedback on cards, the reading list.
+
+- `/radar like <id | card>` adds a like chip (value: the paper's key; shown
+  by its title, ``More like: <title> ×``). A paper not stored yet is fetched
+  by id (one arXiv ``id_list`` request) and stored like any harvested one.
+- A card's *More like this* / *Less like this* / *Save* buttons and Slack's
+  👍/👎 reactions arrive as ``Verdict`` commands: one person's verdict on one
+  paper in this channel. The store's unique row makes them idempotent.
+- `/radar likes` shows what was learned; `/radar forget` clears it (chips
+  stay); `/radar saved [bibtex]` lists the reading list.
+
+The ordering itself lives in ``bot.service.relevance``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.core import commands as c
+from bot.core.actor import Actor
+from bot.core.cards import Reply, ReplyKind
+from bot.core.channel import ChannelState
+from bot.core.chips import Chip, ChipKind
+from bot.core.matching.radar import Match, make_match
+from bot.core.paper import Paper
+from bot.errors import NotFoundError, UpstreamError, UsageError
+from bot.relevance.reasons import short_title
+from bot.relevance.tfidf import paper_text
+from bot.service.base import said
+from bot.service.edits import Edits
+from bot.service.relevance import Ranker
+from bot.store.relevance import RelevanceStore
+
+#: Like chips a reply names at most, and terms `/radar likes` shows.
+TOP_TERMS = 10
+#: Cards a like chip's reply shows: the radar's papers now nearest the top.
+LIKE_REPLY_CARDS = 3
+
+VERDICT_WORDS = {
+    "like": ("likes", "More like this: noted."),
+    "dislike": ("dislikes", "Less like this: noted."),
+    "save": ("saved", "Saved to this channel's reading list."),
+}
+
+
+class Likes(Edits):
+    def _ranker(self) -> Ranker:
+        if self.ranker is None:
+            raise UsageError("Relevance is turned off on this bot (`[relevance] enabled = false`).")
+        return self.ranker
+
+    @property
+    def _relevance(self) -> RelevanceStore:
+        return self._ranker().relevance
+
+    # -- like chips ------------------------------------------------------------------
+
+    def like(self, state: ChannelState, card: int | None, arxiv_id: str | None) -> Reply:
+        """`/radar like`: a like chip for the paper (see the module docstring)."""
+        ranker = self._ranker()
+        self._room(state)
+        paper = self._liked_paper(state, card, arxiv_id)
+        chip = Chip(ChipKind.LIKE, paper.key, names=(" ".join(paper.title.split())[:200],))
+        if any(have.kind is ChipKind.LIKE and have.value == paper.key for have in state.chip_list):
+            return Reply(
+                f"like chip {chip.label()} is already on this radar; nothing changed.",
+                chips=state.chips,
+                ephemeral=True,
+                kind=ReplyKind.RADAR,
+            )
+        state = self._created(state)
+        if not self.store.add_chip(state.id, chip, [], self.clock.now()):
+            return Reply(
+                f"like chip {chip.label()} is already on this radar; nothing changed.",
+                chips=state.chips,
+                ephemeral=True,
+                kind=ReplyKind.RADAR,
+            )
+        state = self.store.channel(state.ref)
+        ranker.vectors([paper])  # represented now, so the next ranking need not
+        lines = ["Papers like it now come first, and similar new ones join the radar."]
+        return Reply(
+            f"Added like chip {chip.label()}.",
+            tuple(lines),
+            chips=state.chips,
+            kind=ReplyKind.RADAR,
+        )
+
+    def _liked_paper(self, state: ChannelState, card: int | None, arxiv_id: str | None) -> Paper:
+        if card is not None:
+            posted = self.store.posted_card(state.id, number=card) if state.id else None
+            if posted is None:
+                raise NotFoundError(
+                    f"No card {card:02d} has been posted in this channel yet; like a paper "
+                    "by its arXiv id instead, e.g. `/radar like 2604.26951`."
+                )
+            return posted[1]
+        assert arxiv_id is not None
+        key = f"arxiv:{arxiv_id}"
+        found = self.store.papers_by_key([key]).get(key)
+        if found is not None:
+            return found
+        fetch = getattr(self.source.interactive(), "fetch_ids", None)
+        if fetch is None:  # a source without lookup by id (tests' fakes, other sources)
+            raise NotFoundError(f"arXiv {arxiv_id} is not among the papers I have.")
+        try:
+            papers = fetch([arxiv_id])
+        except UpstreamError as err:
+            raise UpstreamError(
+                f"arXiv did not answer when I looked up {arxiv_id}; try again in a minute."
+            ) from err
+        if not papers:
+            raise NotFoundError(f"arXiv has no paper {arxiv_id}; check the id.")
+        self.store.upsert_papers(papers, self.clock.now())
+        stored = self.store.papers_by_key([key]).get(key)
+        if stored is None:  # stored under another key (merged into a published version)
+            stored = next(iter(self.store.papers_by_key([p.key for p in papers]).values()), None)
+        if stored is None:
+            raise NotFoundError(f"arXiv {arxiv_id} could not be stored; try again later.")
+        return stored
+
+    # -- feedback --------------------------------------------------------------------
+
+    def verdict(self, state: ChannelState, command: c.Verdict, actor: Actor | None) -> Reply:
+        """A card's button or a reaction: one person's verdict, idempotent."""
+        relevance = self._relevance
+        if actor is None:
+            raise UsageError("Feedback needs the person who gave it.")
+        paper = self.store.papers_by_key([command.paper_key]).get(command.paper_key)
+        if paper is None:
+            raise NotFoundError("That paper is no longer stored; nothing changed.")
+        state = self._created(state)
+        if command.undo:
+            changed = relevance.remove_feedback(state.id, paper.key, actor.user_id, command.kind)
+        else:
+            changed = relevance.add_feedback(
+                state.id, paper.key, actor.user_id, command.kind, command.source
+            )
+        title = short_title(paper.title)
+        if command.undo:
+            text = f"Taken back: {command.kind} of “{title}”."
+        elif changed:
+            text = f"{VERDICT_WORDS[command.kind][1]} “{title}”"
+        else:
+            text = f"You had already marked “{title}”; nothing changed."
+        return Reply(text, ephemeral=True, kind=ReplyKind.INFO)
+
+    def likes(self, state: ChannelState) -> Reply:
+        """`/radar likes`: like chips, feedback counts and the terms that weigh most."""
+        ranker = self._ranker()
+        chips = [chip for chip in state.chip_list if chip.kind is ChipKind.LIKE]
+        fb = self._relevance.feedback(state.id) if state.id else None
+        lines = []
+        if chips:
+            lines.append("Like chips: " + "; ".join(chip.label() for chip in chips))
+        if fb is not None:
+            saved = len(self._relevance.saved(state.id))
+            lines.append(
+                f"Feedback: {len(fb.liked)} liked or saved, {len(fb.disliked)} disliked"
+                f" ({saved} on the reading list)"
+            )
+        signal = ranker.signal(state.id, state.chip_list)
+        if not signal.any:
+            lines.append(
+                "Nothing learned yet: like a paper with `/radar like <arXiv id>` or the "
+                "More like this button on a card."
+            )
+            return Reply("What this radar learned", tuple(lines), kind=ReplyKind.INFO)
+        pool = self._pool()
+        vectors = ranker.vectors(pool, signal.liked + signal.feedback.disliked)
+        model = ranker.model(signal, vectors, [p.key for p in pool])
+        if model is not None:
+            liked = self.store.papers_by_key(list(model.liked))
+            texts = [paper_text(p.title, p.abstract) for p in liked.values()]
+            terms = model.top_terms(texts, TOP_TERMS)
+            if terms:
+                lines.append("Weighs most: " + ", ".join(terms))
+        return Reply("What this radar learned", tuple(lines), kind=ReplyKind.INFO)
+
+    def forget(self, state: ChannelState, who: str | None) -> Reply:
+        """`/radar forget`: feedback cleared; chips (like chips too) stay."""
+        n = self._relevance.forget(state.id) if state.id else 0
+        title = said(who, "cleared what this radar learned.", "Cleared what this radar learned.")
+        lines = (
+            f"{n} verdict{'s' if n != 1 else ''} no longer count; saved papers stay on the "
+            "reading list and chips stay (remove a like chip with `/radar remove`).",
+        )
+        return Reply(title, lines, chips=state.chips or None, kind=ReplyKind.INFO)
+
+    # -- the reading list ------------------------------------------------------------
+
+    def saved(self, state: ChannelState, bibtex: bool) -> Reply:
+        """`/radar saved [bibtex]`: the channel's reading list, newest first."""
+        items = self._relevance.saved(state.id) if state.id else []
+        if not items:
+            return Reply(
+                "The reading list is empty",
+                ("Save a paper with the Save button on its card.",),
+                kind=ReplyKind.INFO,
+            )
+        papers = self.store.papers_by_key([i.key for i in items])
+        found = [papers[i.key] for i in items if i.key in papers]
+        if bibtex:
+            return Reply(
+                f"Reading list as BibTeX: {len(found)} paper{'s' if len(found) != 1 else ''}",
+                ("\n\n".join(bibtex_entry(p) for p in found),),
+                kind=ReplyKind.INFO,
+            )
+        cards = self._cards(state, [_as_match(p) for p in found])
+        return Reply(
+            f"Reading list: {len(found)} paper{'s' if len(found) != 1 else ''}",
+            ("`/radar saved bibtex` for BibTeX (Zotero imports it).",),
+            cards=cards,
+            kind=ReplyKind.INFO,
+        )
+
+
+def _as_match(paper: Paper) -> Match:
+    return make_match(paper, (), 0, 0)
+
+
+_BIB_UNSAFE = re.compile(r"[{}\\]")
+
+
+def _bib(text: str) -> str:
+    """A BibTeX field value: braces and backslashes dropped, whitespace folded."""
+    return " ".join(_BIB_UNSAFE.sub("", text).split())
+
+
+def bibtex_entry(paper: Paper) -> str:
+    """One ``@misc`` entry in the form arXiv's own export uses (Zotero imports it)."""
+    ident = paper.key.split(":", 1)[-1]
+    surname = (paper.authors[0].split()[-1] if paper.authors else "anon").lower()
+    cite = (
+        re.sub(r"[^a-z0-9]", "", surname)
+        + str(paper.published.year)
+        + re.sub(r"[^0-9a-z]", "", ident.lower())[-5:]
+    )
+    fields: list[tuple[str, str]] = [
+        ("title", _bib(paper.title)),
+        ("author", " and ".join(_bib(a) for a in paper.authors) or "Unknown"),
+        ("year", str(paper.published.year)),
+        ("url", paper.url),
+    ]
+    if paper.key.startswith("arxiv:"):
+        fields += [("eprint", ident), ("archivePrefix", "arXiv")]
+        if paper.primary_category:
+            fields.append(("primaryClass", paper.primary_category))
+    return "@misc{" + cite + ",\n" + ",\n".join(f"  {k} = {{{v}}}" for k, v in fields) + "\n}"

@@ -1,0 +1,58 @@
+"""Button presses are parsed once, in the core, the same for every platform.
+
+A button's value comes back from the client and can be forged: each press is
+read as the one command its button may run, or nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.core import commands as c
+from bot.core.buttons import Press, chip_target, command_for, pick_line, pick_token
+from bot.core.chips import Chip, ChipKind, find_chip
+
+
+def test_each_press_runs_the_command_its_button_stands_for() -> None:
+    assert command_for(Press.SHUFFLE) == c.Shuffle()
+    assert command_for(Press.BRIEF, "anything") == c.Brief()
+    assert command_for(Press.REMOVE, " keyword agents ") == c.RemoveChip("keyword agents")
+    assert command_for(Press.REMOVE_ID, "17") == c.RemoveChip("17", chip_id=17)
+    assert command_for(Press.PICK, "pick 2 openalex:A5017898742") == c.Pick(2, "A5017898742")
+    assert command_for(Press.PICK, "pick name") == c.Pick(None)
+    assert command_for(Press.ASK, "1712.0001") is None  # the platform opens a thread
+
+
+@pytest.mark.parametrize(
+    ("press", "value"),
+    [
+        (Press.PICK, "clear"),  # a forged value: only a pick may run
+        (Press.PICK, "pick 2"),  # a typed pick, not what a button carries
+        (Press.PICK, "pick 2 openalex:A1; clear"),
+        (Press.REMOVE_ID, "17 or 18"),
+        (Press.REMOVE_ID, "²"),
+        (Press.REMOVE, "   "),
+    ],
+)
+def test_a_value_its_button_could_not_carry_runs_nothing(press: Press, value: str) -> None:
+    assert command_for(press, value) is None
+
+
+def test_pick_tokens_for_short_button_ids_round_trip() -> None:
+    for line in ("pick 2 openalex:A5017898742", "pick name"):
+        token = pick_token(line)
+        assert token is not None and pick_line(token) == line
+    assert pick_token("clear") is None
+    assert command_for(Press.PICK, pick_line("3:A1; drop")) is None
+
+
+def test_a_chips_remove_button_names_exactly_that_chip() -> None:
+    chips = (
+        (4, Chip(ChipKind.KEYWORD, '"diffusion model" agents')),
+        (5, Chip(ChipKind.EXCLUDE, "survey")),
+        (6, Chip(ChipKind.KEYWORD, "survey")),
+    )
+    for chip_id, chip in chips:
+        command = command_for(Press.REMOVE, chip_target(chip))
+        assert isinstance(command, c.RemoveChip)
+        assert find_chip(chips, command.target) == (chip_id, chip)

@@ -1,0 +1,139 @@
+"""Likes through the console (issue 12): a like chip re-ranks a channel's radar,
+cards say why, an unknown id is fetched by one arXiv id_list request, and one
+channel's likes never change another channel's order.
+
+The real app against the replayed arXiv capture (``tests/flowkit.py``); the
+embedding is the bundled offline WordLlama.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flowkit import CAPTURE, Radar, card_ids, flat, radar
+
+from bot.core.actor import Actor
+from bot.core.channel import ChannelRef
+from bot.core.commands import Verdict
+from bot.sources.replay import AtomPager, Reply, Request, Rule
+
+OTHER = ChannelRef("console", "local", "other", "other")
+#: "Turning the TIDE: Cross-Architecture Distillation for Diffusion LLMs" (cs.CL, cs.LG).
+TIDE = "2604.26951"
+#: The cs.LG paper on knowledge distillation for edge detection: nearest to TIDE.
+EDGE_KD = "2604.26857"
+
+
+def by_id(request: Request) -> Reply:
+    """arXiv's ``id_list`` lookup, answered from the capture's entries."""
+    wanted = request.params.get("id_list", "")
+    pager = AtomPager(CAPTURE)
+    pager.entries = [e for e in pager.entries if f"/abs/{wanted}".encode() in e]
+    pager.total = len(pager.entries)
+    return Reply(200, pager.page(0, 10))
+
+
+def id_lookup(params: object) -> bool:
+    return bool(getattr(params, "get", lambda *_: "")("id_list", ""))
+
+
+@pytest.fixture
+def r(tmp_path: Path) -> Iterator[Radar]:
+    with radar(tmp_path, [Rule("/api/query", by_id, when=id_lookup)]) as bot:
+        yield bot
+
+
+def order(r: Radar, ref: ChannelRef | None = None) -> list[str]:
+    """The whole radar in the channel's order (the cap raised above its 17 papers)."""
+    r.say("/radar cap 20", ref)
+    return card_ids(r.say("/radar filter since:7d", ref))
+
+
+def test_a_like_chip_reranks_the_radar_and_cards_say_why(r: Radar) -> None:
+    r.say("/radar category cs.LG")
+    before = order(r)
+    assert before.index(EDGE_KD) > 3  # newest-first puts it low
+
+    out = r.say(f"/radar like {TIDE}")
+    assert "More like: Turning the TIDE" in out
+    ids = order(r)
+    after = r.say("/radar filter since:7d")
+    assert ids != before
+    assert ids.index(EDGE_KD) < before.index(EDGE_KD)
+    assert 'why: similar to "Turning the TIDE' in flat(after)
+    assert "0." not in "".join(line for line in after.splitlines() if "why:" in line)
+
+
+def test_the_digest_is_ordered_by_the_like_chip(r: Radar) -> None:
+    r.say("/radar category cs.LG", OTHER)
+    r.say("/radar category cs.LG")
+    r.say(f"/radar like {TIDE}")
+    r.say("/radar cap 20")
+    r.say("/radar cap 20", OTHER)
+    liked, plain = card_ids(r.say("/radar digest")), card_ids(r.say("/radar digest", OTHER))
+    assert sorted(liked) == sorted(plain)  # chips decide what is on the radar
+    assert liked != plain  # the like decides the order, in this channel only
+    assert liked.index(EDGE_KD) < plain.index(EDGE_KD)
+
+
+def test_one_channels_likes_never_change_another_channels_order(r: Radar) -> None:
+    r.say("/radar category cs.LG", OTHER)
+    r.say("/radar category cs.LG")
+    before = order(r, OTHER)
+    r.say(f"/radar like {TIDE}")
+    svc = r.app.service
+    svc.execute(r.ref, Verdict("like", f"arxiv:{EDGE_KD}"), Actor("U1", "Alice"))
+    assert order(r, OTHER) == before
+
+
+def test_liking_a_paper_not_stored_fetches_it_by_id_once(r: Radar) -> None:
+    out = r.say(f"/radar like {TIDE}")  # nothing harvested yet
+    assert "added like chip Turning the TIDE" in flat(out)
+    lookups = [p for p in r.server.params if id_lookup(p)]
+    assert [p.get("id_list") for p in lookups] == [TIDE]
+    assert r.chips() == [("like", f"arxiv:{TIDE}")]
+
+
+def test_an_unknown_id_gets_a_clear_message_and_changes_nothing(r: Radar) -> None:
+    out = r.say("/radar like 2604.99999")
+    assert "arXiv has no paper 2604.99999" in out
+    assert r.chips() == []
+    assert "No card 07 has been posted" in r.say("/radar like 7")
+    assert "neither a card number nor an arXiv id" in r.say("/radar like banana")
+
+
+def test_likes_shows_what_was_learned_and_forget_clears_feedback_not_chips(r: Radar) -> None:
+    r.say("/radar category cs.LG")
+    assert "Nothing learned yet" in r.say("/radar likes")
+    r.say(f"/radar like {TIDE}")
+    r.app.service.execute(r.ref, Verdict("dislike", f"arxiv:{EDGE_KD}"), Actor("U1", "A"))
+    out = flat(r.say("/radar likes"))
+    assert "Like chips: Turning the TIDE" in out
+    assert "1 disliked" in out
+    assert "Weighs most:" in out and "distillation" in out
+    assert "1 verdict no longer count" in flat(r.say("/radar forget"))
+    assert "0 disliked" in flat(r.say("/radar likes"))
+    assert ("like", f"arxiv:{TIDE}") in r.chips()
+
+
+def test_feedback_is_idempotent_per_person(r: Radar) -> None:
+    r.say("/radar category cs.LG")
+    svc, key = r.app.service, f"arxiv:{EDGE_KD}"
+    first = svc.execute(r.ref, Verdict("like", key), Actor("U1", "A"))
+    again = svc.execute(r.ref, Verdict("like", key), Actor("U1", "A"))
+    assert "noted" in first.title and "already" in again.title
+    svc.execute(r.ref, Verdict("like", key), Actor("U2", "B"))
+    assert "liked by 2 here" in flat(r.say("/radar filter since:7d"))
+    svc.execute(r.ref, Verdict("like", key, undo=True), Actor("U2", "B"))
+    assert "liked by 1 person here" in flat(r.say("/radar filter since:7d"))
+
+
+def test_saved_lists_the_reading_list_and_bibtex(r: Radar) -> None:
+    r.say("/radar category cs.LG")
+    assert "reading list is empty" in r.say("/radar saved")
+    r.app.service.execute(r.ref, Verdict("save", f"arxiv:{TIDE}"), Actor("U1", "A"))
+    assert card_ids(r.say("/radar saved")) == [TIDE]
+    bib = flat(r.say("/radar saved bibtex"))
+    assert "@misc{" in bib and f"eprint = {{{TIDE}}}" in bib and "archivePrefix = {arXiv}" in bib
