@@ -37,7 +37,8 @@ from bot.sources.http import Throttle
 from bot.sources.replay import AtomPager, ReplayServer
 from bot.store import db, migrate
 from bot.store import models as m
-from bot.store.relevance import RelevanceStore, fold_relevance
+from bot.store.papers import fold_relevance
+from bot.store.relevance import RelevanceStore
 from bot.store.repo import Store
 from bot.store.unit import Units
 from tests.fakellm import FakeLLM, Status

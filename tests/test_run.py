@@ -282,6 +282,10 @@ def test_two_processes_on_one_postgresql_post_each_digest_once(
                 lambda: len(s.runs()) == 12 and all(st == "done" for _, st, _, _ in s.runs()),
                 timeout=30,
             )
+            # One worker can deliver all twelve while the other is still
+            # importing; a SIGTERM before the signal handlers exist kills it
+            # (-15), which says nothing about exactly-once. Stop both once ready.
+            wait_until(lambda: all("event=run.ready" in s.log(n) for n in "ab"), timeout=30)
         finally:
             codes = [stop(p) for p in procs]
         assert codes == [0, 0]

@@ -308,35 +308,6 @@ class RelevanceStore:
             return int(gone or 0) + int(muted or 0)
 
 
-def fold_relevance(s: Session, src_id: int, dst_id: int) -> None:
-    """Move ``src``'s feedback to ``dst`` before ``src`` is deleted as a duplicate.
-
-    A verdict ``dst`` already has from the same person is kept once. ``src``'s
-    vectors are simply dropped with it (cascade): ``dst`` keeps its own, and
-    its text hash tells the vectorizer whether the merged text needs new ones.
-    """
-    dup = _duplicates(s, src_id, dst_id)
-    if dup:
-        s.execute(delete(m.Feedback).where(m.Feedback.id.in_(dup)))
-    s.execute(update(m.Feedback).where(m.Feedback.paper_id == src_id).values(paper_id=dst_id))
-
-
-def _duplicates(s: Session, src_id: int, dst_id: int) -> list[int]:
-    """Ids of ``src``'s feedback rows that ``dst`` has already (same channel, person, kind)."""
-    theirs = {
-        (c, u, k)
-        for c, u, k in s.execute(
-            select(m.Feedback.channel_id, m.Feedback.user_id, m.Feedback.kind).where(
-                m.Feedback.paper_id == dst_id
-            )
-        )
-    }
-    q = select(m.Feedback.id, m.Feedback.channel_id, m.Feedback.user_id, m.Feedback.kind)
-    return [
-        i for i, c, u, k in s.execute(q.where(m.Feedback.paper_id == src_id)) if (c, u, k) in theirs
-    ]
-
-
 def _one(channel_id: int, paper_id: int, user_id: str, kind: str) -> ColumnElement[bool]:
     return and_(
         m.Feedback.channel_id == channel_id,
