@@ -194,7 +194,10 @@ def test_demo_keep_leaves_a_real_database(
     assert rc == 0
     assert "Turning the TIDE" in out
     assert counts(url)["papers"] == 20
-    assert counts(url)["chips"] == 4  # cs.CL, Jorg Frochte, distillation, -survey
+    # cs.CL, a like chip, Jorg Frochte, distillation, -survey
+    assert counts(url)["chips"] == 5
+    # The like chip re-ranks what follows and says why.
+    assert 'why: similar to "Turning the TIDE' in out
     assert list(clean_env.iterdir()) == []
 
 

@@ -34,6 +34,7 @@ DEMO_NOW = datetime(2026, 4, 30, 18, 0, tzinfo=UTC)
 
 SCRIPT: tuple[str, ...] = (
     "/radar category cs.CL",
+    "/radar like 1",
     "/radar author Jorg Frochte",
     "/radar keyword distillation",
     "/radar keyword -survey",
