@@ -90,6 +90,32 @@ class Dispatcher:
         post = await self._job(workpools.kind_of(command), self.service.answer, ref, command, actor)
         return await self.deliver(post, replier)
 
+    async def reaction(
+        self, ref: ChannelRef, message_ref: str, name: str, removed: bool, who: Who
+    ) -> bool:
+        """An emoji reaction added to (or removed from) message ``message_ref``
+        in ``ref``: a 👍/👎 on one of this channel's cards is that person's
+        verdict on its paper, exactly as its More/Less like this button.
+        Recorded silently (the reaction is its own acknowledgement); False when
+        it means nothing (another emoji, a message that is not a card here)."""
+        if buttons.reaction_verdict(name, "x:x") is None:
+            return False  # not a verdict emoji: no look-up at all
+        key = await self._call(self._card_key, ref, message_ref)
+        command = None if key is None else buttons.reaction_verdict(name, key, removed)
+        if command is None:
+            return False
+        actor = await who(c.names_sender(command))
+        await self._job(workpools.kind_of(command), self.service.answer, ref, command, actor)
+        return True
+
+    def _card_key(self, ref: ChannelRef, message_ref: str) -> str | None:
+        """The paper of card message ``message_ref`` in ``ref``, as the core
+        recorded it when the card was posted; None for any other message."""
+        store = self.service.store
+        state = store.find_channel(ref)
+        paper = None if state is None else store.paper_for_message(state.id, message_ref)
+        return None if paper is None else paper.key
+
     async def ask_prompt(
         self, ref: ChannelRef, message_ref: str, replier: Replier
     ) -> Delivered | None:

@@ -9,7 +9,14 @@ from __future__ import annotations
 import pytest
 
 from bot.core import commands as c
-from bot.core.buttons import Press, chip_target, command_for, pick_line, pick_token
+from bot.core.buttons import (
+    Press,
+    chip_target,
+    command_for,
+    pick_line,
+    pick_token,
+    reaction_verdict,
+)
 from bot.core.chips import Chip, ChipKind, find_chip
 
 
@@ -21,6 +28,12 @@ def test_each_press_runs_the_command_its_button_stands_for() -> None:
     assert command_for(Press.PICK, "pick 2 openalex:A5017898742") == c.Pick(2, "A5017898742")
     assert command_for(Press.PICK, "pick name") == c.Pick(None)
     assert command_for(Press.ASK, "1712.0001") is None  # the platform opens a thread
+    key = "arxiv:2604.26951"
+    assert command_for(Press.MORE, key) == c.Verdict("like", key, source="button")
+    assert command_for(Press.LESS, key) == c.Verdict("dislike", key, source="button")
+    assert command_for(Press.SAVE, key) == c.Verdict("save", key, source="button")
+    old = "arxiv:astro-ph/0601001"
+    assert command_for(Press.MORE, old) == c.Verdict("like", old, source="button")
 
 
 @pytest.mark.parametrize(
@@ -32,6 +45,11 @@ def test_each_press_runs_the_command_its_button_stands_for() -> None:
         (Press.REMOVE_ID, "17 or 18"),
         (Press.REMOVE_ID, "²"),
         (Press.REMOVE, "   "),
+        (Press.MORE, "clear"),  # a feedback button carries a paper key, nothing else
+        (Press.MORE, "arxiv:2604.26951 clear"),
+        (Press.LESS, ""),
+        (Press.SAVE, "arxiv:"),
+        (Press.SAVE, "like 2604.26951"),
     ],
 )
 def test_a_value_its_button_could_not_carry_runs_nothing(press: Press, value: str) -> None:
@@ -56,3 +74,16 @@ def test_a_chips_remove_button_names_exactly_that_chip() -> None:
         command = command_for(Press.REMOVE, chip_target(chip))
         assert isinstance(command, c.RemoveChip)
         assert find_chip(chips, command.target) == (chip_id, chip)
+
+
+def test_thumbs_reactions_are_verdicts_and_removing_one_takes_it_back() -> None:
+    key = "arxiv:2604.26951"
+    for name in ("+1", "thumbsup", "+1::skin-tone-3"):
+        assert reaction_verdict(name, key) == c.Verdict("like", key, source="reaction")
+    for name in ("-1", "thumbsdown"):
+        assert reaction_verdict(name, key) == c.Verdict("dislike", key, source="reaction")
+    assert reaction_verdict("+1", key, removed=True) == c.Verdict(
+        "like", key, undo=True, source="reaction"
+    )
+    assert reaction_verdict("tada", key) is None  # other emoji mean nothing
+    assert reaction_verdict("+1", "not a key") is None

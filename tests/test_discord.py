@@ -46,7 +46,7 @@ from tests.fakediscord import (
     labels,
 )
 from tests.fakellm import FakeLLM, Smart, llm_radar
-from tests.flowkit import NOW, Radar, radar
+from tests.flowkit import NOW, Radar, card_ids, radar
 
 LAB = ChannelRef("discord", GUILD, CHANNEL, "lab")
 MARKER = re.compile(r"^Paper Radar · (r\d+:\S+)$")
@@ -330,7 +330,7 @@ def test_channels_are_isolated_by_guild_and_channel_and_threads_use_their_parent
             # The same channel id under another guild id is another radar.
             await bot.command("category", {"name": "cs.AI"}, guild=OTHER_GUILD)
             messages = await digest_of(bot, r)
-            card = next(m for m in messages if len(custom_ids(m)) == 1)
+            card = next(m for m in messages if custom_ids(m)[:1] == ["radar:ask:1:" + key_of(m)])
             await bot.click(card, custom_ids(card)[0])
             thread = card["id"]
             await bot.command("keyword", {"words": "agents"}, channel=thread)
@@ -415,9 +415,16 @@ def test_digest_posts_header_cards_and_footer_once_each_with_markers(r: Radar) -
                 (embed,) = card["embeds"]
                 assert embed["author"]["name"].startswith(f"{n:02d}.  arXiv (")
                 assert embed["url"].startswith("https://arxiv.org/abs/")
-                (cid,) = custom_ids(card)
+                cid, *feedback = custom_ids(card)
                 assert re.fullmatch(rf"radar:ask:{n}:arxiv:\S+", cid)
-                assert labels(card) == ["Ask about this paper"]
+                key = cid.split(":", 3)[3]
+                assert feedback == [f"radar:{p}:{key}" for p in ("more", "less", "save")]
+                assert labels(card) == [
+                    "Ask about this paper",
+                    "More like this",
+                    "Less like this",
+                    "Save",
+                ]
             assert "more matching paper" in footer["embeds"][0]["description"]
 
     asyncio.run(main())
@@ -597,6 +604,42 @@ def test_buttons_shuffle_remove_and_survive_a_restart(r: Radar) -> None:
             await fake.stop()
 
     asyncio.run(main())
+
+
+# -- feedback on cards (issue 12) ----------------------------------------------------------------
+
+#: "Turning the TIDE" and the cs.LG paper nearest to it (tests/test_likes.py).
+TIDE = "arxiv:2604.26951"
+EDGE_KD = "arxiv:2604.26857"
+
+
+def key_of(message: dict[str, Any]) -> str:
+    """The paper key a card message's Ask button carries ("" for other messages)."""
+    ids = custom_ids(message)
+    return ids[0].split(":", 3)[3] if ids and ids[0].startswith("radar:ask:") else ""
+
+
+def test_more_like_this_records_the_feedback_once_and_reorders_the_radar(r: Radar) -> None:
+    async def main() -> None:
+        async with connected(r.app) as bot:
+            rec = await bot.command("filter", {"terms": "since:7d"})
+            assert [key_of(m) for m in rec.posted if key_of(m)] == before  # one order
+            card = next(m for m in rec.posted if key_of(m) == TIDE)
+            rec = await bot.click(card, f"radar:more:{TIDE}", who=BOB)
+            assert is_ephemeral(rec.messages[-1]) and not rec.posted
+            assert "More like this: noted." in text_of(rec.messages)
+            rec = await bot.click(card, f"radar:more:{TIDE}", who=BOB)  # again: once
+            assert "already marked" in text_of(rec.messages)
+
+    r.say("/radar category cs.LG", LAB)
+    r.say("/radar cap 20", LAB)
+    before = ["arxiv:" + i for i in card_ids(r.say("/radar filter since:7d", LAB))]
+    assert before.index(EDGE_KD) > 3  # newest first puts it low
+    asyncio.run(main())
+    assert "Feedback: 1 liked or saved, 0 disliked" in r.say("/radar likes", LAB)
+    after = ["arxiv:" + i for i in card_ids(r.say("/radar filter since:7d", LAB))]
+    assert sorted(after) == sorted(before) and after != before
+    assert after.index(EDGE_KD) < before.index(EDGE_KD)
 
 
 # -- threads ------------------------------------------------------------------------------------

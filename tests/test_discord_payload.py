@@ -205,6 +205,7 @@ def test_custom_ids_are_a_stable_contract() -> None:
         "radar:brief",
         r"radar:chip:(?P<chip_id>[0-9]{1,18})",
         r"radar:ask:(?P<number>[0-9]{1,3}):(?P<key>\S{1,80})",
+        r"radar:(?P<press>more|less|save):(?P<key>\S{1,80})",
         r"radar:pick:(?P<choice>[0-9]{1,2}:A[0-9]{1,12}|name)",
     }
     for cid in [

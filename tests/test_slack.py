@@ -229,7 +229,14 @@ def test_command_is_acked_at_once_then_posts_a_header_and_one_message_per_card(r
         section = message.blocks[0]["text"]["text"]
         assert re.match(rf"\*{n:02d}\.\*  arXiv \([A-Z-]+\.[A-Z]+\)  2026-04-2\d\n", section)
         assert f"<https://arxiv.org/abs/{key.split(':')[1]}|" in section
-        assert [b["action_id"] for b in buttons(message)] == ["ask", "brief"]
+        assert [b["action_id"] for b in buttons(message)] == [
+            "ask",
+            "brief",
+            "more",
+            "less",
+            "save",
+        ]
+        assert {b["value"] for b in buttons(message)} == {key}
         assert message.metadata is not None
         assert message.metadata["event_type"] == "paper_radar_post"
         assert message_marker({"metadata": message.metadata}).endswith(f":card:{key}")
@@ -497,6 +504,110 @@ def test_brief_button_runs_the_briefing_command(rig: Rig) -> None:
     rig.settle()
     assert len(rig.posted()) > posts or rig.private()
     assert not any("went wrong" in json.dumps(p) for p in rig.private())
+
+
+# -- feedback: buttons and reactions (issue 12) -----------------------------------------------
+
+#: "Turning the TIDE: Cross-Architecture Distillation for Diffusion LLMs", and
+#: the cs.LG paper nearest to it, which newest-first puts low (tests/test_likes.py).
+TIDE = "arxiv:2604.26951"
+EDGE_KD = "arxiv:2604.26857"
+
+
+def radar_order(rig: Rig) -> list[str]:
+    """The whole radar in this channel's order, as `/radar filter` posts it."""
+    rig.command("cap 20")
+    before = len(rig.posted())
+    rig.command("filter since:7d")
+    return [k for m in rig.posted()[before:] if (k := card_key(m)) is not None]
+
+
+def learned(rig: Rig) -> str:
+    """What `/radar likes` says, as posted."""
+    rig.command("likes")
+    return json.dumps(rig.posted()[-1].blocks, ensure_ascii=False)
+
+
+def react(
+    rig: Rig, ts: str, name: str = "+1", *, user: str = "UHUMAN01", removed: bool = False
+) -> None:
+    event = {
+        "type": "reaction_removed" if removed else "reaction_added",
+        "user": user,
+        "reaction": name,
+        "item_user": BOT_USER,
+        "item": {"type": "message", "channel": C, "ts": ts},
+        "event_ts": f"{time.time():.6f}",
+    }
+    assert rig.slack.event(event).status_code == 200
+    rig.settle()
+
+
+def card_message(rig: Rig, key: str) -> Message:
+    return next(m for m in rig.posted() if card_key(m) == key)
+
+
+def test_more_like_this_reorders_the_radar_and_counts_once_per_person(rig: Rig) -> None:
+    rig.command("category cs.LG")
+    before = radar_order(rig)
+    assert before.index(EDGE_KD) > 3  # newest first puts it low
+    card = card_message(rig, TIDE)
+    more = next(b for b in buttons(card) if b["action_id"] == "more")
+    assert more["text"]["text"] == "More like this"
+    for _ in range(2):  # the same person clicking twice counts once
+        assert rig.slack.action("more", more["value"], message_ts=card.ts).status_code == 200
+        rig.settle()
+    assert "More like this: noted." in json.dumps(rig.private()[-2])
+    assert "already marked" in json.dumps(rig.private()[-1])
+    assert "Feedback: 1 liked or saved, 0 disliked" in learned(rig)
+    after = radar_order(rig)
+    assert sorted(after) == sorted(before) and after != before
+    assert after.index(EDGE_KD) < before.index(EDGE_KD)
+
+    # Save is a like too, and puts the paper on the reading list.
+    rig.slack.action("save", TIDE, message_ts=card.ts)
+    rig.settle()
+    assert "(1 on the reading list)" in learned(rig)
+
+
+def test_a_forged_feedback_value_runs_nothing(rig: Rig) -> None:
+    rig.command("category cs.LG")
+    card = card_message(rig, TIDE)
+    rig.slack.action("more", "clear", message_ts=card.ts)
+    rig.slack.action("less", "arxiv:9999.99999", message_ts=card.ts)  # no such paper
+    rig.settle()
+    assert rig.chips() == [("category", "cs.LG")]
+    assert "no longer stored" in json.dumps(rig.private()[-1])
+    assert "Nothing learned yet" in learned(rig)
+
+
+def test_a_thumbs_up_reaction_on_a_card_counts_and_removing_it_takes_it_back(rig: Rig) -> None:
+    rig.command("category cs.LG")
+    header = rig.posted()[0]
+    before = radar_order(rig)
+    card = card_message(rig, TIDE)
+    private = len(rig.private())
+    # Ignored: the bot's own reaction, a reaction on the header (not a card),
+    # on an unknown message, and an emoji that is no verdict.
+    react(rig, card.ts, user=BOT_USER)
+    react(rig, header.ts)
+    react(rig, "1700000000.000100")
+    react(rig, card.ts, "tada")
+    assert "Nothing learned yet" in learned(rig)
+    assert radar_order(rig) == before
+
+    react(rig, card.ts, "thumbsup")
+    react(rig, card.ts, "+1::skin-tone-2")  # the same person's 👍 again: once
+    assert "Feedback: 1 liked or saved, 0 disliked" in learned(rig)
+    after = radar_order(rig)
+    assert after != before and after.index(EDGE_KD) < before.index(EDGE_KD)
+    assert len(rig.private()) == private  # a reaction is its own acknowledgement
+
+    react(rig, card.ts, "thumbsup", removed=True)
+    assert "Feedback: 0 liked or saved, 0 disliked" in learned(rig) or "Nothing learned" in (
+        learned(rig)
+    )
+    assert radar_order(rig) == before
 
 
 # -- threads -----------------------------------------------------------------------------------
@@ -982,9 +1093,17 @@ def test_manifest_declares_the_command_minimal_scopes_and_events() -> None:
         "im:history",
         "mpim:history",
         "users:read",  # admins and owners, for [permissions]; names in announcements
+        "reactions:read",  # 👍/👎 on a card is feedback
     }
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
-    assert events == {"app_mention", "message.channels", "message.groups", "message.im"}
+    assert events == {
+        "app_mention",
+        "message.channels",
+        "message.groups",
+        "message.im",
+        "reaction_added",
+        "reaction_removed",
+    }
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert manifest["features"]["bot_user"]["display_name"]

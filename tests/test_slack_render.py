@@ -71,8 +71,21 @@ def test_every_delivery_message_of_a_real_digest_is_valid_block_kit() -> None:
     for card, message in zip(reply.cards, cards, strict=True):
         section, actions = message["blocks"]
         assert section["block_id"] == f"card:{card.number}:{card.key}"
-        assert [b["action_id"] for b in actions["elements"]] == ["ask", "brief"]
-        assert [b["text"]["text"] for b in actions["elements"]] == ["Ask about this paper", "Brief"]
+        assert [b["action_id"] for b in actions["elements"]] == [
+            "ask",
+            "brief",
+            "more",
+            "less",
+            "save",
+        ]
+        assert [b["text"]["text"] for b in actions["elements"]] == [
+            "Ask about this paper",
+            "Brief",
+            "More like this",
+            "Less like this",
+            "Save",
+        ]
+        assert {b["value"] for b in actions["elements"]} == {card.key}  # the card's paper
         assert message["text"].startswith(f"{card.tag} ")
     assert footer["blocks"][0]["type"] == "context"
     assert "+3 more" in footer["blocks"][0]["elements"][0]["text"]

@@ -22,6 +22,13 @@ PICK_LINE = re.compile(r"pick (?P<n>[0-9]{1,2}) openalex:(?P<author>A[0-9]{1,12}
 #: A pick button's compact form, for platforms with short button ids:
 #: ``2:A5017898742`` or ``name``.
 PICK_TOKEN = re.compile(r"(?P<n>[0-9]{1,2}):(?P<author>A[0-9]{1,12})|name")
+#: What a feedback button may carry: a paper key as ``bot.core.paper.Paper``
+#: makes them (``arxiv:2604.26951``, ``arxiv:astro-ph/0601001``,
+#: ``openalex:W…``): a source prefix, then no whitespace. Anything else runs
+#: nothing; a well-formed key of a paper not stored is the service's to refuse.
+PAPER_KEY = re.compile(r"[a-z][a-z0-9_-]{0,15}:[^\s:][^\s]{0,199}")
+#: Slack reaction names (skin tones stripped) and the verdict each stands for.
+REACTIONS = {"+1": "like", "thumbsup": "like", "-1": "dislike", "thumbsdown": "dislike"}
 
 
 class Press(StrEnum):
@@ -31,6 +38,13 @@ class Press(StrEnum):
     REMOVE_ID = "remove_id"  # a chip's ×; value: the chip's stored id
     PICK = "pick"  # one answer to "which person?"; value: the pick line
     ASK = "ask"  # ask about a card: no command, the platform opens its thread
+    MORE = "more"  # More like this; value: the card's paper key
+    LESS = "less"  # Less like this; value: the card's paper key
+    SAVE = "save"  # Save to the reading list; value: the card's paper key
+
+
+#: A feedback press and the verdict it records.
+VERDICTS = {Press.MORE: "like", Press.LESS: "dislike", Press.SAVE: "save"}
 
 
 def command_for(press: Press, value: str = "") -> c.Command | None:
@@ -53,7 +67,20 @@ def command_for(press: Press, value: str = "") -> c.Command | None:
                 return c.parse(value)
             except UsageError:
                 return None
+        case Press.MORE | Press.LESS | Press.SAVE:
+            if not PAPER_KEY.fullmatch(value):
+                return None
+            return c.Verdict(VERDICTS[press], value, source="button")
     return None
+
+
+def reaction_verdict(name: str, paper_key: str, removed: bool = False) -> c.Verdict | None:
+    """A reaction on a card message as the verdict it stands for (👍 like, 👎
+    dislike; a removed reaction takes it back), or None for any other emoji."""
+    kind = REACTIONS.get(name.split("::", 1)[0])  # "+1::skin-tone-2" is a 👍 too
+    if kind is None or not PAPER_KEY.fullmatch(paper_key):
+        return None
+    return c.Verdict(kind, paper_key, undo=removed, source="reaction")
 
 
 def chip_target(chip: Chip) -> str:

@@ -47,6 +47,15 @@ ACTION_CHIP_REMOVE = "chip_remove"  # chip_remove:<position>; value: see chip_ta
 ACTION_ASK = "ask"
 ACTION_BRIEF = "brief"
 ACTION_PICK = "pick"  # pick:<position>; value: the command line, e.g. "pick 2 openalex:A…"
+#: A card's feedback buttons; value: the card's paper key (``bot.core.buttons``).
+ACTION_MORE = "more"
+ACTION_LESS = "less"
+ACTION_SAVE = "save"
+FEEDBACK = (
+    (ACTION_MORE, "More like this"),
+    (ACTION_LESS, "Less like this"),
+    (ACTION_SAVE, "Save"),
+)
 #: Other versions of a paper linked on its card, and the characters of each link.
 LINKS = 3
 LINK_URL = 500
@@ -292,6 +301,15 @@ def card_blocks_for(card: Card) -> list[dict[str, Any]]:
                     "value": clip(card.key, BUTTON_VALUE),
                     "text": {"type": "plain_text", "text": "Brief"},
                 },
+                *(
+                    {
+                        "type": "button",
+                        "action_id": action,
+                        "value": clip(card.key, BUTTON_VALUE),
+                        "text": {"type": "plain_text", "text": label},
+                    }
+                    for action, label in FEEDBACK
+                ),
             ],
         },
     ]

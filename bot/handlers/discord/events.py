@@ -128,6 +128,19 @@ class DiscordEvents:
                 ),
             )
 
+    async def verdict(self, interaction: discord.Interaction[Any], press: Press, key: str) -> None:
+        """A card's More like this / Less like this / Save: recorded for the
+        person who clicked; the acknowledgement is theirs alone."""
+        async with self._handling(f"button {press.value}"):
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            replier = InteractionReplier(interaction, self.poster, private=True)
+            await self._answer(
+                replier,
+                lambda: self.dispatch.button(
+                    self.ref_for(interaction), press, key, replier, self._who(interaction)
+                ),
+            )
+
     def _who(self, interaction: discord.Interaction[Any]) -> Callable[[bool], Awaitable[Actor]]:
         async def who(_full: bool) -> Actor:  # Discord says all there is to know
             return self.actor(interaction)

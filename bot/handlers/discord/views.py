@@ -14,6 +14,9 @@ the core decides what it runs.
 - ``radar:brief``              Brief (as `/radar brief`)
 - ``radar:chip:<chip id>``     × on a chip (as `/radar remove <its number>`)
 - ``radar:ask:<n>:<paper key>``  Ask about this paper (opens a thread)
+- ``radar:more:<paper key>``   More like this (a like of that paper)
+- ``radar:less:<paper key>``   Less like this (a dislike)
+- ``radar:save:<paper key>``   Save (the channel's reading list; a like too)
 - ``radar:pick:<n>:<author id>`` one person of a `/radar author` question (as
   `/radar pick <n> openalex:<author id>`: a button of an older question
   cannot pick from a newer list); ``radar:pick:name`` keeps the name only
@@ -42,6 +45,13 @@ BRIEF_ID = "radar:brief"
 CHIP_ID = "radar:chip:{chip_id}"
 ASK_ID = "radar:ask:{number}:{key}"
 PICK_ID = "radar:pick:{choice}"
+FEEDBACK_ID = "radar:{press}:{key}"  # press: more, less or save
+#: The feedback buttons of a card, in order, and their labels.
+FEEDBACK = (
+    (Press.MORE, "More like this"),
+    (Press.LESS, "Less like this"),
+    (Press.SAVE, "Save"),
+)
 CUSTOM_ID = 100  # Discord's limit on a custom_id
 LABEL = 80  # Discord's limit on a button label
 ROWS, PER_ROW = 5, 5  # a message holds 5 action rows of 5 buttons
@@ -134,6 +144,34 @@ class AskButton(
         await _adapter(interaction).ask_button(interaction, self.number, self.key)
 
 
+class FeedbackButton(
+    ui.DynamicItem[ui.Button[Any]],
+    template=r"radar:(?P<press>more|less|save):(?P<key>\S{1,80})",
+):
+    """More like this / Less like this / Save on a card: that person's verdict
+    on its paper, recorded by the core (``bot.core.buttons``)."""
+
+    def __init__(self, press: Press, key: str, label: str) -> None:
+        super().__init__(
+            ui.Button(
+                label=clip(label, LABEL),
+                style=discord.ButtonStyle.secondary,
+                custom_id=FEEDBACK_ID.format(press=press.value, key=key),
+            )
+        )
+        self.press, self.key = press, key
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: re.Match[str], /
+    ) -> FeedbackButton:
+        press = Press(match["press"])
+        return cls(press, match["key"], dict(FEEDBACK)[press])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _adapter(interaction).verdict(interaction, self.press, self.key)
+
+
 class PickButton(
     ui.DynamicItem[ui.Button[Any]],
     template=r"radar:pick:(?P<choice>[0-9]{1,2}:A[0-9]{1,12}|name)",
@@ -172,6 +210,7 @@ DYNAMIC_ITEMS: tuple[type[ui.DynamicItem[Any]], ...] = (
     BriefButton,
     RemoveChipButton,
     AskButton,
+    FeedbackButton,
     PickButton,
 )
 
@@ -195,8 +234,10 @@ def askable(card: Card) -> bool:
 
 def view_for(message: Message) -> ui.View | None:
     """The buttons of one message: a button per answer where the bot asked a
-    question, a × per chip, Shuffle and Brief where the chips are shown, and an
-    Ask button per card. None when there are none.
+    question, a × per chip, Shuffle and Brief where the chips are shown, an
+    Ask button per card, and More like this / Less like this / Save on a
+    message of one card (a channel's cards are posted one per message; a
+    private list of several uses `/radar like <n>`). None when there are none.
 
     Five rows of five buttons is all a message holds: answers (at most 10),
     Ask buttons (at most 10 cards per message) and the Shuffle/Brief row come
@@ -226,6 +267,11 @@ def view_for(message: Message) -> ui.View | None:
     for i, card in enumerate(cards):
         label = "Ask about this paper" if single else f"Ask about {card.number:02d}"
         _add(view, AskButton(card.number, card.key, label), row + i // PER_ROW)
+    if single and cards and not picks and message.chips is None:
+        card = cards[0]
+        for press, label in FEEDBACK:
+            if len(FEEDBACK_ID.format(press=press.value, key=card.key)) <= CUSTOM_ID:
+                _add(view, FeedbackButton(press, card.key, label), row)
     return view
 
 

@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 #: The slash command. A workspace that renamed it (``/radar-dev``) still works.
 COMMAND = re.compile(r"^/radar(\b|[-_])")
-ACTIONS = re.compile(r"^(shuffle|chip_remove:\d+|ask|brief|pick:\d+)$")
+ACTIONS = re.compile(r"^(shuffle|chip_remove:\d+|ask|brief|pick:\d+|more|less|save)$")
 #: How long a Socket Mode start may take (``apps.connections.open`` + the WebSocket)
 #: before ``start`` gives up and says so; well inside the 30 s an operator waits.
 CONNECT_SECONDS = 20.0
@@ -150,6 +150,8 @@ class SlackAdapter(SlackEvents):
         self.app.action(ACTIONS, middleware=[self._ack_first])(self._on_action)
         self.app.event("app_mention")(self._on_event)
         self.app.event("message")(self._on_event)
+        self.app.event("reaction_added")(self._on_reaction)
+        self.app.event("reaction_removed")(self._on_reaction)
 
     @classmethod
     def from_env(

@@ -5,6 +5,10 @@
 - Buttons (``render_slack``'s action ids) become the core's ``Press``es:
   Shuffle, Brief, a chip's ×, a person to pick, Ask (a prompt in the card's
   thread, ``Dispatcher.ask_prompt``).
+- A card's More like this / Less like this / Save buttons are presses too;
+  a 👍/👎 reaction added to (or removed from) a card message becomes
+  ``Dispatcher.reaction`` (the core finds the card by the message's ts;
+  the bot's own reactions and other messages' are ignored).
 - A message (or an @-mention) in the thread under a card becomes
   ``Dispatcher.question``, with the thread's earlier messages as context.
 - Events Slack delivers twice (a redelivered ``event_id``, a retry after a
@@ -53,6 +57,9 @@ PRESSES = {
     render_slack.ACTION_CHIP_REMOVE: Press.REMOVE,
     render_slack.ACTION_PICK: Press.PICK,
     render_slack.ACTION_ASK: Press.ASK,
+    render_slack.ACTION_MORE: Press.MORE,
+    render_slack.ACTION_LESS: Press.LESS,
+    render_slack.ACTION_SAVE: Press.SAVE,
 }
 NOT_IN_CHANNEL = (
     "I can't post in this channel yet. Invite me with `/invite @Paper Radar`, then try again."
@@ -185,6 +192,27 @@ class SlackEvents:
     async def _on_event(self, event: dict[str, Any], context: Any) -> None:
         # Events are acknowledged by Bolt before this runs.
         self._spawn(self._thread_question(context, event))
+
+    async def _on_reaction(self, event: dict[str, Any], context: Any) -> None:
+        # Acknowledged by Bolt before this runs; the verdict is recorded after.
+        self._spawn(self._reaction(context, event))
+
+    async def _reaction(self, context: Any, event: dict[str, Any]) -> None:
+        """A reaction added to or removed from a message: a 👍/👎 on one of
+        this channel's cards is that person's verdict on its paper."""
+        item = event.get("item") or {}
+        channel, ts, user = item.get("channel"), item.get("ts"), event.get("user")
+        if item.get("type") != "message" or not channel or not ts or not user:
+            return  # a reaction on a file, or a malformed event
+        ref = self._ref(context, channel, None)
+        try:
+            if user == (await self._identity()).get("user_id"):
+                return  # the bot's own reaction is not the channel's verdict
+            removed = event.get("type") == "reaction_removed"
+            name = str(event.get("reaction") or "")
+            await self.dispatch.reaction(ref, str(ts), name, removed, self._who(ref, str(user)))
+        except Exception:
+            log.exception("Slack reaction failed channel=%s ts=%s", channel, ts)
 
     async def _thread_question(self, context: Any, event: dict[str, Any]) -> None:
         """A person's message in the thread under one of this channel's cards."""
