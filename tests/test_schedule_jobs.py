@@ -61,6 +61,8 @@ class ChannelLog:
         self.lose_reply_after: int | None = None
         self.delay = 0.0
         self.gate: asyncio.Event | None = None
+        #: (channel, card title) -> the card's reason line
+        self.reasons: dict[tuple[str, str], str | None] = {}
 
     async def send(self, ref: ChannelRef, out: Outgoing, thread: str | None = None) -> str:
         if self.gate is not None:
@@ -70,6 +72,8 @@ class ChannelLog:
         self.sends += 1
         history = self.messages.setdefault(ref.channel, [])
         history.append((out.marker, out.card.title if out.card else out.reply.title))
+        if out.card is not None:
+            self.reasons[ref.channel, out.card.title] = out.card.reason
         if self.lose_reply_after is not None and self.sends >= self.lose_reply_after:
             self.lose_reply_after = None
             raise ConnectionResetError("connection reset after the post")
@@ -263,15 +267,26 @@ def test_default_time_applies_to_channels_that_never_chose(sqlite_url: str) -> N
         state = app.store.channel_by_id(opted_out)
         assert (state.schedule_time, state.schedule_tz) == (None, "Europe/Paris")
 
-        async def scenario() -> dict[str, str]:
-            s = scheduler(app, ChannelLog())
-            await s.start()
-            jobs = digest_jobs(s)
-            await s.stop()
-            return jobs
-
-        assert run(scenario()) == {job_id(never): "daily at 06:30 UTC"}
+        assert run(started_jobs(app)) == {job_id(never): "daily at 06:30 UTC"}
         assert no_chips not in (never, opted_out)
+        app.close()
+
+
+async def started_jobs(app: App) -> dict[str, str]:
+    """The digest jobs a scheduler holds right after it starts."""
+    s = scheduler(app, ChannelLog())
+    await s.start()
+    jobs = digest_jobs(s)
+    await s.stop()
+    return jobs
+
+
+def test_a_radar_of_like_chips_alone_gets_the_default_time(sqlite_url: str) -> None:
+    with server() as srv:
+        app = make_app(sqlite_url, srv, default_time="06:30")
+        liked = channel(app, "liked", None, None, chips=(Chip(ChipKind.LIKE, "arxiv:2604.26951"),))
+
+        assert run(started_jobs(app)) == {job_id(liked): "daily at 06:30 UTC"}
         app.close()
 
 
@@ -634,4 +649,41 @@ def test_a_briefing_cut_short_is_resumed_with_its_digest_never_repeated(
             "brief:day:2026-04-30:header",
             *(f"brief:day:2026-04-30:card:{key}" for key in cards),
         ]
+        app.close()
+
+
+def test_a_scheduled_digest_is_ordered_like_the_channels_own_digest(sqlite_url: str) -> None:
+    """A like chip orders the scheduled digest by relevance, with reason lines,
+    exactly as `/radar digest` orders an identical channel's."""
+    tide = Chip(ChipKind.LIKE, "arxiv:2604.26951", names=("Turning the TIDE",))
+    with server() as srv:
+        app = make_app(sqlite_url, srv, now=NOW + timedelta(seconds=30))
+        plain = channel(app, "plain", "18:00", chips=(LG,))
+        liked = channel(app, "liked", "18:00", chips=(LG, tide))
+        # The same radar, never scheduled and never shown a card: its typed digest.
+        channel(app, "twin", None, None, chips=(LG, tide))
+        twin = ChannelRef("slack", "T1", "twin", "twin")
+        for name in ("plain", "liked", "twin"):
+            app.service.handle(ChannelRef("slack", "T1", name), "/radar cap 20")
+        log = ChannelLog()
+
+        async def scenario() -> None:
+            s = scheduler(app, log)
+            await s.start()
+            try:
+                await until(lambda: sorted(r[2] for r in runs(app)) == ["done", "done"])
+            finally:
+                await s.stop()
+
+        run(scenario())
+        assert {cid for cid, *_ in runs(app)} == {plain, liked}
+        manual = app.service.handle(twin, "/radar digest")
+        posted = [t for _, t in log.messages["liked"] if ("liked", t) in log.reasons]
+        plain_posted = [t for _, t in log.messages["plain"] if ("plain", t) in log.reasons]
+        why = [log.reasons["liked", t] for t in posted]
+        assert posted == [c.title for c in manual.cards]
+        assert len(posted) > 3 and posted != plain_posted  # the like changed the order
+        assert sorted(posted) == sorted(plain_posted)  # chips decide what is on it
+        assert any((reason or "").startswith("similar to") for reason in why)
+        assert why == [c.reason for c in manual.cards]
         app.close()

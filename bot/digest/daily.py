@@ -11,14 +11,25 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from bot.core.matching.index import RadarIndex
-from bot.digest.plan import DigestPlan, fresh_plan
+from bot.core.ranking import rank
+from bot.digest.plan import ChannelRanking, DigestPlan, fresh_plan
 from bot.store.repo import Store
 
 
 def plan_all(
-    store: Store, now: datetime, window_days: int, channel_ids: Collection[int] | None = None
+    store: Store,
+    now: datetime,
+    window_days: int,
+    channel_ids: Collection[int] | None = None,
+    ranking: ChannelRanking | None = None,
 ) -> dict[int, DigestPlan]:
-    """Digest plans for every channel with a radar (or only ``channel_ids``)."""
+    """Digest plans for every channel with a radar (or only ``channel_ids``).
+
+    ``ranking``: each channel's relevance order, the same one ``plan_digest``
+    applies to a typed digest, so a scheduled digest posts what `/radar digest`
+    would. It makes no model call; a channel without any signal keeps the
+    chips' order at the cost of one feedback read.
+    """
     radars = store.radars()
     if channel_ids is not None:
         wanted = set(channel_ids)
@@ -29,7 +40,13 @@ def plan_all(
     matches = RadarIndex.build(radars).match(pool)
     caps = store.digest_caps(list(radars))
     seen = store.seen_among(list(radars), [p.key for p in pool])
-    return {
-        cid: fresh_plan(found, seen.get(cid, set()), caps.get(cid, 10))
-        for cid, found in matches.items()
-    }
+    plans: dict[int, DigestPlan] = {}
+    for cid, found in matches.items():
+        if ranking is None:
+            plans[cid] = fresh_plan(found, seen.get(cid, set()), caps.get(cid, 10))
+            continue
+        # rank() first: the order ``radar_matches`` gives a typed digest before
+        # the reorder, so ties break the same way in both.
+        ordered = ranking.reorder(cid, radars[cid])(rank(found), pool)
+        plans[cid] = fresh_plan(ordered, seen.get(cid, set()), caps.get(cid, 10), ranked=True)
+    return plans

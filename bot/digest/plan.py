@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from bot.core.cards import Card, make_card
 from bot.core.channel import ChannelState
@@ -41,6 +42,13 @@ def radar_matches(chips: Sequence[Chip], papers: Sequence[Paper]) -> list[Match]
 #: Re-orders (and may extend) a channel's matches: the relevance ranking
 #: (``bot.service.relevance``), given the pool the matches came from.
 Reorder = Callable[[Sequence[Match], Sequence[Paper]], list[Match]]
+
+
+class ChannelRanking(Protocol):
+    """Where a channel's :data:`Reorder` comes from (``bot.service.relevance.Ranker``),
+    so manual and scheduled digests share one ordering."""
+
+    def reorder(self, channel_id: int, chips: Sequence[Chip]) -> Reorder: ...
 
 
 def plan_digest(

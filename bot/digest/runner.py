@@ -40,7 +40,7 @@ from bot.core.outgoing import Outbound, Outgoing, for_run
 from bot.digest.daily import plan_all
 from bot.digest.deliver import DeliveryFailed, Poster, deliver
 from bot.digest.harvest_gate import HarvestGate
-from bot.digest.plan import DigestPlan
+from bot.digest.plan import ChannelRanking, DigestPlan
 from bot.digest.schedule import Occurrence, quiet_reason
 from bot.digest.triggers import ChannelSchedule
 from bot.settings import ScheduleSettings
@@ -63,6 +63,11 @@ class DigestReplies(Protocol):
     def run_reply(self, run: RunInfo, state: ChannelState) -> Reply: ...
 
     def auto_brief(self, state: ChannelState, now: datetime) -> Outbound | None: ...
+
+    #: The channels' relevance order (None: relevance off), so a scheduled
+    #: digest is ordered as the same channel's `/radar digest` would be.
+    @property
+    def ranker(self) -> ChannelRanking | None: ...
 
 
 class ShuttingDown(Exception):
@@ -228,7 +233,8 @@ class DigestRunner:
     def _states_and_plans(
         self, ids: list[int], now: datetime, window: int
     ) -> tuple[dict[int, ChannelState], dict[int, DigestPlan]]:
-        return self.store.channels_by_ids(ids), plan_all(self.store, now, window, ids)
+        ranking = getattr(self.replies, "ranker", None)  # a reply source without relevance
+        return self.store.channels_by_ids(ids), plan_all(self.store, now, window, ids, ranking)
 
     async def _claim(
         self, state: ChannelState, item: Due, plan: DigestPlan | None, now: datetime

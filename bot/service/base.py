@@ -29,7 +29,7 @@ from bot.digest.harvest import Harvester, PaperSource
 from bot.digest.plan import Reorder, cards_for
 from bot.errors import UpstreamError
 from bot.llm import Gateway, workspace_of
-from bot.service.relevance import Ranker, with_watch
+from bot.service.relevance import Ranker
 from bot.sources.openalex import OpenAlexSource
 from bot.store.repo import Store
 
@@ -96,15 +96,9 @@ class ServiceBase:
 
     def _reorder(self, state: ChannelState) -> Reorder | None:
         """The channel's relevance order for ``plan_digest`` (None: relevance off)."""
-        ranker = self.ranker
-        if ranker is None:
+        if self.ranker is None:
             return None
-        chips = state.chip_list
-
-        def reorder(matches: Sequence[Match], pool: Sequence[Paper]) -> list[Match]:
-            return ranker.order(state.id, chips, with_watch(matches, ranker.watch(chips, pool)))
-
-        return reorder
+        return self.ranker.reorder(state.id, state.chip_list)
 
     def _ranked(
         self, state: ChannelState, matches: Sequence[Match], pool: Sequence[Paper]

@@ -25,8 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.core.chips import Chip, ChipKind
-from bot.core.matching.radar import Match, make_match
+from bot.core.matching.filters import keyword_in_paper
+from bot.core.matching.radar import Match, Radar, make_match
 from bot.core.paper import Paper
+from bot.digest.plan import Reorder
 from bot.digest.vectorize import Vectorizer
 from bot.errors import UpstreamError
 from bot.relevance import PaperVectors, card_reasons, fit, like_watch
@@ -124,11 +126,30 @@ class Ranker:
 
         return [m for _, m in sorted(enumerate(matches), key=key)]
 
+    def reorder(self, channel_id: int, chips: Sequence[Chip]) -> Reorder:
+        """The channel's digest order (``plan_digest``'s and ``plan_all``'s
+        ``reorder``): its matches plus its like chips' watch, by relevance."""
+        chips = tuple(chips)
+
+        def reorder(matches: Sequence[Match], pool: Sequence[Paper]) -> list[Match]:
+            return self.order(channel_id, chips, with_watch(matches, self.watch(chips, pool)))
+
+        return reorder
+
     def watch(self, chips: Sequence[Chip], papers: Sequence[Paper]) -> list[Match]:
         """Papers of ``papers`` a like chip puts on the radar (within ``like_threshold``
-        of the liked paper), as matches naming that chip."""
+        of the liked paper), as matches naming that chip. The radar's source chips
+        and ``-exclusions`` narrow them as they narrow every other chip's papers."""
         likes = [c for c in chips if c.kind is ChipKind.LIKE]
         if not likes or not papers:
+            return []
+        radar = Radar.from_chips(chips)
+        papers = [
+            p
+            for p in papers
+            if radar.admits_source(p) and not any(keyword_in_paper(q, p) for q in radar.exclusions)
+        ]
+        if not papers:
             return []
         vectors = self.vectors(papers, [c.value for c in likes])
         liked = vectors.take([c.value for c in likes])

@@ -182,9 +182,10 @@ class Channels:
         with self._units.session() as s:
             cond = m.Channel.schedule_time.is_not(None)
             if include_unset:
-                watching = select(m.Chip.channel_id).where(
-                    m.Chip.kind.in_([k.value for k in WATCH_KINDS])
-                )
+                # A like chip watches too (its similar papers join the radar), so a
+                # radar of like chips alone gets the default schedule as well.
+                kinds = [k.value for k in (*WATCH_KINDS, ChipKind.LIKE)]
+                watching = select(m.Chip.channel_id).where(m.Chip.kind.in_(kinds))
                 cond = or_(
                     cond,
                     and_(
