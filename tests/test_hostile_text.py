@@ -510,3 +510,48 @@ def test_briefing_quotes_and_slack_headers_end_on_whole_words() -> None:
         "Question",
         "Answering",
     }
+
+
+# -- verbatim text (BibTeX) ------------------------------------------------------------------
+
+
+HOSTILE_BIB = (
+    "@misc{x,\n  title = {A ``` fence <!channel> & <@U123> @everyone},\n"
+    + "".join(f"  note{i} = {{{'long words ' * 20}}},\n" for i in range(40))
+    + "}"
+)
+
+
+def test_verbatim_text_stays_in_its_code_block_on_slack_and_pings_nobody() -> None:
+    reply = Reply("Reading list as BibTeX: 1 paper", ("Save it as a .bib file.",), code=HOSTILE_BIB)
+    for message in render_slack.render(reply) + render_slack.render_ephemeral(reply):
+        codes = [
+            b["text"]["text"]
+            for b in message["blocks"]
+            if b.get("type") == "section" and b["text"]["text"].startswith("```")
+        ]
+        assert codes, message
+        for text in codes:
+            assert len(text) <= render_slack.SECTION_TEXT
+            assert text.endswith("```") and text.count("```") == 2  # the fence inside is defused
+            assert "<!channel>" not in text and "<@U" not in text
+        # Split between lines, never inside one: every field is whole in some block.
+        joined = "\n".join(c.strip("`") for c in codes)
+        assert "note39 = {" in joined and joined.count("note") == 40
+        assert "&lt;!channel&gt;" in joined  # shown, escaped
+
+
+def test_verbatim_text_is_a_code_block_on_discord_within_the_limits() -> None:
+    reply = Reply("Reading list as BibTeX: 1 paper", code=HOSTILE_BIB)
+    contents = [m["content"] for m in render_discord.render(reply) if m.get("content")]
+    blocks = [c[c.index("```") :] for c in contents if "```" in c]
+    assert len(blocks) >= 2  # too long for one message: split between lines
+    for block in blocks:
+        assert len(block) <= render_discord.CONTENT and block.count("```") == 2
+    text = "\n".join(blocks)
+    assert "@everyone" not in text and "<@U123>" not in text  # defused
+
+
+def test_verbatim_text_is_printed_as_is_in_a_terminal() -> None:
+    out = render_text.render(Reply("BibTeX", code=HOSTILE_BIB))
+    assert HOSTILE_BIB in out

@@ -8,7 +8,9 @@ embedding is the bundled offline WordLlama.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,33 @@ def test_saved_lists_the_reading_list_and_bibtex(r: Radar) -> None:
     assert card_ids(r.say("/radar saved")) == [TIDE]
     bib = flat(r.say("/radar saved bibtex"))
     assert "@misc{" in bib and f"eprint = {{{TIDE}}}" in bib and "archivePrefix = {arXiv}" in bib
+
+
+def test_saved_bibtex_is_printed_unwrapped_and_imports(r: Radar) -> None:
+    """The BibTeX is text to copy: every field on its own line, whole, however
+    long the title, and the braces of each entry balance."""
+    r.say("/radar category cs.LG")
+    r.app.service.execute(r.ref, Verdict("save", f"arxiv:{TIDE}"), Actor("U1", "A"))
+    out = r.say("/radar saved bibtex")
+    entry = out[out.index("@misc{") :]
+    entry = entry[: entry.index("\n}") + 2]
+    assert entry.count("{") == entry.count("}")
+    fields = [line.strip() for line in entry.splitlines()[1:-1]]
+    assert all(re.fullmatch(r"[a-zA-Z]+ = \{.*\},?", f) for f in fields), fields
+    title = next(f for f in fields if f.startswith("title = "))
+    assert "Turning the TIDE" in title and "Models" in title  # one line, not wrapped
+
+
+def test_a_like_chips_papers_honour_the_radars_exclusions(r: Radar) -> None:
+    r.say("/radar category cs.LG")  # harvests the day
+    ranker = r.app.service.ranker
+    assert ranker is not None  # a low `like_threshold`: the day's 20 papers are few
+    ranker.settings = replace(ranker.settings, like_threshold=0.0)
+    third = ChannelRef("console", "local", "third", "third")
+    for ref in (OTHER, third):  # radars of one like chip, never shown a card
+        r.say(f"/radar like {TIDE}", ref)
+        r.say("/radar cap 20", ref)
+    r.say("/radar keyword -edge", third)
+    assert EDGE_KD in card_ids(r.say("/radar digest", OTHER))  # the like chip's watch adds it
+    shown = card_ids(r.say("/radar digest", third))
+    assert shown and EDGE_KD not in shown  # excluded, though similar to the liked paper

@@ -97,6 +97,9 @@ class Reply:
     kind: ReplyKind = ReplyKind.INFO
     #: Answers to a question in this reply (who `/radar author` meant), in order.
     choices: tuple[Choice, ...] = ()
+    #: Text to be copied, not read (BibTeX): shown as is, never wrapped or
+    #: reflowed, in a code block where the platform has one.
+    code: str = ""
 
     def __post_init__(self) -> None:
         # Callers may name the kind by its value ("brief"): one type either way.

@@ -49,6 +49,24 @@ def defuse_mentions(text: str) -> str:
 # -- clipping ------------------------------------------------------------------------
 
 
+def pack_lines(lines: list[str], room: int) -> list[str]:
+    """Lines joined into chunks of at most ``room`` characters, broken only
+    between lines (a line longer than ``room`` is cut to it): verbatim text
+    such as BibTeX split across messages without reflowing it."""
+    chunks: list[str] = []
+    current = ""
+    for raw in lines:
+        line = raw[:room]
+        if current and len(current) + 1 + len(line) > room:
+            chunks.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        chunks.append(current)
+    return chunks
+
+
 def clip(text: str, limit: int) -> str:
     """At most ``limit`` characters, ending in an ellipsis when cut.
 

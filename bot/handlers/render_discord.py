@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from bot.core.cards import Card, Choice, Reply
 from bot.core.chips import Chip
-from bot.core.safety import clip, defuse_mentions, safe_url
+from bot.core.safety import clip, defuse_mentions, pack_lines, safe_url
 
 MAX_EMBEDS = 10
 MAX_TOTAL = 6000
@@ -210,12 +210,24 @@ def _content_pages(lines: list[str]) -> list[str]:
     return pages
 
 
+FENCE = "`" * 3
+
+
+def code_pages(code: str) -> list[str]:
+    """Verbatim text (BibTeX) as code blocks that each fit one message, split
+    between lines; mentions defused, and no fence inside can close a block."""
+    lines = defuse_mentions(code.replace(FENCE, "'" * 3)).splitlines()
+    pages = pack_lines(lines, CONTENT - 2 * len(FENCE) - 2)
+    return [f"{FENCE}\n{page}\n{FENCE}" for page in pages]
+
+
 def plan(reply: Reply) -> list[Message]:
     """The messages of a reply: text first, then cards in order, split by the limits."""
     lines = [f"**{safe(clip(reply.title, TITLE))}**"]
     if reply.chips:
         lines.append(chips_text(reply.chips))
     lines.extend(safe(line) for line in reply.lines)
+    lines.extend(code_pages(reply.code))
     messages = [Message(content=page) for page in _content_pages(lines)]
     messages[0].chips = reply.chips
     messages[0].choices = reply.choices
@@ -252,6 +264,7 @@ def header_message(reply: Reply, marker: str) -> Message:
     """A channel reply's header (a digest's, a shuffle's, a new chip's): title,
     notes and chips, with the chips' buttons and a question's answers."""
     parts = [safe(line) for line in reply.lines]
+    parts.extend(code_pages(reply.code)[:1])
     if reply.chips:
         parts.append(chips_text(reply.chips))
     embed: dict[str, Any] = {

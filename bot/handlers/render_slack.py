@@ -29,7 +29,7 @@ from bot.core import buttons
 from bot.core.cards import Card, Reply, ReplyKind
 from bot.core.chips import KIND_TITLES, Chip, ChipKind
 from bot.core.outgoing import Outgoing
-from bot.core.safety import clip, defuse_mentions, safe_url, slack_escape
+from bot.core.safety import clip, defuse_mentions, pack_lines, safe_url, slack_escape
 
 MAX_BLOCKS = 50
 SECTION_TEXT = 3000
@@ -132,6 +132,7 @@ def render_ephemeral(reply: Reply) -> list[dict[str, Any]]:
         return render(reply)
     text = esc_clip("\n".join((reply.title, *reply.lines)), SECTION_TEXT)
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    blocks.extend(code_blocks(reply.code))
     if reply.footer:
         blocks.extend(footer_blocks(reply.footer))
     return [{"text": fallback_text(reply.title), "blocks": blocks}]
@@ -174,9 +175,24 @@ def header_blocks(reply: Reply) -> list[dict[str, Any]]:
         body = esc_clip("\n".join(reply.lines), SECTION_TEXT)
         if body:
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body}})
+    blocks.extend(code_blocks(reply.code))
     if reply.choices:
         blocks.extend(choice_blocks(reply))
     return blocks
+
+
+FENCE = "`" * 3
+
+
+def code_blocks(code: str) -> list[dict[str, Any]]:
+    """Verbatim text (BibTeX) in code sections, split between lines to fit a
+    section; escaped like everything else, and no fence inside can close one."""
+    lines = [esc(line) for line in code.replace(FENCE, "'" * 3).splitlines()]
+    chunks = pack_lines(lines, SECTION_TEXT - 2 * len(FENCE) - 2)
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{FENCE}{chunk}{FENCE}"}}
+        for chunk in chunks[: MAX_BLOCKS - 10]
+    ]
 
 
 def choice_blocks(reply: Reply) -> list[dict[str, Any]]:

@@ -25,6 +25,9 @@ def render(reply: Reply, width: int = WIDTH) -> str:
         out.append(chips_line(reply))
     for line in reply.lines:
         out.extend(textwrap.wrap(line, width) or [""])
+    if reply.code:
+        out.append("")
+        out.append(reply.code)
     for card in reply.cards:
         out.append("")
         out.extend(render_card(card, width))

@@ -203,8 +203,9 @@ class Likes(Edits):
         if bibtex:
             return Reply(
                 f"Reading list as BibTeX: {len(found)} paper{'s' if len(found) != 1 else ''}",
-                ("\n\n".join(bibtex_entry(p) for p in found),),
+                ("Save it as a .bib file, or paste it into Zotero (Import from Clipboard).",),
                 kind=ReplyKind.INFO,
+                code="\n\n".join(bibtex_entry(p) for p in found),
             )
         cards = self._cards(state, [_as_match(p) for p in found])
         return Reply(
