@@ -103,7 +103,7 @@ def test_an_unknown_id_gets_a_clear_message_and_changes_nothing(r: Radar) -> Non
     assert "arXiv has no paper 2604.99999" in out
     assert r.chips() == []
     assert "No card 07 has been posted" in r.say("/radar like 7")
-    assert "neither a card number nor an arXiv id" in r.say("/radar like banana")
+    assert "not a card number, an arXiv id or a DOI" in r.say("/radar like banana")
 
 
 def test_likes_shows_what_was_learned_and_forget_clears_feedback_not_chips(r: Radar) -> None:
@@ -169,3 +169,28 @@ def test_a_like_chips_papers_honour_the_radars_exclusions(r: Radar) -> None:
     assert EDGE_KD in card_ids(r.say("/radar digest", OTHER))  # the like chip's watch adds it
     shown = card_ids(r.say("/radar digest", third))
     assert shown and EDGE_KD not in shown  # excluded, though similar to the liked paper
+
+
+OA_WORK = Path(__file__).parent / "fixtures" / "openalex" / "openalex_work_W2741809807.json"
+
+
+def test_a_doi_like_fetches_the_work_from_openalex(tmp_path: Path) -> None:
+    """`/radar like <DOI>`: a journal article, fetched by DOI (any common
+    spelling) from OpenAlex, becomes a like chip by its title."""
+    rules = [
+        Rule("/works/doi:10.7717/peerj.4375", Reply(200, OA_WORK, content_type="application/json"))
+    ]
+    with radar(tmp_path / "doi", openalex=rules) as r:
+        text = flat(r.say("/radar like https://doi.org/10.7717/PeerJ.4375"))
+        assert "More like: The state of OA" in text
+        again = flat(r.say("/radar like doi:10.7717/peerj.4375"))
+        assert "already on this radar" in again
+        missing = flat(r.say("/radar like 10.1000/nothing-here"))
+        assert "OpenAlex has no work with DOI 10.1000/nothing-here" in missing
+        chips = flat(r.say("/radar"))
+        assert chips.count("More like:") == 1
+
+
+def test_a_doi_like_without_openalex_says_so(r: Radar) -> None:
+    text = flat(r.say("/radar like 10.7717/peerj.4375"))
+    assert "turned off here" in text and "More like" not in flat(r.say("/radar"))

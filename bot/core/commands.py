@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from bot.core import taxonomy
 from bot.core.chips import Chip, ChipKind, is_number
+from bot.core.dedupe import normalize_doi
 from bot.core.safety import char_kind
 from bot.errors import UsageError
 from bot.settings import MAX_DIGEST_CAP, MAX_SHUFFLE
@@ -47,7 +48,7 @@ USAGE: dict[str, str] = {
     "brief": "/radar brief [topic] | /radar brief every day|week | /radar brief off",
     "ask": "/radar ask <card number | arXiv id> <question>   e.g. "
     "/radar ask 2 what data do they train on?",
-    "like": "/radar like <arXiv id | card number>   (more papers like this one: a like chip)",
+    "like": "/radar like <arXiv id | DOI | card number>   (more papers like this one: a like chip)",
     "likes": "/radar likes   (what this radar learned: like chips, feedback, top terms)",
     "forget": "/radar forget   (clear what the radar learned; chips stay)",
     "saved": "/radar saved [bibtex]   (the channel's reading list, or it as BibTeX)",
@@ -206,14 +207,15 @@ class Ask:
 
 @dataclass(frozen=True)
 class Like:
-    """`/radar like <arXiv id | card number>`: a like chip for that paper.
+    """`/radar like <arXiv id | DOI | card number>`: a like chip for that paper.
 
-    Exactly one of ``card`` (as this channel last showed it) and ``arxiv_id``
-    (canonical, no version) is set.
+    Exactly one of ``card`` (as this channel last showed it), ``arxiv_id``
+    (canonical, no version) and ``doi`` (bare, lower case) is set.
     """
 
     card: int | None = None
     arxiv_id: str | None = None
+    doi: str | None = None
 
 
 @dataclass(frozen=True)
@@ -737,13 +739,17 @@ def _like(rest: str) -> Command:
     if _CARD.fullmatch(rest):
         return Like(card=int(_CARD.fullmatch(rest)[1]))  # type: ignore[index]
     paper = arxiv_id(rest)
-    if paper is None:
+    if paper is not None:
+        return Like(arxiv_id=paper)
+    doi = normalize_doi(rest)
+    if doi is None:
         raise UsageError(
-            f"`{_shorten(rest)}` is neither a card number nor an arXiv id; "
-            "like a paper with `/radar like 2604.26951` or `/radar like 3`.",
+            f"`{_shorten(rest)}` is not a card number, an arXiv id or a DOI; "
+            "like a paper with `/radar like 2604.26951`, `/radar like 10.7717/peerj.4375` "
+            "or `/radar like 3`.",
             USAGE["like"],
         )
-    return Like(arxiv_id=paper)
+    return Like(doi=doi)
 
 
 def _saved(rest: str) -> Command:

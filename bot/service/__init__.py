@@ -119,8 +119,8 @@ class RadarService(Authors, Likes, Views, Briefings, Questions):
                 return self.brief_cadence(state, cadence, who)
             case c.Ask(question, card, arxiv_id):
                 return self.ask_about(state, question, card, arxiv_id, who, user=user_id(actor))
-            case c.Like(card, arxiv_id):
-                return credited(self.like(state, card, arxiv_id), who)
+            case c.Like(card, arxiv_id, doi):
+                return credited(self.like(state, card, arxiv_id, doi), who)
             case c.Likes():
                 return self.likes(state)
             case c.Forget():

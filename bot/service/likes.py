@@ -55,11 +55,14 @@ class Likes(Edits):
 
     # -- like chips ------------------------------------------------------------------
 
-    def like(self, state: ChannelState, card: int | None, arxiv_id: str | None) -> Reply:
+    def like(
+        self, state: ChannelState, card: int | None, arxiv_id: str | None, doi: str | None = None
+    ) -> Reply:
         """`/radar like`: a like chip for the paper (see the module docstring)."""
         ranker = self._ranker()
         self._room(state)
-        paper = self._liked_paper(state, card, arxiv_id)
+        paper = self._doi_paper(doi) if doi is not None else None
+        paper = paper or self._liked_paper(state, card, arxiv_id)
         chip = Chip(ChipKind.LIKE, paper.key, names=(" ".join(paper.title.split())[:200],))
         if any(have.kind is ChipKind.LIKE and have.value == paper.key for have in state.chip_list):
             return Reply(
@@ -85,6 +88,28 @@ class Likes(Edits):
             chips=state.chips,
             kind=ReplyKind.RADAR,
         )
+
+    def _doi_paper(self, doi: str) -> Paper:
+        """A journal article (or any work) by DOI: stored already, or one OpenAlex
+        request; its arXiv version, when OpenAlex links one, is the same work."""
+        if self.openalex is None:
+            raise NotFoundError(
+                "Liking by DOI asks OpenAlex, which is turned off here; "
+                "like the paper by its arXiv id or card number instead."
+            )
+        try:
+            work = self.openalex.interactive().work(doi)
+        except NotFoundError:
+            raise NotFoundError(f"OpenAlex has no work with DOI {doi}; check it.") from None
+        except (UpstreamError, ValueError) as err:
+            raise UpstreamError(
+                f"OpenAlex did not answer when I looked up DOI {doi}; try again in a minute."
+            ) from err
+        self.store.upsert_papers([work], self.clock.now())
+        stored = self.store.papers_by_key([work.key]).get(work.key)
+        if stored is None:
+            raise NotFoundError(f"DOI {doi} could not be stored; try again later.")
+        return stored
 
     def _liked_paper(self, state: ChannelState, card: int | None, arxiv_id: str | None) -> Paper:
         if card is not None:
