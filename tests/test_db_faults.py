@@ -86,7 +86,7 @@ def cli(cwd: Path, *argv: str, script: str | None = None) -> subprocess.Complete
     )
 
 
-def one_line(proc: subprocess.CompletedProcess[str], *expected: str) -> str:
+def assert_one_line(proc: subprocess.CompletedProcess[str], *expected: str) -> str:
     """The failure's single stderr line, checked for what every such line must be."""
     assert proc.returncode != 0, proc.stdout
     err = proc.stderr
@@ -119,7 +119,7 @@ def test_a_full_disk_is_one_line_and_nothing_half_written(
     url = f"sqlite:///{tmp_path / 'radar.db'}"
     migrate.upgrade(url)
     proc = cli(tmp_path, "--config", str(config(tmp_path, arxiv, url)), "harvest", script=DISK_FULL)
-    one_line(proc, "The disk holding the database", str(tmp_path / "radar.db"), "is full")
+    assert_one_line(proc, "The disk holding the database", str(tmp_path / "radar.db"), "is full")
     assert "Free some space" in proc.stderr and "nothing was saved" in proc.stderr
     assert arxiv.requests, "the harvest did fetch: it was the write that failed"
     assert counts(url) == dict.fromkeys(
@@ -130,7 +130,7 @@ def test_a_full_disk_is_one_line_and_nothing_half_written(
 def test_a_full_disk_during_the_first_migration_leaves_no_half_schema(tmp_path: Path) -> None:
     db = tmp_path / "radar.db"
     proc = cli(tmp_path, "--db", f"sqlite:///{db}", "db", "upgrade", script=DISK_FULL)
-    one_line(proc, "is full")
+    assert_one_line(proc, "is full")
     assert migrate.current(f"sqlite:///{db}") is None
     engine = sa.create_engine(f"sqlite:///{db}", poolclass=sa.pool.NullPool)
     try:
@@ -147,7 +147,9 @@ def test_a_read_only_database_is_one_line_and_unchanged(
     url = f"sqlite:///file:{db}?mode=ro&uri=true"
     cfg = config(tmp_path, arxiv, url)
     proc = cli(tmp_path, "--config", str(cfg), "harvest")
-    one_line(proc, "The database", str(db), "is read-only", "Make the file and its folder writable")
+    assert_one_line(
+        proc, "The database", str(db), "is read-only", "Make the file and its folder writable"
+    )
     assert counts(f"sqlite:///{db}")["papers"] == 0
     # Reading still works: the schema is there and at head.
     proc = cli(tmp_path, "--config", str(cfg), "db", "current")
@@ -157,13 +159,13 @@ def test_a_read_only_database_is_one_line_and_unchanged(
 def test_a_missing_read_only_database_is_one_line(tmp_path: Path) -> None:
     url = f"sqlite:///file:{tmp_path / 'gone.db'}?mode=ro&uri=true"
     proc = cli(tmp_path, "--db", url, "db", "upgrade")
-    one_line(proc, "Cannot open the database", "gone.db", "pass another --db")
+    assert_one_line(proc, "Cannot open the database", "gone.db", "pass another --db")
 
 
 def test_a_missing_folder_is_refused_and_not_created(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'nonexistent' / 'dir' / 'x.db'}"
     proc = cli(tmp_path, "--db", url, "harvest")
-    one_line(proc, f"({tmp_path / 'nonexistent' / 'dir'}) does not exist", "create it first")
+    assert_one_line(proc, f"({tmp_path / 'nonexistent' / 'dir'}) does not exist", "create it first")
     assert not (tmp_path / "nonexistent").exists()
 
 
@@ -172,7 +174,7 @@ def test_a_folder_that_is_a_file_is_one_line(
 ) -> None:
     (tmp_path / "plain").write_text("not a folder", "utf-8")
     proc = in_process(capsys, "--db", f"sqlite:///{tmp_path / 'plain' / 'x.db'}", "db", "upgrade")
-    one_line(proc, "is not a folder")
+    assert_one_line(proc, "is not a folder")
 
 
 # -- PostgreSQL and URLs ------------------------------------------------------------------
@@ -185,7 +187,7 @@ def test_an_unreachable_postgresql_is_one_line_without_the_password(
     port = free_port()  # nothing listens there
     url = f"postgresql+psycopg://radar:{PASSWORD}@127.0.0.1:{port}/radar"
     proc = cli(tmp_path, "--db", url, *command)
-    one_line(
+    assert_one_line(
         proc,
         "Cannot connect to the database",
         f"postgresql+psycopg://radar:***@127.0.0.1:{port}/radar",
@@ -205,7 +207,7 @@ def test_the_db_command_with_a_bad_password_url_masks_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     proc = in_process(capsys, "--db", f"postgresql://u:{PASSWORD}@127.0.0.1:1/x", "db", "upgrade")
-    one_line(proc, "Cannot connect", "postgresql://u:***@127.0.0.1:1/x")
+    assert_one_line(proc, "Cannot connect", "postgresql://u:***@127.0.0.1:1/x")
 
 
 @pytest.mark.parametrize(
@@ -221,7 +223,7 @@ def test_an_unsupported_url_is_one_line(
     capsys: pytest.CaptureFixture[str], url: str, expected: str, command: str
 ) -> None:
     proc = in_process(capsys, "--db", url, "db", command)
-    one_line(proc, expected)
+    assert_one_line(proc, expected)
 
 
 # -- the lock file --------------------------------------------------------------------------

@@ -29,7 +29,6 @@ request.
 
 from __future__ import annotations
 
-import copy
 import logging
 import re
 import time
@@ -53,6 +52,7 @@ from bot.sources.http import (
     Throttle,
     check_status,
     http_get,
+    interactive_view,
     polite_session,
     throttle_for,
     with_retries,
@@ -334,13 +334,7 @@ class ArxivSource:
         A view: it shares this source's session and throttle (close this
         source, not the view).
         """
-        view = copy.copy(self)
-        view.policy = RetryPolicy(
-            self.settings.max_retries,
-            self.settings.interactive_backoff_seconds,
-            self.settings.interactive_deadline_seconds,
-        )
-        return view
+        return interactive_view(self)
 
     # -- the four questions we ask arXiv ------------------------------------
 

@@ -39,6 +39,7 @@ being hit again the instant a long response finishes.
 
 from __future__ import annotations
 
+import copy
 import email.utils
 import json
 import logging
@@ -48,7 +49,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import requests
 import urllib3
@@ -305,6 +306,35 @@ class RetryPolicy:
         ``asked`` is within ``MAX_RETRY_WAIT``)."""
         wait = min(self.backoff_seconds * (2**index), MAX_RETRY_WAIT)
         return wait if asked is None else max(wait, asked)
+
+
+class InteractiveKnobs(Protocol):
+    """The settings of a source that offers a short-deadline view."""
+
+    max_retries: int
+    interactive_backoff_seconds: float
+    interactive_deadline_seconds: float
+
+
+class HasPolicy(Protocol):
+    settings: InteractiveKnobs
+    policy: RetryPolicy
+
+
+SourceT = TypeVar("SourceT", bound=HasPolicy)
+
+
+def interactive_view(source: SourceT) -> SourceT:
+    """``source`` for a person waiting on a command: a shallow copy sharing its
+    session, throttle and key, whose every request ends within
+    ``interactive_deadline_seconds``, retries and waits included (close the
+    source, not the view). The daily harvest keeps the patient policy."""
+    view = copy.copy(source)
+    knobs = source.settings
+    view.policy = RetryPolicy(
+        knobs.max_retries, knobs.interactive_backoff_seconds, knobs.interactive_deadline_seconds
+    )
+    return view
 
 
 def with_retries(

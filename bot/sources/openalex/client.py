@@ -40,7 +40,6 @@ through ``bot.sources.http``):
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import time
@@ -62,6 +61,7 @@ from bot.sources.http import (
     Throttle,
     check_status,
     http_get,
+    interactive_view,
     json_object,
     polite_session,
     retry_after,
@@ -125,13 +125,7 @@ class OpenAlexSource:
         A view sharing this source's session, throttle and key (close this
         source, not the view).
         """
-        view = copy.copy(self)
-        view.policy = RetryPolicy(
-            self.settings.max_retries,
-            self.settings.interactive_backoff_seconds,
-            self.settings.interactive_deadline_seconds,
-        )
-        return view
+        return interactive_view(self)
 
     # -- what we ask OpenAlex -------------------------------------------------------
 
