@@ -36,7 +36,7 @@ from bot.sources.replay import Reply as HttpReply
 from bot.store.repo import Store
 from tests.fakellm import llm_radar
 from tests.flowkit import NOW
-from tests.test_qa import PAGE, PAPERS, PDF, ask, post_card
+from tests.test_qa import PAGE, PAPERS, PDF, ask, pdf_file, post_card
 
 BOMB_ID = "2604.26835"
 BOMB = f"arxiv:{BOMB_ID}"
@@ -59,19 +59,7 @@ def pdf_with_content(compressed: bytes) -> bytes:
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Catalog /Pages 4 0 R >>",
     ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (i, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
-    out += b"trailer\n<< /Size %d /Root 5 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
+    return pdf_file(objects, root=5)
 
 
 def flate_of(op: bytes, megabytes: int) -> bytes:

@@ -135,6 +135,12 @@ def make_pdf(pages: list[list[str]]) -> bytes:
     refs = b" ".join(b"%d 0 R" % k for k in kids)
     assert add(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (refs, len(kids))) == parent
     catalog = add(b"<< /Type /Catalog /Pages %d 0 R >>" % parent)
+    return pdf_file(objects, root=catalog)
+
+
+def pdf_file(objects: list[bytes], root: int) -> bytes:
+    """A PDF file of numbered ``objects`` (1, 2, …) with its cross-reference
+    table; object ``root`` is the catalog."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for i, body in enumerate(objects, start=1):
@@ -145,7 +151,7 @@ def make_pdf(pages: list[list[str]]) -> bytes:
     out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
     out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
         len(objects) + 1,
-        catalog,
+        root,
         xref,
     )
     return bytes(out)
