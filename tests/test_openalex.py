@@ -31,6 +31,7 @@ from bot.sources.openalex import (
     search_text,
 )
 from bot.sources.replay import ReplayServer, Reply, Request
+from tests.test_retry import FakeTime
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openalex"
 AUTHORS_MEARMAN = FIXTURES / "openalex_authors_search-mearman_8results.json"
@@ -364,21 +365,6 @@ def test_persistent_5xx_gives_one_user_facing_error(
         make_source(server, sleeps).works_since(date(2024, 1, 1))
     assert len(server.requests) == 4
     assert sleeps == [1.0, 2.0, 4.0]
-
-
-class FakeTime:
-    """``sleep`` records and moves ``monotonic`` on, so deadlines pass without waiting."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def monotonic(self) -> float:
-        return self.now
 
 
 def test_interactive_view_answers_within_its_deadline(server: ReplayServer) -> None:
