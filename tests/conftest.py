@@ -7,6 +7,7 @@ Databases
 - ``pg_db_url``  (function) URL of a fresh, empty PostgreSQL database, dropped after.
 - ``sqlite_url`` (function) URL of a fresh SQLite file in ``tmp_path``.
 - ``db_url``     (function) parametrized [sqlite, postgresql]: run a store test on both.
+- ``store``      (function) a ``Store`` on ``db_url``, schema at head.
 
 PostgreSQL tests are skipped only when no server binaries are installed; a server
 that exists but fails to start is an error. ``-m "not postgres"`` deselects them.
@@ -28,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bot.store import migrate  # noqa: E402
+from bot.store.repo import Store  # noqa: E402
 from tests import pg  # noqa: E402
 
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
@@ -128,3 +131,12 @@ def db_url(request: pytest.FixtureRequest) -> str:
     if request.param == "postgresql":
         return str(request.getfixturevalue("pg_db_url"))
     return str(request.getfixturevalue("sqlite_url"))
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    """A ``Store`` on a fresh database of each backend, migrated to head."""
+    migrate.upgrade(db_url)
+    s = Store.from_url(db_url)
+    yield s
+    s.close()

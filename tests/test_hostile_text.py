@@ -45,7 +45,6 @@ from bot.handlers import render_discord, render_slack, render_text
 from bot.llm import clean_untrusted
 from bot.sources.arxiv import paper_from_result
 from bot.sources.openalex import paper_from_work
-from bot.store import migrate
 from bot.store.repo import Store
 from tests.fakellm import FakeLLM, Text, llm_radar
 from tests.flowkit import CAPTURE, NOW, Radar
@@ -236,14 +235,6 @@ def test_safe_url_output_is_always_one_link_target(platform: str, tail: str) -> 
 
 
 # -- 2. control characters from records ------------------------------------------------
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    migrate.upgrade(db_url)
-    s = Store.from_url(db_url)
-    yield s
-    s.close()
 
 
 def every_text(paper: Paper) -> list[str]:

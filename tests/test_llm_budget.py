@@ -11,7 +11,6 @@ message that says so.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,21 +22,12 @@ from bot.core.channel import ChannelRef
 from bot.errors import LimitError
 from bot.llm import ChatClient, Gateway, LlmUnavailable
 from bot.settings import LlmSettings
-from bot.store import migrate
 from bot.store.repo import Store
 from tests.fakellm import FakeLLM, Slow, Status, Text, llm_radar
 
 NOW = datetime(2026, 4, 30, 18, 0, tzinfo=UTC)
 DAY = "2026-04-30"
 WORKSPACE = "slack:T1"
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    migrate.upgrade(db_url)
-    s = Store.from_url(db_url)
-    yield s
-    s.close()
 
 
 def gateway(store: Store, llm: FakeLLM, **kw: object) -> Gateway:

@@ -15,7 +15,7 @@ offline WordLlama model (no network, about a second to load).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from functools import cache
@@ -35,7 +35,7 @@ from bot.settings import ArxivSettings, HarvestSettings, RelevanceSettings
 from bot.sources.arxiv import ArxivSource
 from bot.sources.http import Throttle
 from bot.sources.replay import AtomPager, ReplayServer
-from bot.store import db, migrate
+from bot.store import db
 from bot.store import models as m
 from bot.store.papers import fold_relevance
 from bot.store.relevance import RelevanceStore
@@ -79,14 +79,6 @@ def arxiv_settings(url: str) -> ArxivSettings:
     return replace(
         ArxivSettings(), api_url=f"{url}/api/query", delay_seconds=0.0, backoff_seconds=0.0
     )
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    migrate.upgrade(db_url)
-    s = Store.from_url(db_url)
-    yield s
-    s.close()
 
 
 @pytest.fixture

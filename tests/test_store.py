@@ -10,7 +10,6 @@ of "run `paper-radar db upgrade`".
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -45,14 +44,6 @@ def paper(n: int = 1, version: int = 1, **changes: object) -> Paper:
         pdf_url=f"https://arxiv.org/pdf/2604.{26900 + n}v{version}",
     )
     return replace(base, **changes)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    migrate.upgrade(db_url)
-    s = Store.from_url(db_url)
-    yield s
-    s.close()
 
 
 def lab(workspace: str = "T1", channel: str = "C1", name: str = "lab") -> ChannelRef:

@@ -12,7 +12,6 @@ never-repeat ledger follows the work, not a key.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -22,7 +21,6 @@ import sqlalchemy as sa
 from bot.core.channel import ChannelRef
 from bot.core.paper import Paper, sources_of
 from bot.sources.openalex import paper_from_work
-from bot.store import migrate
 from bot.store.repo import Store, Turn
 from tests.test_openalex import WORKS_CHEMCROW, WORKS_JOSEPH
 
@@ -61,14 +59,6 @@ ARXIV = Paper(
     version=5,
     pdf_url="https://arxiv.org/pdf/2304.05376v5",
 )
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    migrate.upgrade(db_url)
-    s = Store.from_url(db_url)
-    yield s
-    s.close()
 
 
 def lab(channel: str = "C1") -> ChannelRef:
