@@ -46,6 +46,8 @@ class App:
 
     def close(self) -> None:
         self.pools.close()
+        if self.harvester.vectorizer is not None:
+            self.harvester.vectorizer.close()  # background vectors, before the store goes
         close = getattr(self.source, "close", None)
         if close is not None:
             close()

@@ -18,7 +18,10 @@ Two layers, on purpose:
     at the same moment still cost one; and a per-workspace daily token budget.
 
 ``client_from_settings`` builds no client at all when neither a key nor a
-base URL is configured: the bot then runs extractive-only, by design.
+base URL is configured: the bot then runs extractive-only, by design. The
+``openai`` package itself (about 45 MiB with what it imports) is imported on
+the first request a configured client makes, never by importing this module:
+most processes (an unconfigured bot, the daily run) never call a model.
 
 Model output is untrusted text. ``clean_untrusted`` removes what could ping
 people or smuggle formatting or links into a channel; the briefing and answer
@@ -37,15 +40,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
-
-import openai
-from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.core.safety import defuse_links, defuse_mentions, strip_controls
 from bot.errors import LimitError
 from bot.settings import LlmSettings
 from bot.store.repo import Store
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import ChatCompletionMessageParam
 
 log = logging.getLogger(__name__)
 
@@ -110,22 +114,37 @@ class ChatClient:
     def __init__(self, settings: LlmSettings, api_key: str) -> None:
         self.model = settings.model
         self.settings = settings
-        self._client = openai.OpenAI(
-            api_key=api_key or NO_KEY,
-            base_url=settings.base_url or OPENAI_URL,
-            timeout=settings.timeout_seconds,
-            max_retries=settings.max_retries,
-        )
+        self._api_key = api_key or NO_KEY
+        self._sdk: openai.OpenAI | None = None
+        self._sdk_lock = threading.Lock()
         # Adapted on the first refusal and kept: OpenAI's reasoning models want
         # ``max_completion_tokens`` and refuse ``max_tokens``; everything else
         # (Ollama, vLLM, LM Studio, older OpenAI models) takes ``max_tokens``.
         self._limit_param = "max_tokens"
 
+    @property
+    def _client(self) -> openai.OpenAI:
+        """The SDK client, made (and ``openai`` imported) on first use."""
+        with self._sdk_lock:
+            if self._sdk is None:
+                import openai
+
+                self._sdk = openai.OpenAI(
+                    api_key=self._api_key,
+                    base_url=self.settings.base_url or OPENAI_URL,
+                    timeout=self.settings.timeout_seconds,
+                    max_retries=self.settings.max_retries,
+                )
+            return self._sdk
+
     def close(self) -> None:
-        self._client.close()
+        if self._sdk is not None:
+            self._sdk.close()
 
     def complete(self, messages: Sequence[Message], max_tokens: int) -> Completion:
         """One chat completion. Raises ``LlmUnavailable`` on any failure."""
+        import openai
+
         payload: list[ChatCompletionMessageParam] = [
             {"role": m["role"], "content": m["content"]}  # type: ignore[misc]
             for m in messages
@@ -161,6 +180,8 @@ class ChatClient:
     ) -> Completion:
         """Read a response defensively: the SDK returns a plain ``str`` for a non-JSON
         body and builds models without validation, so nothing can be assumed."""
+        from openai.types.chat import ChatCompletion
+
         malformed = LlmUnavailable("the language model sent a malformed response")
         if not isinstance(response, ChatCompletion):
             log.warning("llm: response is not a chat completion (%s)", type(response).__name__)
@@ -196,6 +217,8 @@ class ChatClient:
 
 def describe_failure(err: Exception) -> str:
     """A short reason for people, from an SDK exception (never its body or headers)."""
+    import openai  # imported already: only `ChatClient.complete` calls this
+
     if isinstance(err, openai.APITimeoutError):
         return "the language model timed out"
     if isinstance(err, openai.APIConnectionError):

@@ -97,7 +97,10 @@ class Radar:
     # -- the database --------------------------------------------------------------
 
     def snapshot(self) -> dict[str, object]:
-        """Row counts of every table, plus every channel's chips and settings."""
+        """Row counts of every table, plus every channel's chips and settings,
+        once the vectors earlier commands asked for in the background are stored."""
+        vectorizer = self.app.harvester.vectorizer
+        assert vectorizer is None or vectorizer.wait(timeout=60)
         engine = self.app.store.engine
         out: dict[str, object] = {}
         with engine.connect() as conn:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from arxiv import _feed
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bot.core.cards import Card, Reply, make_card
@@ -467,6 +467,7 @@ def test_clip_cuts_at_a_word_boundary() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("ab ,.-\n")), max_size=60), st.integers(1, 60))
+@example("  aaa", 4)  # leading blanks then one word: a mid-word cut is the only cut
 def test_clip_is_a_prefix_within_the_limit(text: str, limit: int) -> None:
     out = clip(text, limit)
     assert len(out) <= limit
@@ -477,8 +478,9 @@ def test_clip_is_a_prefix_within_the_limit(text: str, limit: int) -> None:
     body = out[:-1]
     assert text.startswith(body)
     cut_mid_word = body and not text[len(body)].isspace() and text[len(body)] not in ",.-"
-    if cut_mid_word:  # only when the last space is in the first half (one long word)
-        assert text.rfind(" ", 0, limit - 1) < (limit - 1) // 2 or not text[: limit - 1].strip()
+    if cut_mid_word:  # only when no word ends in the second half (one long word)
+        space = text.rfind(" ", 0, limit - 1)
+        assert space < (limit - 1) // 2 or not text[:space].strip()
 
 
 def test_briefing_quotes_and_slack_headers_end_on_whole_words() -> None:

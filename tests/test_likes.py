@@ -11,15 +11,21 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from flowkit import CAPTURE, Radar, card_ids, flat, radar
+from flowkit import CAPTURE, NOW, Radar, card_ids, flat, radar
+from sqlalchemy import select
 
 from bot.core.actor import Actor
 from bot.core.channel import ChannelRef
 from bot.core.commands import Verdict
+from bot.relevance import OpenAIEmbedder, Representer
+from bot.service.relevance import Ranker
+from bot.settings import RelevanceSettings
 from bot.sources.replay import AtomPager, Reply, Request, Rule
+from bot.store import models as m
 
 OTHER = ChannelRef("console", "local", "other", "other")
 #: "Turning the TIDE: Cross-Architecture Distillation for Diffusion LLMs" (cs.CL, cs.LG).
@@ -194,3 +200,103 @@ def test_a_doi_like_fetches_the_work_from_openalex(tmp_path: Path) -> None:
 def test_a_doi_like_without_openalex_says_so(r: Radar) -> None:
     text = flat(r.say("/radar like 10.7717/peerj.4375"))
     assert "turned off here" in text and "More like" not in flat(r.say("/radar"))
+
+
+# -- vectors at store time (issue 12) -----------------------------------------------------
+
+#: In the capture, with the DOI of its published version: "Multiple Additive Neural
+#: Networks for Structured and Unstructured Data" (10.1007/978-3-031-85252-7_10).
+WITH_DOI = "2604.26888"
+
+
+def vector_keys(r: Radar) -> set[str]:
+    """Keys of the papers that have a row in ``paper_vectors``."""
+    q = select(m.Paper.key).join(m.PaperVector, m.PaperVector.paper_id == m.Paper.id)
+    with r.app.store.engine.connect() as conn:
+        return set(conn.scalars(q))
+
+
+def settled(r: Radar) -> None:
+    """Wait for the vectors a command asked for in the background."""
+    vectorizer = r.app.harvester.vectorizer
+    assert vectorizer is not None and vectorizer.wait(timeout=60)
+
+
+def ranking_calls(r: Radar, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts every ``Ranker.vectors`` call (ranking's own catch-up) from now on."""
+    ranker = r.app.service.ranker
+    assert ranker is not None
+    calls: list[int] = []
+    real = Ranker.vectors
+
+    def counted(self: Ranker, *args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Ranker, "vectors", counted)
+    return calls
+
+
+def test_a_paper_liked_by_id_is_represented_where_it_is_stored(
+    r: Radar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fetched by id and stored by the like itself, the paper gets its vectors
+    from the store path (in the background), not from a later ranking."""
+    calls = ranking_calls(r, monkeypatch)
+    out = r.say(f"/radar like {TIDE}")  # nothing harvested yet
+    assert "added like chip Turning the TIDE" in flat(out)
+    settled(r)
+    assert vector_keys(r) == {f"arxiv:{TIDE}"}
+    assert calls == []
+
+
+def test_a_new_chips_backfill_is_represented_without_any_like(r: Radar) -> None:
+    """A channel with no signal never ranks, so nothing else would represent what
+    its chip's backfill stored until a later command in some channel needed it."""
+    r.say("/radar category cs.LG")
+    settled(r)
+    stored = {p.key for p in r.app.store.papers_since(NOW - timedelta(days=30))}
+    assert len(stored) == 20 and vector_keys(r) == stored
+
+
+def test_a_like_works_with_the_embeddings_server_down(r: Radar) -> None:
+    """The paper is stored and the chip added; its vectors wait for a later pass."""
+    ranker = r.app.service.ranker
+    assert ranker is not None
+    dead = RelevanceSettings(
+        embedder="openai",
+        embedding_base_url="http://127.0.0.1:9/v1",  # nothing listens there
+        embedding_model="m",
+        embedding_max_retries=0,
+        embedding_timeout_seconds=2.0,
+    )
+    ranker.vectorizer.representer = Representer(OpenAIEmbedder(dead))
+    out = r.say(f"/radar like {TIDE}")
+    assert "added like chip Turning the TIDE" in flat(out)
+    settled(r)
+    assert r.chips() == [("like", f"arxiv:{TIDE}")]
+    assert r.app.store.papers_by_key([f"arxiv:{TIDE}"]) and vector_keys(r) == set()
+
+
+# -- a DOI already stored needs no OpenAlex -----------------------------------------------
+
+
+def test_a_doi_like_of_a_stored_paper_asks_nobody_with_openalex_off(r: Radar) -> None:
+    r.say("/radar category cs.LG")  # stores the capture, WITH_DOI among it
+    asked = len(r.server.requests)
+    out = flat(r.say("/radar like https://doi.org/10.1007/978-3-031-85252-7_10"))
+    assert "added like chip Multiple Additive Neural Networks" in out
+    assert r.chips()[-1] == ("like", f"arxiv:{WITH_DOI}")
+    assert len(r.server.requests) == asked  # not even an arXiv lookup
+
+
+def test_a_doi_like_of_a_stored_paper_works_with_openalex_down(tmp_path: Path) -> None:
+    with radar(tmp_path / "down", openalex=[Rule("/", Reply(503))]) as r:
+        r.say("/radar category cs.LG")
+        out = flat(r.say("/radar like doi:10.1007/978-3-031-85252-7_10"))
+        assert "More like: Multiple Additive Neural Networks" in out
+        assert r.openalex is not None and r.openalex.requests == []
+        # A DOI nobody has stored still asks OpenAlex (which is down: said so).
+        missing = flat(r.say("/radar like 10.1000/nothing-here"))
+        assert "OpenAlex did not answer" in missing
+        assert len(r.openalex.requests) >= 1

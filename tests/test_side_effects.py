@@ -108,6 +108,63 @@ def test_bolts_token_notice_is_dropped_where_the_app_sets_up_logging(
     assert "a listener failed" in lines and "will be ignored" not in lines
 
 
+# -- memory: optional libraries are imported when used, not before -------------------------
+
+#: Each step of a bot's life, and which of the heavy optional libraries are loaded
+#: after it. scikit-learn (about 85 MiB) is only the optional SVM learner's,
+#: ``openai`` (about 45 MiB) only a configured model's first call's, WordLlama's
+#: package (about 23 MiB, plus its weights) is never imported (its files are read).
+LOADED_AFTER = """
+import sys
+HEAVY = ("sklearn", "openai", "wordllama")
+def loaded(step):
+    print(step, sorted(m for m in HEAVY if m in sys.modules))
+import bot.app
+loaded("import")
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from bot.clock import FixedClock
+from bot.config import Config
+from bot.demo import capture_bytes
+from bot.sources.replay import AtomPager, ReplayServer
+from flowkit import NOW
+feed = AtomPager(capture_bytes())
+with tempfile.TemporaryDirectory() as tmp, ReplayServer(default=feed) as arxiv:
+    config = Config().with_db(f"sqlite:///{Path(tmp) / 'radar.db'}")
+    config = replace(
+        config,
+        arxiv=replace(config.arxiv, api_url=arxiv.url + "/api/query", delay_seconds=0.0),
+        llm=replace(config.llm, base_url="http://127.0.0.1:9/v1"),  # configured, never called
+    )
+    app = bot.app.build(config, clock=FixedClock(NOW))
+    loaded("build")
+    app.harvester.run(force=True)  # stores and represents the day's papers
+    loaded("harvest")
+    from sqlalchemy import func, select
+    from bot.store import models as m
+    with app.store.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(m.PaperVector)) == 20
+    app.close()
+"""
+
+
+def test_the_daily_path_imports_no_optional_heavy_library() -> None:
+    """Importing the bot, building it (relevance on, a model configured) and a
+    harvest that embeds its papers load none of scikit-learn, openai or the
+    wordllama package: memory a bot serving 10,000 channels does not spend."""
+    out = subprocess.run(
+        [sys.executable, "-c", LOADED_AFTER],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}"},
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["import []", "build []", "harvest []"]
+
+
 # -- the garbage collector ------------------------------------------------------------------
 
 

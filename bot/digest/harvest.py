@@ -163,6 +163,20 @@ class Harvester:
         self.vectorize(papers)
         return HarvestResult(len(papers), new, False)
 
+    def keep(self, papers: Sequence[Paper]) -> int:
+        """Store papers fetched outside a pass (a new chip's backfill, a paper
+        looked up by id) and have them represented in the background, as a pass
+        represents its papers; returns how many were new.
+
+        In the background because a person is waiting for the reply that
+        stored them; until their vectors are stored, ranking computes them
+        itself when it needs them.
+        """
+        new = self.store.upsert_papers(papers, self.clock.now())
+        if self.vectorizer is not None and papers:
+            self.vectorizer.later(self.store, [p.key for p in papers])
+        return new
+
     def vectorize(self, papers: Sequence[Paper]) -> None:
         """Represent the papers a pass stored. Never fails the harvest: the papers
         are stored and radars match them without vectors (today's order); an

@@ -16,7 +16,7 @@ The flow, one module per step:
 - :mod:`.reasons`: the card's one-line "why".
 
 Nothing here imports the store, a platform SDK or an HTTP framework (the
-embeddings client is only loaded when configured).
+embeddings client, WordLlama and scikit-learn are only loaded on first use).
 """
 
 from bot.relevance.embed import Embedder, OpenAIEmbedder, WordLlamaEmbedder, make_embedder

@@ -17,16 +17,26 @@ and dataset names are exactly what a research radar must notice). So:
   in arxiv-sanity-lite, so a long abstract does not outweigh a short one.
 
 Titles are given twice: they are the author's own summary of the paper.
+
+The counting is scikit-learn's ``HashingVectorizer`` (same analyzer, same
+MurmurHash3 columns, same stop-word list; a test holds the two equal), done
+here with ``mmh3`` so that representing papers does not import scikit-learn:
+that import alone costs about 85 MiB of memory, which the harvest of a bot
+serving thousands of channels should not pay (issue 13). scikit-learn stays for
+the optional SVM learner (:mod:`.model`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import re
+from collections.abc import Callable, Sequence
+from functools import cache
+from pathlib import Path
 
+import mmh3
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.utils import murmurhash3_32
 
 from bot.core.text import fold, strip_latex
 
@@ -46,23 +56,51 @@ def _preprocess(text: str) -> str:
     return fold(strip_latex(text))
 
 
-def hasher(n_features: int = N_FEATURES) -> HashingVectorizer:
-    """The stateless term counter every representation goes through."""
-    return HashingVectorizer(
-        n_features=n_features,
-        preprocessor=_preprocess,
-        token_pattern=TOKEN_PATTERN,
-        stop_words="english",
-        ngram_range=(1, 2),
-        alternate_sign=False,
-        norm=None,
-        dtype=np.float32,
-    )
+#: scikit-learn's English stop words (its ``stop_words="english"``), shipped as data.
+STOP_WORDS_FILE = Path(__file__).with_name("data") / "english_stop_words.txt"
+
+
+@cache
+def stop_words() -> frozenset[str]:
+    lines = STOP_WORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(w for w in (line.strip() for line in lines) if w and not w.startswith("#"))
+
+
+def analyzer() -> Callable[[str], list[str]]:
+    """Text to its terms: folded tokens, stop words removed, then the unigrams and
+    the bigrams of what is left (``HashingVectorizer.build_analyzer()`` with
+    ``ngram_range=(1, 2)``)."""
+    findall = re.compile(TOKEN_PATTERN).findall
+    stop = stop_words()
+
+    def terms(text: str) -> list[str]:
+        tokens = [t for t in findall(_preprocess(text)) if t not in stop]
+        return tokens + [f"{a} {b}" for a, b in itertools.pairwise(tokens)]
+
+    return terms
+
+
+def columns(terms: Sequence[str], n_features: int = N_FEATURES) -> np.ndarray:
+    """The hashed column of each term: ``abs(murmurhash3_32(utf-8 term, seed 0))
+    % n_features``, exactly as scikit-learn's ``FeatureHasher`` (which maps the one
+    hash whose absolute value overflows, -2**31, the same way)."""
+    h = np.fromiter(map(mmh3.hash, terms), dtype=np.int64, count=len(terms))
+    return (np.abs(h) % n_features).astype(np.int32)
 
 
 def term_counts(texts: Sequence[str], n_features: int = N_FEATURES) -> sp.csr_matrix:
-    """Raw hashed term counts, one row per text."""
-    return hasher(n_features).transform(list(texts)).tocsr()
+    """Raw hashed term counts, one row per text (float32, sorted columns)."""
+    terms_of = analyzer()
+    per_text = [terms_of(t) for t in texts]
+    indptr = np.zeros(len(per_text) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in per_text], out=indptr[1:])
+    flat = [term for terms in per_text for term in terms]
+    counts = sp.csr_matrix(
+        (np.ones(len(flat), dtype=np.float32), columns(flat, n_features), indptr),
+        shape=(len(per_text), n_features),
+    )
+    counts.sum_duplicates()  # one entry per column, columns sorted
+    return counts
 
 
 def tfidf_rows(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
@@ -87,11 +125,11 @@ def column_terms(texts: Sequence[str], n_features: int = N_FEATURES) -> dict[int
     the weights. Where several terms share a column, the most frequent wins
     (then the alphabetically first, so the answer is stable).
     """
-    analyzer = hasher(n_features).build_analyzer()
+    terms_of = analyzer()
     counts: dict[int, dict[str, int]] = {}
     for text in texts:
-        for term in analyzer(text):
-            col = abs(murmurhash3_32(term, positive=False)) % n_features
+        terms = terms_of(text)
+        for term, col in zip(terms, columns(terms, n_features).tolist(), strict=True):
             seen = counts.setdefault(col, {})
             seen[term] = seen.get(term, 0) + 1
     return {col: min(seen, key=lambda t: (-seen[t], t)) for col, seen in counts.items()}

@@ -122,7 +122,7 @@ class Edits(ServiceBase):
                 "OpenAlex did not answer just now, so this person's papers beyond arXiv "
                 "will come with the next harvest."
             )
-        self.store.upsert_papers(papers, now)
+        self.harvester.keep(papers)  # stored, and represented in the background
         # The stored versions: a work merged with its arXiv record has arXiv's categories.
         stored = self.store.papers_by_key([p.key for p in papers])
         works = [stored.get(p.key, p) for p in papers]
@@ -148,7 +148,7 @@ class Edits(ServiceBase):
                 "arXiv did not answer just now, so recent papers could not be fetched; "
                 "the chip is saved and the next harvest will fill it."
             )
-        self.store.upsert_papers(papers, self.clock.now())
+        self.harvester.keep(papers)  # stored, and represented in the background
         return None
 
     def remove_chip(self, state: ChannelState, target: str, chip_id: int | None = None) -> Reply:

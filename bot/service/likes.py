@@ -1,8 +1,10 @@
 """What a channel likes: like chips, feedback on cards, the reading list.
 
-- `/radar like <id | card>` adds a like chip (value: the paper's key; shown
-  by its title, ``More like: <title> ×``). A paper not stored yet is fetched
-  by id (one arXiv ``id_list`` request) and stored like any harvested one.
+- `/radar like <id | DOI | card>` adds a like chip (value: the paper's key;
+  shown by its title, ``More like: <title> ×``). A paper not stored yet is
+  fetched by id (one arXiv ``id_list`` request, or OpenAlex for a DOI) and
+  stored like a backfilled one (``Harvester.keep``: its vectors are computed in
+  the background, not while the person waits).
 - A card's *More like this* / *Less like this* / *Save* buttons and Slack's
   👍/👎 reactions arrive as ``Verdict`` commands: one person's verdict on one
   paper in this channel. The store's unique row makes them idempotent.
@@ -59,7 +61,7 @@ class Likes(Edits):
         self, state: ChannelState, card: int | None, arxiv_id: str | None, doi: str | None = None
     ) -> Reply:
         """`/radar like`: a like chip for the paper (see the module docstring)."""
-        ranker = self._ranker()
+        self._ranker()  # refuses when relevance is off, before anything is fetched
         self._room(state)
         paper = self._doi_paper(doi) if doi is not None else None
         paper = paper or self._liked_paper(state, card, arxiv_id)
@@ -80,7 +82,6 @@ class Likes(Edits):
                 kind=ReplyKind.RADAR,
             )
         state = self.store.channel(state.ref)
-        ranker.vectors([paper])  # represented now, so the next ranking need not
         lines = ["Papers like it now come first, and similar new ones join the radar."]
         return Reply(
             f"Added like chip {chip.label()}.",
@@ -90,8 +91,12 @@ class Likes(Edits):
         )
 
     def _doi_paper(self, doi: str) -> Paper:
-        """A journal article (or any work) by DOI: stored already, or one OpenAlex
-        request; its arXiv version, when OpenAlex links one, is the same work."""
+        """A journal article (or any work) by DOI: stored already (then OpenAlex is
+        not asked, and need not be on), or one OpenAlex request; its arXiv
+        version, when OpenAlex links one, is the same work."""
+        stored = self.store.paper_by_doi(doi)
+        if stored is not None:
+            return stored
         if self.openalex is None:
             raise NotFoundError(
                 "Liking by DOI asks OpenAlex, which is turned off here; "
@@ -105,7 +110,7 @@ class Likes(Edits):
             raise UpstreamError(
                 f"OpenAlex did not answer when I looked up DOI {doi}; try again in a minute."
             ) from err
-        self.store.upsert_papers([work], self.clock.now())
+        self.harvester.keep([work])
         stored = self.store.papers_by_key([work.key]).get(work.key)
         if stored is None:
             raise NotFoundError(f"DOI {doi} could not be stored; try again later.")
@@ -136,7 +141,7 @@ class Likes(Edits):
             ) from err
         if not papers:
             raise NotFoundError(f"arXiv has no paper {arxiv_id}; check the id.")
-        self.store.upsert_papers(papers, self.clock.now())
+        self.harvester.keep(papers)
         stored = self.store.papers_by_key([key]).get(key)
         if stored is None:  # stored under another key (merged into a published version)
             stored = next(iter(self.store.papers_by_key([p.key for p in papers]).values()), None)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from bot.core.paper import Paper
 from bot.store import models as m
 from bot.store.db import chunked
-from bot.store.papers import PapersChanged, paper_ids, to_paper, upsert
+from bot.store.papers import PapersChanged, doi_keys, paper_ids, to_paper, upsert
 from bot.store.unit import Units
 
 
@@ -103,6 +103,12 @@ class Harvests:
                 if pid in rows:
                     out[key] = rows[pid]
         return out
+
+    def paper_by_doi(self, doi: str) -> Paper | None:
+        """The stored work with DOI ``doi`` (any spelling), or None."""
+        keys = doi_keys(doi)
+        found = self.papers_by_key(keys) if keys else {}
+        return next((found[k] for k in keys if k in found), None)
 
     def paper_count(self) -> int:
         with self._units.session() as s:

@@ -16,7 +16,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from bot.core.dedupe import merge_work, normalize_doi, paper_arxiv_id, title_keys, work_groups
+from bot.core.dedupe import (
+    arxiv_id_from_doi,
+    merge_work,
+    normalize_doi,
+    paper_arxiv_id,
+    title_keys,
+    work_groups,
+)
 from bot.core.paper import Paper, sources_of
 from bot.errors import StoreError
 from bot.store import models as m
@@ -35,6 +42,20 @@ def paper_ids(s: Session, keys: Sequence[str]) -> dict[str, int]:
         q = select(m.PaperAlias.alias, m.PaperAlias.paper_id).where(m.PaperAlias.alias.in_(chunk))
         out.update(s.execute(q).all())
     return out
+
+
+def doi_keys(doi: str) -> list[str]:
+    """The names a stored work with DOI ``doi`` (any spelling) is found under,
+    best first: the ``doi:`` alias every stored version's DOI gets (see
+    ``_idents``), and for an arXiv DataCite DOI (``10.48550/arXiv.…``) the
+    paper's own arXiv key. Empty when ``doi`` is not a DOI."""
+    bare = normalize_doi(doi)
+    if bare is None:
+        return []
+    keys = [f"doi:{bare}"]
+    if (aid := arxiv_id_from_doi(bare)) is not None:
+        keys.append(f"arxiv:{aid}")
+    return keys
 
 
 # -- storing papers: one row per work -------------------------------------------------
