@@ -14,9 +14,9 @@ thread and a "brief" slot, nothing that a command needs.
 
 - ``command``: everything typed or clicked that is not one of the below
   (show, help, chips, filter, shuffle, schedule, cap, pick...);
-- ``ask``: a question in a card's thread, or `/radar ask` (full text, then
-  the model);
-- ``brief``: `/radar brief` and the Brief button (the model, over many papers);
+- ``ask``: a question in a card's thread, or `/radar ask`, and a card's Brief
+  (one paper: full text, then the model);
+- ``brief``: `/radar brief` and a header's Brief button (the model, over many papers);
 - ``digest``: `/radar digest` typed (a harvest, then the delivery).
 
 A job enters its pool with ``async with pools.slot(kind):``; blocking calls
@@ -62,7 +62,7 @@ def kind_of(command: c.Command | None) -> str:
     """The pool a parsed command runs in (None, a line that does not parse: ``command``)."""
     if isinstance(command, c.Brief):
         return BRIEF
-    if isinstance(command, c.Ask):
+    if isinstance(command, c.Ask | c.BriefPaper):  # one paper: full text, then the model
         return ASK
     if isinstance(command, c.RunDigest):
         return DIGEST

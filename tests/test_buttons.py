@@ -34,6 +34,9 @@ def test_each_press_runs_the_command_its_button_stands_for() -> None:
     assert command_for(Press.SAVE, key) == c.Verdict("save", key, source="button")
     old = "arxiv:astro-ph/0601001"
     assert command_for(Press.MORE, old) == c.Verdict("like", old, source="button")
+    # A card's Brief: that paper (in its thread), never the whole radar.
+    assert command_for(Press.PAPER_BRIEF, key) == c.BriefPaper(key=key)
+    assert command_for(Press.PAPER_BRIEF, old) == c.BriefPaper(key=old)
 
 
 @pytest.mark.parametrize(
@@ -50,6 +53,10 @@ def test_each_press_runs_the_command_its_button_stands_for() -> None:
         (Press.LESS, ""),
         (Press.SAVE, "arxiv:"),
         (Press.SAVE, "like 2604.26951"),
+        (Press.PAPER_BRIEF, ""),  # a card's Brief carries its paper key, nothing else
+        (Press.PAPER_BRIEF, "brief"),
+        (Press.PAPER_BRIEF, "<!channel> arxiv:2604.26951"),
+        (Press.PAPER_BRIEF, "arxiv:2604.26951 every week"),
     ],
 )
 def test_a_value_its_button_could_not_carry_runs_nothing(press: Press, value: str) -> None:

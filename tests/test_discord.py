@@ -415,12 +415,14 @@ def test_digest_posts_header_cards_and_footer_once_each_with_markers(r: Radar) -
                 (embed,) = card["embeds"]
                 assert embed["author"]["name"].startswith(f"{n:02d}.  arXiv (")
                 assert embed["url"].startswith("https://arxiv.org/abs/")
-                cid, *feedback = custom_ids(card)
+                cid, brief, *feedback = custom_ids(card)
                 assert re.fullmatch(rf"radar:ask:{n}:arxiv:\S+", cid)
                 key = cid.split(":", 3)[3]
+                assert brief == f"radar:brief:{n}:{key}"  # that paper, in its thread
                 assert feedback == [f"radar:{p}:{key}" for p in ("more", "less", "save")]
                 assert labels(card) == [
                     "Ask about this paper",
+                    "Brief",
                     "More like this",
                     "Less like this",
                     "Save",

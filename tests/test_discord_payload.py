@@ -205,12 +205,14 @@ def test_custom_ids_are_a_stable_contract() -> None:
         "radar:brief",
         r"radar:chip:(?P<chip_id>[0-9]{1,18})",
         r"radar:ask:(?P<number>[0-9]{1,3}):(?P<key>\S{1,80})",
+        r"radar:brief:(?P<number>[0-9]{1,3}):(?P<key>\S{1,80})",
         r"radar:(?P<press>more|less|save):(?P<key>\S{1,80})",
         r"radar:pick:(?P<choice>[0-9]{1,2}:A[0-9]{1,12}|name)",
     }
     for cid in [
         *ids,
         "radar:ask:12:arxiv:astro-ph/0601001",
+        "radar:brief:12:arxiv:astro-ph/0601001",
         "radar:pick:2:A5017898742",
         "radar:pick:name",
     ]:

@@ -22,7 +22,7 @@ PICK_LINE = re.compile(r"pick (?P<n>[0-9]{1,2}) openalex:(?P<author>A[0-9]{1,12}
 #: A pick button's compact form, for platforms with short button ids:
 #: ``2:A5017898742`` or ``name``.
 PICK_TOKEN = re.compile(r"(?P<n>[0-9]{1,2}):(?P<author>A[0-9]{1,12})|name")
-#: What a feedback button may carry: a paper key as ``bot.core.paper.Paper``
+#: What a feedback or a card's Brief button may carry: a paper key as ``bot.core.paper.Paper``
 #: makes them (``arxiv:2604.26951``, ``arxiv:astro-ph/0601001``,
 #: ``openalex:W…``): a source prefix, then no whitespace. Anything else runs
 #: nothing; a well-formed key of a paper not stored is the service's to refuse.
@@ -33,7 +33,8 @@ REACTIONS = {"+1": "like", "thumbsup": "like", "-1": "dislike", "thumbsdown": "d
 
 class Press(StrEnum):
     SHUFFLE = "shuffle"  # `/radar shuffle`
-    BRIEF = "brief"  # `/radar brief`
+    BRIEF = "brief"  # `/radar brief`: the whole radar (a header's Brief)
+    PAPER_BRIEF = "paper_brief"  # a card's Brief: that paper; value: the card's paper key
     REMOVE = "remove"  # a chip's ×; value: the chip's text (``chip_target``)
     REMOVE_ID = "remove_id"  # a chip's ×; value: the chip's stored id
     PICK = "pick"  # one answer to "which person?"; value: the pick line
@@ -56,6 +57,10 @@ def command_for(press: Press, value: str = "") -> c.Command | None:
             return c.Shuffle()
         case Press.BRIEF:
             return c.Brief()
+        case Press.PAPER_BRIEF:
+            # A card's Brief briefs its own paper in its thread, never the
+            # whole radar: a value that is not a paper key runs nothing.
+            return c.BriefPaper(key=value) if PAPER_KEY.fullmatch(value) else None
         case Press.REMOVE:
             return c.RemoveChip(value) if value else None
         case Press.REMOVE_ID:

@@ -45,7 +45,8 @@ USAGE: dict[str, str] = {
     "digest": "/radar digest   (post a digest now, as the schedule would)",
     "shuffle": f"/radar shuffle [n]   (a fresh random draw, n from 1 to {MAX_SHUFFLE})",
     "filter": '/radar filter <terms>   e.g. /radar filter since:7d author:"Yehui Tang" -survey',
-    "brief": "/radar brief [topic] | /radar brief every day|week | /radar brief off",
+    "brief": "/radar brief [topic] | /radar brief <card number | arXiv id>   (that one paper) | "
+    "/radar brief every day|week | /radar brief off",
     "ask": "/radar ask <card number | arXiv id> <question>   e.g. "
     "/radar ask 2 what data do they train on?",
     "like": "/radar like <arXiv id | DOI | card number>   (more papers like this one: a like chip)",
@@ -188,6 +189,18 @@ class Brief:
 
 
 @dataclass(frozen=True)
+class BriefPaper:
+    """One paper briefed in its card's thread: a card's Brief button (``key``,
+    the card's paper key, ``bot.core.buttons``), or `/radar brief <card |
+    arXiv id>` typed (``card`` as this channel last showed it, or ``arxiv_id``
+    canonical, no version). Exactly one is set."""
+
+    key: str | None = None
+    card: int | None = None
+    arxiv_id: str | None = None
+
+
+@dataclass(frozen=True)
 class BriefCadence:
     cadence: str | None  # "day", "week", or None for off
 
@@ -269,6 +282,7 @@ Command = (
     | Shuffle
     | Filter
     | Brief
+    | BriefPaper
     | BriefCadence
     | Ask
     | Like
@@ -682,6 +696,12 @@ def _brief(rest: str) -> Command:
         raise UsageError("Briefings can come `every day` or `every week`.", USAGE["brief"])
     if not rest:
         return Brief(None)
+    # One card number or one arXiv id alone names a paper, never a topic (no
+    # abstract is about "3"); any other words stay a topic.
+    if card := _CARD.fullmatch(rest):
+        return BriefPaper(card=int(card[1]))
+    if (paper := arxiv_id(rest)) is not None:
+        return BriefPaper(arxiv_id=paper)
     if len(rest) > MAX_ARG:
         raise UsageError(
             f"That topic is too long (the limit is {MAX_ARG} characters).", USAGE["brief"]

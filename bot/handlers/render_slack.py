@@ -45,7 +45,7 @@ ACTIONS_PER_BLOCK = 25
 ACTION_SHUFFLE = "shuffle"
 ACTION_CHIP_REMOVE = "chip_remove"  # chip_remove:<position>; value: see chip_target
 ACTION_ASK = "ask"
-ACTION_BRIEF = "brief"
+ACTION_BRIEF = "brief"  # a card's Brief (that paper, in its thread); value: the card's paper key
 ACTION_PICK = "pick"  # pick:<position>; value: the command line, e.g. "pick 2 openalex:A…"
 #: A card's feedback buttons; value: the card's paper key (``bot.core.buttons``).
 ACTION_MORE = "more"

@@ -12,6 +12,7 @@ Dispatch lives here; each concern is a module of its own, mixed in:
 - ``authors``: the "which person?" dialogue of `/radar author`;
 - ``views``: the digest (claimed as a run), shuffle, filter, preview;
 - ``briefings``: `/radar brief` and the automatic briefing after a digest;
+- ``paper_brief``: one paper briefed in its card's thread (a card's Brief);
 - ``questions``: questions about a paper, in its card's thread or `/radar ask`;
 - ``likes``: like chips, card feedback, `/radar likes|forget|saved`
   (ordering by relevance itself: ``relevance``).
@@ -36,13 +37,14 @@ from bot.service.base import credited, error_reply, user_id
 from bot.service.briefings import Briefings
 from bot.service.edits import describe_schedule
 from bot.service.likes import Likes
+from bot.service.paper_brief import PaperBriefs
 from bot.service.questions import Questions
 from bot.service.views import Views
 
 __all__ = ["RadarService", "help_reply"]
 
 
-class RadarService(Authors, Likes, Views, Briefings, Questions):
+class RadarService(Authors, Likes, Views, Briefings, PaperBriefs, Questions):
     # -- entry points --------------------------------------------------------
 
     def respond(self, ref: ChannelRef, line: str, actor: Actor | None = None) -> Outbound:
@@ -115,6 +117,8 @@ class RadarService(Authors, Likes, Views, Briefings, Questions):
                 return self.filter(state, query)
             case c.Brief(topic):
                 return self.brief(state, topic, user=user_id(actor))
+            case c.BriefPaper(key, card, arxiv_id):
+                return self.brief_paper(state, key, card, arxiv_id, user=user_id(actor))
             case c.BriefCadence(cadence):
                 return self.brief_cadence(state, cadence, who)
             case c.Ask(question, card, arxiv_id):

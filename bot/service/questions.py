@@ -118,24 +118,9 @@ class Questions(ServiceBase):
         it goes in that card's thread; a paper never posted here keeps its own
         conversation under ``ask:<key>``, answered in the channel.
         """
-        key = f"arxiv:{arxiv_id}" if arxiv_id is not None else None
-        posted = self.store.posted_card(state.id, number=card, paper_key=key) if state.id else None
-        if posted is not None:
-            thread, paper = posted
-        elif card is not None:
-            raise NotFoundError(
-                f"No card {card:02d} has been posted in this channel yet; cards come with "
-                "`/radar digest`, `/radar shuffle` and new chips."
-            )
-        else:
-            assert key is not None
-            found = self.store.papers_by_key([key]).get(key)
-            if found is None:
-                raise NotFoundError(
-                    f"arXiv {arxiv_id} is not among the papers I have; papers arrive with the "
-                    "daily harvest and with new chips."
-                )
-            paper, thread = found, f"ask:{found.key}"
+        paper, posted = self.named_paper(state, card, arxiv_id)
+        thread = posted or f"ask:{paper.key}"
+        if posted is None:
             state = self._created(state)  # the conversation is this channel's
         reply = self._answer(state, paper, thread, question, user=user)
         asked = " ".join(question.split())
@@ -145,8 +130,32 @@ class Questions(ServiceBase):
             state.ref,
             reply,
             channel_id=state.id,
-            thread=thread if posted is not None and not reply.ephemeral else None,
+            thread=posted if not reply.ephemeral else None,
         )
+
+    def named_paper(
+        self, state: ChannelState, card: int | None, arxiv_id: str | None
+    ) -> tuple[Paper, str | None]:
+        """The paper a typed card number or arXiv id names in this channel, and
+        the message of its newest card here (None: a stored paper this channel
+        was never shown). Raises ``NotFoundError`` saying what would help."""
+        key = f"arxiv:{arxiv_id}" if arxiv_id is not None else None
+        posted = self.store.posted_card(state.id, number=card, paper_key=key) if state.id else None
+        if posted is not None:
+            return posted[1], posted[0]
+        if card is not None:
+            raise NotFoundError(
+                f"No card {card:02d} has been posted in this channel yet; cards come with "
+                "`/radar digest`, `/radar shuffle` and new chips."
+            )
+        assert key is not None
+        found = self.store.papers_by_key([key]).get(key)
+        if found is None:
+            raise NotFoundError(
+                f"arXiv {arxiv_id} is not among the papers I have; papers arrive with the "
+                "daily harvest and with new chips."
+            )
+        return found, None
 
     def _answer(
         self,

@@ -41,6 +41,13 @@ def prompt_passages(
     return found, shown
 
 
+def paper_parts(paper: Paper, shown: Sequence[Passage]) -> list[str]:
+    """The prompt's paper: its title, then the passages it is shown as data
+    (a thread answer's and a paper brief's)."""
+    block = "\n\n".join(f"[{p.tag}] ({p.section})\n{p.text}" for p in shown)
+    return [f"Paper: {' '.join(paper.title.split())}", f"<passages>\n{block}\n</passages>"]
+
+
 def qa_messages(
     paper: Paper,
     question: str,
@@ -57,8 +64,7 @@ def qa_messages(
         "and, in one sentence, what they do say that comes closest. Plain text only: no "
         "headings, no links, no @-mentions. At most 120 words."
     )
-    block = "\n\n".join(f"[{p.tag}] ({p.section})\n{p.text}" for p in shown)
-    parts = [f"Paper: {' '.join(paper.title.split())}", f"<passages>\n{block}\n</passages>"]
+    parts = paper_parts(paper, shown)
     if turns:
         said = "\n".join(
             f"{_SPEAKER.get(t.role, 'Message')}: {clip(' '.join(t.text.split()), 600)}"

@@ -8,7 +8,8 @@ otherwise, with a short note saying why; it never raises for model trouble.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from bot.core.cards import Reply
@@ -30,11 +31,13 @@ from bot.llm import Gateway, LlmUnavailable, clean_untrusted
 from bot.store.repo import Turn
 
 
-def _title(paper: Paper) -> str:
+def title_of(paper: Paper) -> str:
+    """``About: <title>``, LaTeX rendered, on one line (a paper brief reuses it)."""
     return clip(f"About: {render_latex(' '.join(paper.title.split()))}", 200)
 
 
-def _sources(paper: Paper, full: FullText | None) -> str:
+def sources_note(paper: Paper, full: FullText | None) -> str:
+    """What the reply was made from, and the paper's link (answers and paper briefs)."""
     url = safe_url(paper.url, "text")  # a record's URL, shown where Slack links it
     where = f" {url}" if url else ""
     if full is None:
@@ -61,9 +64,9 @@ def extractive_answer(
     passages = list(passages) if passages is not None else passages_for(paper, full)
     lines = extractive_lines(passages, question, history, limit, note)
     return Reply(
-        _title(paper),
+        title_of(paper),
         tuple(lines),
-        footer="Source: " + _sources(paper, full if len(passages) > 1 else None),
+        footer="Source: " + sources_note(paper, full if len(passages) > 1 else None),
         kind="answer",
     )
 
@@ -107,13 +110,25 @@ def model_answer(
         lines.append("The model cited no passage; the closest ones:")
         for _, passage in found[:2]:
             lines.append(quote_line(passage, best_sentence(passage, question, context)))
-    footer = f"Answered by {result.model} from {_sources(paper, full)}"
-    if removed:
-        footer += (
-            f" {removed} citation{'s' if removed != 1 else ''} to passages it was not "
-            f"shown {'were' if removed != 1 else 'was'} removed."
-        )
-    return Reply(_title(paper), tuple(lines), footer=footer, kind="answer")
+    footer = f"Answered by {result.model} from {sources_note(paper, full)}{removed_note(removed)}"
+    return Reply(title_of(paper), tuple(lines), footer=footer, kind="answer")
+
+
+def removed_note(removed: int) -> str:
+    """`` N citations to passages it was not shown were removed.``, or ``""``."""
+    if not removed:
+        return ""
+    return (
+        f" {removed} citation{'s' if removed != 1 else ''} to passages it was not "
+        f"shown {'were' if removed != 1 else 'was'} removed."
+    )
+
+
+def with_fetch_note(reply: Reply, fetch_note: str | None) -> Reply:
+    """``reply`` with why the full text was not used (``Full text: …``) in its footer."""
+    if not fetch_note or not reply.footer:
+        return reply
+    return replace(reply, footer=f"{reply.footer} Full text: {fetch_note}.")
 
 
 def answer_text(reply: Reply) -> str:
@@ -147,20 +162,27 @@ def answer(
     """
     passages = passages_for(paper, full)
     history = [t.text for t in turns if t.role != "bot"]
-    if gateway is not None and gateway.available:
-        try:
-            reply = model_answer(paper, question, passages, turns, gateway, workspace, now, full)
-        except LlmUnavailable as err:
-            reply = extractive_answer(
-                paper, question, history, passages=passages, full=full, note=err.note
-            )
-    else:
-        reply = extractive_answer(paper, question, history, passages=passages, full=full)
-    if fetch_note and reply.footer:
-        reply = Reply(
-            reply.title,
-            reply.lines,
-            footer=f"{reply.footer} Full text: {fetch_note}.",
-            kind=reply.kind,
-        )
-    return reply
+    reply = model_or_extractive(
+        gateway,
+        lambda g: model_answer(paper, question, passages, turns, g, workspace, now, full),
+        lambda note: extractive_answer(
+            paper, question, history, passages=passages, full=full, note=note
+        ),
+    )
+    return with_fetch_note(reply, fetch_note)
+
+
+def model_or_extractive(
+    gateway: Gateway | None,
+    model: Callable[[Gateway], Reply],
+    extractive: Callable[[str | None], Reply],
+) -> Reply:
+    """``model``'s reply when a model is configured and serves it, else
+    ``extractive``'s, given why (None: no model is configured). Model trouble
+    (``LlmUnavailable``) never escapes: answers and paper briefs share this."""
+    if gateway is None or not gateway.available:
+        return extractive(None)
+    try:
+        return model(gateway)
+    except LlmUnavailable as err:
+        return extractive(err.note)

@@ -15,8 +15,9 @@
   core decides what they may do.
 - A radar belongs to a guild id + channel id (direct messages use the
   workspace ``dm``); commands typed in a thread act on its parent channel.
-- Ask about a card: the paper's thread is opened (or found) here, since only
-  Discord needs one opened; questions in it are the core's.
+- Ask about a card, or Brief on a card: the paper's thread is opened (or
+  found) here, since only Discord needs one opened; questions in it, and the
+  brief posted there, are the core's.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import discord
 from discord import app_commands
 
 from bot.core.actor import Actor
-from bot.core.buttons import Press
+from bot.core.buttons import Press, command_for
 from bot.core.channel import ChannelRef
 from bot.core.outgoing import Notice
 from bot.digest.deliver import DeliveryFailed
@@ -198,28 +199,62 @@ class DiscordEvents:
         """Open (or point to) the thread for card ``number`` of the clicked message."""
         async with self._handling("ask"):
             await interaction.response.defer(ephemeral=True, thinking=True)
-            message = interaction.message
-            if message is None:
+            thread = await self._card_thread(interaction, number, key)
+            if thread is not None:
+                await interaction.followup.send(f"Ask away in {thread.mention}.", ephemeral=True)
+
+    async def brief_button(
+        self, interaction: discord.Interaction[Any], number: int, key: str
+    ) -> None:
+        """Brief on card ``number``: its paper briefed in the card's thread,
+        opened first when it has none (Discord threads exist only once opened);
+        the core finds the thread by the paper and posts the brief there."""
+        async with self._handling("brief"):
+            if command_for(Press.PAPER_BRIEF, key) is None:
+                return  # not a paper key: nothing runs, no thread is opened
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            if await self._card_thread(interaction, number, key) is None:
                 return
-            ref = self.ref_for(interaction)
-            title = card_title(message, number)
-            name = rd.clip(f"{number:02d}. {title}", THREAD_NAME)
-            try:
-                thread, created = await open_thread(self.client, interaction, message, name)
-            except (discord.HTTPException, discord.ClientException) as err:
-                log.warning("discord: could not open a thread: %s", err)
-                await interaction.followup.send(
-                    "I could not open a thread here; the bot needs the Create Public "
-                    "Threads and Send Messages in Threads permissions in a text channel.",
-                    ephemeral=True,
-                )
-                return
-            await self.dispatch.remember_thread(ref, key, number, str(thread.id))
-            if created:
-                with contextlib.suppress(discord.HTTPException):
-                    intro = how_to_ask(self.client, self.message_content)
-                    await thread.send(f"**{rd.safe(rd.clip(title, 200))}**\n{intro}")
-            await interaction.followup.send(f"Ask away in {thread.mention}.", ephemeral=True)
+            replier = InteractionReplier(interaction, self.poster, private=True)
+            await self._answer(
+                replier,
+                lambda: self.dispatch.button(
+                    self.ref_for(interaction),
+                    Press.PAPER_BRIEF,
+                    key,
+                    replier,
+                    self._who(interaction),
+                ),
+            )
+
+    async def _card_thread(
+        self, interaction: discord.Interaction[Any], number: int, key: str
+    ) -> discord.Thread | None:
+        """The thread of card ``number`` (paper ``key``) on the clicked message,
+        opened (with a line on how to ask in it) when it is new, and recorded
+        so the core knows its paper; None, with a private note, when Discord
+        would not open one."""
+        message = interaction.message
+        if message is None:
+            return None
+        title = card_title(message, number)
+        name = rd.clip(f"{number:02d}. {title}", THREAD_NAME)
+        try:
+            thread, created = await open_thread(self.client, interaction, message, name)
+        except (discord.HTTPException, discord.ClientException) as err:
+            log.warning("discord: could not open a thread: %s", err)
+            await interaction.followup.send(
+                "I could not open a thread here; the bot needs the Create Public "
+                "Threads and Send Messages in Threads permissions in a text channel.",
+                ephemeral=True,
+            )
+            return None
+        await self.dispatch.remember_thread(self.ref_for(interaction), key, number, str(thread.id))
+        if created:
+            with contextlib.suppress(discord.HTTPException):
+                intro = how_to_ask(self.client, self.message_content)
+                await thread.send(f"**{rd.safe(rd.clip(title, 200))}**\n{intro}")
+        return thread
 
     # -- questions in card threads ---------------------------------------------------
 

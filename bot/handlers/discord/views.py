@@ -11,7 +11,9 @@ Each press goes to the core as a ``bot.core.buttons.Press`` with its value;
 the core decides what it runs.
 
 - ``radar:shuffle``            Shuffle (a fresh draw, as `/radar shuffle`)
-- ``radar:brief``              Brief (as `/radar brief`)
+- ``radar:brief``              Brief on a radar's chips (as `/radar brief`)
+- ``radar:brief:<n>:<paper key>``  Brief on a card: that paper, in the card's
+  thread (opened for it when it has none yet)
 - ``radar:chip:<chip id>``     × on a chip (as `/radar remove <its number>`)
 - ``radar:ask:<n>:<paper key>``  Ask about this paper (opens a thread)
 - ``radar:more:<paper key>``   More like this (a like of that paper)
@@ -44,6 +46,7 @@ SHUFFLE_ID = "radar:shuffle"
 BRIEF_ID = "radar:brief"
 CHIP_ID = "radar:chip:{chip_id}"
 ASK_ID = "radar:ask:{number}:{key}"
+CARD_BRIEF_ID = "radar:brief:{number}:{key}"
 PICK_ID = "radar:pick:{choice}"
 FEEDBACK_ID = "radar:{press}:{key}"  # press: more, less or save
 #: The feedback buttons of a card, in order, and their labels.
@@ -91,6 +94,32 @@ class BriefButton(ui.DynamicItem[ui.Button[Any]], template=re.escape(BRIEF_ID)):
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await _adapter(interaction).press(interaction, Press.BRIEF)
+
+
+class CardBriefButton(
+    ui.DynamicItem[ui.Button[Any]],
+    template=r"radar:brief:(?P<number>[0-9]{1,3}):(?P<key>\S{1,80})",
+):
+    """Brief on a card: that paper briefed in the card's thread (not the whole radar)."""
+
+    def __init__(self, number: int, key: str) -> None:
+        super().__init__(
+            ui.Button(
+                label="Brief",
+                style=discord.ButtonStyle.secondary,
+                custom_id=CARD_BRIEF_ID.format(number=number, key=key),
+            )
+        )
+        self.number, self.key = number, key
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: re.Match[str], /
+    ) -> CardBriefButton:
+        return cls(int(match["number"]), match["key"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _adapter(interaction).brief_button(interaction, self.number, self.key)
 
 
 class RemoveChipButton(
@@ -208,6 +237,7 @@ class PickButton(
 DYNAMIC_ITEMS: tuple[type[ui.DynamicItem[Any]], ...] = (
     ShuffleButton,
     BriefButton,
+    CardBriefButton,
     RemoveChipButton,
     AskButton,
     FeedbackButton,
@@ -235,9 +265,10 @@ def askable(card: Card) -> bool:
 def view_for(message: Message) -> ui.View | None:
     """The buttons of one message: a button per answer where the bot asked a
     question, a × per chip, Shuffle and Brief where the chips are shown, an
-    Ask button per card, and More like this / Less like this / Save on a
-    message of one card (a channel's cards are posted one per message; a
-    private list of several uses `/radar like <n>`). None when there are none.
+    Ask button per card, and Brief (that paper) and More like this / Less like
+    this / Save on a message of one card (a channel's cards are posted one per
+    message; a private list of several uses `/radar brief <n>` and `/radar
+    like <n>`). None when there are none.
 
     Five rows of five buttons is all a message holds: answers (at most 10),
     Ask buttons (at most 10 cards per message) and the Shuffle/Brief row come
@@ -269,6 +300,8 @@ def view_for(message: Message) -> ui.View | None:
         _add(view, AskButton(card.number, card.key, label), row + i // PER_ROW)
     if single and cards and not picks and message.chips is None:
         card = cards[0]
+        if len(CARD_BRIEF_ID.format(number=card.number, key=card.key)) <= CUSTOM_ID:
+            _add(view, CardBriefButton(card.number, card.key), row)
         for press, label in FEEDBACK:
             if len(FEEDBACK_ID.format(press=press.value, key=card.key)) <= CUSTOM_ID:
                 _add(view, FeedbackButton(press, card.key, label), row)
