@@ -40,7 +40,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.app import App
 from bot.digest.deliver import Poster
 from bot.digest.harvest_gate import HarvestGate
-from bot.digest.runner import DigestRunner, Due, Outcome
+from bot.digest.runner import CLAIM_BATCH, CONCURRENCY, DigestRunner, Due, Outcome
 from bot.digest.schedule import catch_up, latest_occurrence
 from bot.digest.triggers import (
     HARVEST_JOB,
@@ -66,7 +66,8 @@ class DigestScheduler:
         app: App,
         posters: Mapping[str, Poster],
         *,
-        concurrency: int = 16,
+        concurrency: int = CONCURRENCY,
+        claim_batch: int = CLAIM_BATCH,
         resync_seconds: float = 60.0,
         batch_seconds: float = 1.0,
         drain_seconds: float = 10.0,
@@ -82,6 +83,7 @@ class DigestScheduler:
             settings=self.settings,
             window_days=app.config.radar.digest_window_days,
             concurrency=concurrency,
+            claim_batch=claim_batch,
             # The poll is what retries a failed delivery: waiting less is moot.
             retry_min=timedelta(seconds=resync_seconds),
         )

@@ -15,6 +15,7 @@ that exists but fails to start is an error. ``-m "not postgres"`` deselects them
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 import sys
@@ -81,6 +82,22 @@ def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.fixture(autouse=True)
+def _posts_unpaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process's post limiter (``bot.digest.limiter.LIMITER``) starts each
+    test empty and reserves every slot as it does in production, but does not
+    wait for it: a test about something else must not spend real seconds
+    pacing a chat platform. Pacing itself is tested with an injected clock
+    (tests/test_delivery_batching.py)."""
+    from bot.digest.limiter import LIMITER
+
+    async def no_wait(_seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    LIMITER.reset()
+    monkeypatch.setattr(LIMITER, "sleep", no_wait)
 
 
 def pytest_configure(config: pytest.Config) -> None:

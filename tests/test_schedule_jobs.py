@@ -554,7 +554,7 @@ def test_a_due_digest_that_failed_to_claim_is_retried_by_the_poll(
         a = channel(app, "a", "17:45", "UTC")
         b = channel(app, "b", "17:45", "UTC")
         log = ChannelLog()
-        real_claim = app.store.claim_run
+        real_claim = app.store.claim_runs
         failures = iter([True, False, False])
 
         def flaky_claim(*args: Any, **kwargs: Any) -> Any:
@@ -562,10 +562,10 @@ def test_a_due_digest_that_failed_to_claim_is_retried_by_the_poll(
                 raise OperationalError("INSERT", {}, Exception("database is locked"))
             return real_claim(*args, **kwargs)
 
-        monkeypatch.setattr(app.store, "claim_run", flaky_claim)
+        monkeypatch.setattr(app.store, "claim_runs", flaky_claim)
 
         async def scenario() -> None:
-            s = scheduler(app, log)
+            s = scheduler(app, log, claim_batch=1)  # one claim transaction per channel
             await s.start()
             try:
                 await s.started.wait()

@@ -40,13 +40,14 @@ from bot.store.records import (
     StoredText,
     Turn,
 )
-from bot.store.runs import Runs
+from bot.store.runs import Intent, RunClaim, Runs
 from bot.store.unit import Units
 
 __all__ = [
     "CachedText",
     "Locks",
     "OutboxState",
+    "RunClaim",
     "RunInfo",
     "ScheduleRow",
     "Store",
@@ -162,6 +163,9 @@ class Store:
     def papers_by_key(self, keys: Sequence[str]) -> dict[str, Paper]:
         return self._harvests.papers_by_key(keys)
 
+    def paper_by_doi(self, doi: str) -> Paper | None:
+        return self._harvests.paper_by_doi(doi)
+
     def paper_count(self) -> int:
         return self._harvests.paper_count()
 
@@ -198,6 +202,9 @@ class Store:
         when: datetime,
     ) -> RunInfo | None:
         return self._runs.claim_run(channel_id, run_key, trigger, planned, more, when)
+
+    def claim_runs(self, claims: Sequence[RunClaim], when: datetime) -> list[RunInfo | None]:
+        return self._runs.claim_runs(claims, when)
 
     def finish_run(self, run_id: int, when: datetime, status: str = "done") -> None:
         self._runs.finish_run(run_id, when, status)
@@ -240,25 +247,28 @@ class Store:
     def outbox_sent(self, channel_id: int, marker: str, message_ref: str, when: datetime) -> None:
         self._runs.outbox_sent(channel_id, marker, message_ref, when)
 
+    def outbox_open(
+        self,
+        channel_id: int,
+        when: datetime,
+        intend: Sequence[Intent],
+        *,
+        run_id: int | None = None,
+        known: bool = True,
+    ) -> dict[str, OutboxState] | None:
+        return self._runs.outbox_open(channel_id, when, intend, run_id=run_id, known=known)
+
     def outbox_step(
         self,
         channel_id: int,
         when: datetime,
         *,
         sent: Sequence[tuple[str, str]] = (),
-        intend: Sequence[tuple[str, str | None, int | None]] = (),
-        run_id: int | None = None,
-        seen: bool = True,
         finish_run: int | None = None,
+        withdraw: Sequence[str] = (),
     ) -> None:
         self._runs.outbox_step(
-            channel_id,
-            when,
-            sent=sent,
-            intend=intend,
-            run_id=run_id,
-            seen=seen,
-            finish_run=finish_run,
+            channel_id, when, sent=sent, finish_run=finish_run, withdraw=withdraw
         )
 
     def record_card(

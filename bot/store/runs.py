@@ -1,17 +1,21 @@
 """Runs and the outbox: digest runs, posted messages, the never-repeat ledger, cards.
 
 What makes delivery exactly-once lives here: a run is claimed by a unique
-row, every message is recorded before it is sent (``outbox_intend``) and
-after (``outbox_sent``), and a paper enters a channel's seen ledger with the
-claim or the intent that will show it.
+row, every message is recorded before it is sent (``outbox_open``: a whole
+post's intents in one transaction) and after (``outbox_step``: "sent" marks,
+a batch at a time), and a paper enters a channel's seen ledger with the
+claim or the intent that will show it. Many runs are claimed in one
+transaction (``claim_runs``), so 10,000 due digests cost a few hundred
+commits, not tens of thousands.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.core.paper import Paper
@@ -21,6 +25,51 @@ from bot.store.db import chunked, insert_for
 from bot.store.papers import paper_ids, to_paper
 from bot.store.records import OutboxState, RunInfo
 from bot.store.unit import Units
+
+#: Runs per claiming statement: seven bound values each, well inside every
+#: backend's limit on one statement's parameters.
+CLAIM_ROWS = 200
+
+# The delivery path runs these for every digest (10,000 a morning): built
+# once on the tables, they skip the ORM and reuse their compiled form.
+_POST = m.Post.__table__
+_RUN = m.DigestRun.__table__
+_RUN_STATUS = select(_RUN.c.status).where(_RUN.c.id == bindparam("b_run"))
+_STATES = select(_POST.c.marker, _POST.c.status, _POST.c.message_ref, _POST.c.created_at).where(
+    _POST.c.channel_id == bindparam("b_channel"),
+    _POST.c.marker.in_(bindparam("b_markers", expanding=True)),
+)
+_ADD_POSTS = insert(_POST)
+_MARK_SENT = (
+    update(_POST)
+    .where(_POST.c.channel_id == bindparam("b_channel"), _POST.c.marker == bindparam("b_marker"))
+    .values(status="sent", message_ref=bindparam("b_ref"), posted_at=bindparam("b_at"))
+)
+_WITHDRAW = delete(_POST).where(
+    _POST.c.channel_id == bindparam("b_channel"),
+    _POST.c.marker.in_(bindparam("b_markers", expanding=True)),
+    _POST.c.status == "sending",
+)
+_FINISH = (
+    update(_RUN)
+    .where(_RUN.c.id == bindparam("b_run"))
+    .values(status="done", finished_at=bindparam("b_at"))
+)
+
+#: A message about to be posted: (marker, the card's paper key, card number),
+#: None, None for a header or footer.
+Intent = tuple[str, str | None, int | None]
+
+
+@dataclass(frozen=True)
+class RunClaim:
+    """One digest run to claim: ``claim_runs`` inserts it unless (channel, key) exists."""
+
+    channel_id: int
+    run_key: str
+    trigger: str
+    planned: Sequence[str]
+    more: int
 
 
 class Runs:
@@ -82,27 +131,63 @@ class Runs:
         The unique constraint does the deciding, so two processes racing for
         the same run cannot both win, on SQLite or PostgreSQL.
         """
+        return self.claim_runs([RunClaim(channel_id, run_key, trigger, planned, more)], when)[0]
+
+    def claim_runs(self, claims: Sequence[RunClaim], when: datetime) -> list[RunInfo | None]:
+        """``claim_run`` for many runs in one transaction: for each claim, its
+        run, or None when (channel, run_key) was claimed before (by anyone).
+
+        A second process claiming an overlapping batch waits for this one's
+        commit on the rows they share (the unique index), then gets None for
+        them: batches stay exactly-once, and short, so a waiting worker moves
+        on to the next batch at once.
+        """
+        started = when.astimezone(UTC)
+        ids: dict[tuple[int, str], int] = {}
         with self._units.session() as s:
-            run_id = s.scalar(
-                insert_for(s, m.DigestRun)
-                .values(
-                    channel_id=channel_id,
-                    run_key=run_key,
-                    trigger=trigger,
-                    status="claimed",
-                    planned=list(planned),
-                    more=more,
-                    started_at=when,
+            # One multi-row statement per chunk: it returns the rows it
+            # inserted, and skips the (channel, run key) pairs already there.
+            for chunk in chunked(claims, CLAIM_ROWS):
+                stmt = (
+                    insert_for(s, m.DigestRun)
+                    .values(
+                        [
+                            {
+                                "channel_id": c.channel_id,
+                                "run_key": c.run_key,
+                                "trigger": c.trigger,
+                                "status": "claimed",
+                                "planned": list(c.planned),
+                                "more": c.more,
+                                "started_at": when,
+                            }
+                            for c in chunk
+                        ]
+                    )
+                    .on_conflict_do_nothing(index_elements=["channel_id", "run_key"])
+                    .returning(m.DigestRun.id, m.DigestRun.channel_id, m.DigestRun.run_key)
                 )
-                .on_conflict_do_nothing(index_elements=["channel_id", "run_key"])
-                .returning(m.DigestRun.id)
-            )
-            if run_id is None:
-                return None
+                ids.update(((cid, key), rid) for rid, cid, key in s.execute(stmt))
             # The planned papers join the never-repeat ledger with the claim,
             # so no other plan can pick them while this run is delivered.
-            mark_seen(s, channel_id, planned, when, "digest")
-            return _run(s.get_one(m.DigestRun, run_id))
+            won = [c for c in claims if (c.channel_id, c.run_key) in ids]
+            _mark_seen_many(s, [(c.channel_id, c.planned) for c in won], when, "digest")
+        return [
+            None
+            if (rid := ids.get((c.channel_id, c.run_key))) is None
+            else RunInfo(
+                id=rid,
+                channel_id=c.channel_id,
+                run_key=c.run_key,
+                trigger=c.trigger,
+                status="claimed",
+                planned=tuple(c.planned),
+                more=c.more,
+                started_at=started,
+                finished_at=None,
+            )
+            for c in claims
+        ]
 
     def finish_run(self, run_id: int, when: datetime, status: str = "done") -> None:
         with self._units.session() as s:
@@ -180,13 +265,8 @@ class Runs:
 
     def outbox_states(self, channel_id: int, markers: Sequence[str]) -> dict[str, OutboxState]:
         """What is known of each of ``markers`` in this channel (absent: nothing yet)."""
-        out: dict[str, OutboxState] = {}
         with self._units.session() as s:
-            for chunk in chunked(markers):
-                q = select(m.Post).where(m.Post.channel_id == channel_id, m.Post.marker.in_(chunk))
-                for row in s.scalars(q):
-                    out[row.marker] = OutboxState(row.status, row.message_ref, row.created_at)
-        return out
+            return _states(s, channel_id, markers)
 
     def outbox_intend(
         self,
@@ -203,23 +283,7 @@ class Runs:
         transaction, so no later plan can pick it while this post is in flight.
         """
         with self._units.session() as s:
-            paper_id = None
-            if paper_key is not None:
-                paper_id = paper_ids(s, [paper_key]).get(paper_key)
-                if paper_id is None:
-                    raise NotFoundError(f"No stored paper {paper_key}.")
-                mark_seen(s, channel_id, [paper_key], when, "digest")
-            s.add(
-                m.Post(
-                    channel_id=channel_id,
-                    marker=marker,
-                    status="sending",
-                    paper_id=paper_id,
-                    run_id=run_id,
-                    number=number,
-                    created_at=when,
-                )
-            )
+            _intend(s, channel_id, when, [(marker, paper_key, number)], run_id, seen=True)
 
     def outbox_sent(self, channel_id: int, marker: str, message_ref: str, when: datetime) -> None:
         with self._units.session() as s:
@@ -228,57 +292,64 @@ class Runs:
             ).one()
             row.status, row.message_ref, row.posted_at = "sent", message_ref, when
 
+    def outbox_open(
+        self,
+        channel_id: int,
+        when: datetime,
+        intend: Sequence[Intent],
+        *,
+        run_id: int | None = None,
+        known: bool = True,
+    ) -> dict[str, OutboxState] | None:
+        """The start of a delivery, in one transaction: what the outbox already
+        knows of each message in ``intend`` (absent: nothing yet), and an intent
+        (``sending``) recorded for every message it did not know, under
+        ``run_id``, each card with its paper and number so its thread knows its
+        paper once sent. (A run's papers entered the never-repeat ledger with
+        its claim; other cards, a shuffle's or a filter's, are views and use
+        nothing up.) ``known=False`` says the markers are fresh (a reply made
+        once): nothing is read first.
+
+        None, with nothing recorded, when run ``run_id`` is no longer open
+        (finished by whoever delivered it first): nothing is left to post."""
+        with self._units.session() as s:
+            status = None if run_id is None else s.execute(_RUN_STATUS, {"b_run": run_id}).scalar()
+            if run_id is not None and status != "claimed":
+                return None
+            states: dict[str, OutboxState] = {}
+            if known:
+                states = _states(s, channel_id, [marker for marker, _, _ in intend])
+            new = [i for i in intend if i[0] not in states]
+            _intend(s, channel_id, when, new, run_id, seen=False)
+            return states
+
     def outbox_step(
         self,
         channel_id: int,
         when: datetime,
         *,
         sent: Sequence[tuple[str, str]] = (),
-        intend: Sequence[tuple[str, str | None, int | None]] = (),
-        run_id: int | None = None,
-        seen: bool = True,
         finish_run: int | None = None,
+        withdraw: Sequence[str] = (),
     ) -> None:
         """One step of a delivery (``bot.digest.deliver``), in one transaction:
-        the messages ``sent`` (marker, message id) recorded as posted; those in
-        ``intend`` (marker, card's paper key, card number; None, None for a
-        header or footer) recorded as about to be, under ``run_id``, each card
-        with its paper and number so its thread knows its paper once sent, the
-        paper entering the never-repeat ledger when ``seen`` (a digest's card,
-        not a shuffle's); and run ``finish_run`` finished. A reply of many
-        messages costs a commit or two, not several per message."""
+        the messages ``sent`` (marker, message id) recorded as posted, a batch
+        at a time; the intents ``withdraw`` removed (messages a failed delivery
+        never tried: left ``sending``, they would cost the next attempt a look
+        at the channel for nothing); and run ``finish_run`` finished."""
         with self._units.session() as s:
-            refs = dict(sent)
-            if refs:
-                rows = s.scalars(
-                    select(m.Post).where(
-                        m.Post.channel_id == channel_id, m.Post.marker.in_(list(refs))
-                    )
+            for chunk in chunked(withdraw):
+                s.execute(_WITHDRAW, {"b_channel": channel_id, "b_markers": list(chunk)})
+            if sent:
+                s.execute(
+                    _MARK_SENT,
+                    [
+                        {"b_channel": channel_id, "b_marker": marker, "b_ref": ref, "b_at": when}
+                        for marker, ref in sent
+                    ],
                 )
-                for row in rows:
-                    row.status, row.message_ref, row.posted_at = "sent", refs[row.marker], when
-            keys = [key for _, key, _ in intend if key is not None]
-            ids = paper_ids(s, keys) if keys else {}
-            missing = [key for key in keys if key not in ids]
-            if missing:
-                raise NotFoundError(f"No stored paper {missing[0]}.")
-            if keys and seen:
-                mark_seen(s, channel_id, keys, when, "digest")
-            s.add_all(
-                m.Post(
-                    channel_id=channel_id,
-                    marker=marker,
-                    status="sending",
-                    paper_id=ids[key] if key is not None else None,
-                    run_id=run_id,
-                    number=number,
-                    created_at=when,
-                )
-                for marker, key, number in intend
-            )
             if finish_run is not None:
-                run = s.get_one(m.DigestRun, finish_run)
-                run.status, run.finished_at = "done", when
+                s.execute(_FINISH, {"b_run": finish_run, "b_at": when})
 
     # -- cards: which message shows which paper -------------------------------------
 
@@ -349,16 +420,74 @@ def mark_seen(s: Session, channel_id: int, keys: Sequence[str], when: datetime, 
     """Mark papers as shown in the channel, inside the caller's unit of work; a
     mark already there (perhaps written a moment ago by another command) keeps
     its time and way."""
-    if not keys:
+    _mark_seen_many(s, [(channel_id, keys)], when, via)
+
+
+def _mark_seen_many(
+    s: Session,
+    shown: Sequence[tuple[int, Sequence[str]]],
+    when: datetime,
+    via: str,
+    ids: dict[str, int] | None = None,
+) -> None:
+    """``mark_seen`` for many channels (channel id, keys) in one statement
+    (``ids``: the keys' paper ids, when the caller has looked them up)."""
+    if ids is None:
+        ids = paper_ids(s, [key for _, keys in shown for key in keys])
+    pairs = sorted({(cid, ids[key]) for cid, keys in shown for key in keys if key in ids})
+    if not pairs:
         return
-    ids = paper_ids(s, keys)
-    pids = sorted({ids[key] for key in keys if key in ids})
-    if not pids:
-        return
-    stmt = insert_for(s, m.Seen).on_conflict_do_nothing(index_elements=["channel_id", "paper_id"])
+    stmt = insert_for(s, m.Seen.__table__).on_conflict_do_nothing(
+        index_elements=["channel_id", "paper_id"]
+    )
     s.execute(
         stmt,
-        [{"channel_id": channel_id, "paper_id": pid, "shown_at": when, "via": via} for pid in pids],
+        [{"channel_id": cid, "paper_id": pid, "shown_at": when, "via": via} for cid, pid in pairs],
+    )
+
+
+def _states(s: Session, channel_id: int, markers: Sequence[str]) -> dict[str, OutboxState]:
+    out: dict[str, OutboxState] = {}
+    for chunk in chunked(markers):
+        rows = s.execute(_STATES, {"b_channel": channel_id, "b_markers": list(chunk)})
+        for marker, status, ref, created in rows:
+            out[marker] = OutboxState(status, ref, created)
+    return out
+
+
+def _intend(
+    s: Session,
+    channel_id: int,
+    when: datetime,
+    intend: Iterable[Intent],
+    run_id: int | None,
+    seen: bool,
+) -> None:
+    """Record ``intend`` as about to be posted (see ``Runs.outbox_open``)."""
+    intend = list(intend)
+    if not intend:
+        return
+    keys = [key for _, key, _ in intend if key is not None]
+    ids = paper_ids(s, keys) if keys else {}
+    missing = [key for key in keys if key not in ids]
+    if missing:
+        raise NotFoundError(f"No stored paper {missing[0]}.")
+    if keys and seen:
+        _mark_seen_many(s, [(channel_id, keys)], when, "digest", ids)
+    s.execute(
+        _ADD_POSTS,
+        [
+            {
+                "channel_id": channel_id,
+                "marker": marker,
+                "status": "sending",
+                "paper_id": ids[key] if key is not None else None,
+                "run_id": run_id,
+                "number": number,
+                "created_at": when,
+            }
+            for marker, key, number in intend
+        ],
     )
 
 

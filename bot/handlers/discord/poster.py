@@ -10,9 +10,11 @@ between posting and recording, ``find`` reads the channel's history since the
 intent was recorded and recognises the message by that marker, so delivery
 neither drops nor repeats a card.
 
-Rate limits (429) are discord.py's: its HTTP client waits ``retry_after`` and
-retries. Any other failure raises out of ``send``, and delivery leaves a
-digest run unfinished for a later retry.
+Rate limits: ``DiscordPoster.rates`` declares Discord's (``DISCORD_RATES``),
+which ``bot.digest.deliver`` keeps to through the process's one limiter; a
+429 all the same is discord.py's to handle: its HTTP client waits
+``retry_after`` and retries. Any other failure raises out of ``send``, and
+delivery leaves a digest run unfinished for a later retry.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from bot.core.cards import Reply, ReplyKind
 from bot.core.channel import ChannelRef
 from bot.core.outgoing import Notice, Outgoing
 from bot.digest.deliver import NoThread
+from bot.digest.limiter import PostRates, Rate
 from bot.handlers import render_discord as rd
 from bot.handlers.discord.views import view_for
 
@@ -36,6 +39,9 @@ from bot.handlers.discord.views import view_for
 CLOCK_SKEW = timedelta(minutes=10)
 #: How many messages ``find`` reads at most; a digest is at most ~52 messages.
 FIND_LIMIT = 500
+#: Creating messages: a per-route bucket of 5 per 5 seconds per channel, under
+#: the global limit of 50 requests a second per bot.
+DISCORD_RATES = PostRates(channel=Rate(1.0, burst=5), overall=Rate(50.0, burst=50))
 
 
 def outgoing_message(out: Outgoing) -> rd.Message:
@@ -67,6 +73,8 @@ class DiscordPoster:
     the adapter may replace its client (e.g. reconnecting without the
     message-content intent).
     """
+
+    rates: PostRates = DISCORD_RATES
 
     def __init__(self, client: Callable[[], discord.Client]) -> None:
         self._client = client

@@ -25,6 +25,15 @@ Failures, and why each is handled where it is:
 - Anything else (``not_in_channel``, ``invalid_auth``...) will not get better
   by retrying now: ``send`` raises at once.
 
+Pacing: ``SlackPoster.rates`` declares Slack's posting rate (``SLACK_RATES``),
+which ``bot.digest.deliver`` keeps to through the process's one limiter
+before each message, so a 429 is the exception rather than the way the bot
+finds the limit.
+
+Connections: the client should hold one ``aiohttp.ClientSession`` for the
+life of the process (``SlackAdapter.start`` gives it one), so posting 10,000
+digests reuses a few kept-alive connections instead of opening one per call.
+
 When ``send`` raises, delivery leaves a digest run unfinished, and a later
 delivery resumes it: never dropped, never posted twice.
 
@@ -59,6 +68,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.cards import Reply
 from bot.core.channel import ChannelRef
 from bot.core.outgoing import Outgoing
+from bot.digest.limiter import PostRates, Rate
 from bot.errors import RadarError
 from bot.handlers import render_slack
 from bot.settings import SlackSettings
@@ -80,6 +90,12 @@ SERVER_ERRORS = frozenset(
 FIND_SKEW_SECONDS = 300
 #: ``find`` reads at most this many history pages (200 messages each).
 FIND_MAX_PAGES = 25
+#: ``chat.postMessage``: "generally one message per second per channel", with
+#: short bursts tolerated (Slack's rate-limit docs; a channel's bucket has been
+#: measured at about 25 messages). A burst of 20 lets a default digest (header,
+#: 10 cards, footer) go out at once; past it, a channel gets one a second.
+#: Slack's workspace-wide limit is unpublished: a 429 there is waited out.
+SLACK_RATES = PostRates(channel=Rate(1.0, burst=20))
 
 
 class SlackPostError(RadarError):
@@ -128,6 +144,37 @@ def retry_handlers(rate_limit_retries: int = 5, error_retries: int = 2) -> list[
     ]
 
 
+class _SdkLogger(logging.Logger):
+    """The logger a Web API client logs to, whose ``level`` reads as the
+    effective level of ``bot.handlers.slack``.
+
+    slack_sdk decides whether to build its debug lines (every request's
+    arguments, blocks included, and every response's headers and body) by
+    ``logger.level <= DEBUG``, and a logger left at NOTSET (0) passes that
+    test: without this, each call formats them for nobody, a sixth of what a
+    post costs the bot. With it, they are built exactly when the application's
+    logging asks for DEBUG. Its records go to ``bot.handlers.slack``'s handlers.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("bot.handlers.slack.sdk")
+        self.parent = logging.getLogger("bot.handlers.slack")
+
+    @property  # type: ignore[override]
+    def level(self) -> int:
+        parent = self.parent
+        return parent.getEffectiveLevel() if parent is not None else logging.WARNING
+
+    @level.setter
+    def level(self, value: int) -> None:
+        pass  # follows the application's logging (see the class doc)
+
+    def isEnabledFor(self, level: int) -> bool:
+        # Uncached: this logger is not registered with logging's manager, which
+        # clears the loggers' caches when a level changes.
+        return not self.disabled and level >= self.level
+
+
 def make_client(settings: SlackSettings, token: str, *, timeout: int = 30) -> AsyncWebClient:
     """A Web API client for ``settings.api_url`` with the bot's retry policy.
 
@@ -139,6 +186,7 @@ def make_client(settings: SlackSettings, token: str, *, timeout: int = 30) -> As
         base_url=settings.api_url,
         timeout=timeout,
         retry_handlers=retry_handlers(),
+        logger=_SdkLogger(),
     )
 
 
@@ -182,7 +230,8 @@ class SlackPoster:
     the posts per message after ambiguous failures (5xx, timeouts); ``backoff`` is
     the first pause between them, doubled each time. Both make the ``RetryPolicy``
     every upstream shares (``bot.sources.http``); pass ``policy`` to give one
-    whole, with a deadline if posting must give up sooner.
+    whole, with a deadline if posting must give up sooner. ``rates`` is the pace
+    delivery keeps to (see the module doc).
     """
 
     def __init__(
@@ -192,10 +241,12 @@ class SlackPoster:
         attempts: int = 3,
         backoff: float = 1.0,
         policy: RetryPolicy | None = None,
+        rates: PostRates = SLACK_RATES,
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
         self.client = client
+        self.rates = rates
         self.policy = policy or RetryPolicy(attempts - 1, backoff)
 
     @property
