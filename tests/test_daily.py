@@ -3,20 +3,31 @@ and a daily run's upstream requests do not depend on the number of channels."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import random
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_matching import _chip, _paper
 
 from bot.app import App, build
 from bot.clock import FixedClock
 from bot.config import Config
 from bot.core.channel import ChannelRef
 from bot.core.chips import Chip, ChipKind
-from bot.digest.daily import plan_all
-from bot.digest.plan import plan_digest
+from bot.core.matching import topk
+from bot.core.matching.radar import match_paper
+from bot.core.matching.topk import FIELD_BITS
+from bot.core.paper import Paper
+from bot.core.ranking import rank
+from bot.digest.daily import DEFAULT_CAP, plan_all, plan_radars
+from bot.digest.plan import DigestPlan, fresh_plan, plan_digest
 from bot.sources.replay import AtomPager, ReplayServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "arxiv"
@@ -99,5 +110,139 @@ def test_a_daily_run_asks_arxiv_the_same_whatever_the_number_of_channels(
         # 20 captured papers in pages of 7: three requests, for 1 channel or 40.
         assert len(harvests) == 3
         assert len(server.requests) == 3
+    finally:
+        app.close()
+
+
+# -- the planner against planning each channel by brute force ------------------------------
+
+
+def brute_plan(chips: list[Chip], papers: list[Paper], seen: set[str], cap: int) -> DigestPlan:
+    """A channel's digest the reference way: every paper through ``match_paper``,
+    ranked, the seen ones dropped, the first ``cap`` kept (``fresh_plan``)."""
+    found = rank([m for p in papers if (m := match_paper(chips, p)) is not None])
+    return fresh_plan(found, seen, cap)
+
+
+@pytest.mark.parametrize("field_bits", [FIELD_BITS, 1])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    radars=st.dictionaries(st.integers(1, 40), st.lists(_chip, max_size=6), max_size=8),
+    papers=st.lists(_paper, max_size=8),
+    data=st.data(),
+)
+def test_planning_all_radars_equals_planning_each_by_brute_force(
+    field_bits: int, radars: dict[int, list[Chip]], papers: list[Paper], data: st.DataObject
+) -> None:
+    """Exclusions, source chips, identity chips, papers matched by several chips,
+    seen papers (by key: the pool may hold two records of one key), caps (0 too);
+    ``field_bits`` 1 sends every radar with two chips of a kind down the slow path."""
+    keys = sorted({p.key for p in papers}) or ["arxiv:none"]
+    seen = {c: set(data.draw(st.lists(st.sampled_from(keys), max_size=4))) for c in radars}
+    caps = {c: data.draw(st.integers(0, 4)) for c in radars if data.draw(st.booleans())}
+    with patch.object(topk, "FIELD_BITS", field_bits):
+        plans = plan_radars(radars, papers, seen, caps)
+    assert list(plans) == list(radars)
+    for cid, chips in radars.items():
+        want = brute_plan(chips, papers, seen[cid], caps.get(cid, DEFAULT_CAP))
+        assert plans[cid] == want
+        assert [m.order for m in plans[cid].matches] == [m.order for m in want.matches]
+
+
+#: One real day of arXiv (tests/fixtures/relevance: 292 papers listed on 2026-06-01).
+SLICE = Path(__file__).parent / "fixtures" / "relevance" / "arxiv_cs_2026-06_slice.jsonl.gz"
+DAY = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def real_day() -> list[Paper]:
+    """The papers listed on ``DAY``, one minute apart (in file order)."""
+    with gzip.open(SLICE, "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    day = [r for r in rows if r["listing_date"] == "2026-06-01"]
+    return [
+        Paper(
+            key=f"arxiv:{r['id']}",
+            source="arxiv",
+            title=r["title"],
+            abstract=r["summary"],
+            authors=tuple(r["authors"]),
+            categories=tuple(r["categories"]),
+            primary_category=r["categories"][0],
+            published=DAY + timedelta(minutes=i),
+            updated=DAY + timedelta(minutes=i),
+            url=r["abs"],
+        )
+        for i, r in enumerate(day)
+    ]
+
+
+#: ``CHIPS`` and a few that the real day's papers match often.
+REAL_CHIPS = [
+    *CHIPS,
+    *(Chip(ChipKind.CATEGORY, c) for c in ("cs.CV", "cs.LG", "cs")),
+    Chip(ChipKind.KEYWORD, "agents"),
+    Chip(ChipKind.EXCLUDE, "survey"),
+]
+
+
+def test_ranked_plans_equal_each_channels_typed_digest(server, tmp_path) -> None:
+    """With relevance, ``plan_all`` ranks every channel with a signal at once; each
+    plan equals the channel's own typed digest (``plan_digest`` with its
+    ``reorder``): like chips and the papers they watch, likes, saves, dislikes,
+    followed authors first, exclusions, source chips, seen papers, caps, and
+    channels with no signal (their chips' order)."""
+    app = make_app(server, tmp_path)
+    try:
+        papers = real_day()
+        app.store.upsert_papers(papers, DAY)
+        ranker = app.service.ranker
+        assert ranker is not None
+        ranker.vectorizer.papers(papers)
+        ranker.settings = replace(ranker.settings, like_threshold=0.04)  # watch a few each
+        now = DAY + timedelta(days=1)
+        people = [a for p in papers[:40] for a in p.authors[:1]]
+        rng = random.Random(11)
+        ids: list[int] = []
+        for i in range(40):
+            state = app.store.channel(ChannelRef("slack", "T1", f"C{i}"))
+            ids.append(state.id)
+            chips = rng.sample(REAL_CHIPS, rng.randint(1, 3))
+            chips += [Chip(ChipKind.AUTHOR, a) for a in rng.sample(people, 1 + i % 2)]
+            for chip in chips:
+                app.store.add_chip(state.id, chip)
+            if i % 3 == 0:  # like chips: they also watch
+                for p in rng.sample(papers, rng.randint(1, 2)):
+                    app.store.add_chip(state.id, Chip(ChipKind.LIKE, p.key, names=(p.title,)))
+            if i % 4 == 1:  # people's verdicts
+                for kind in rng.sample(["like", "dislike", "save"], 2):
+                    paper = rng.choice(papers)
+                    ranker.relevance.add_feedback(state.id, paper.key, f"U{i}", kind, "button")
+            if i % 5 == 2:
+                shown = [p.key for p in rng.sample(papers, 60)]
+                app.store.mark_seen(state.id, shown, now, via="digest")
+            if i % 7 == 3:
+                app.store.set_digest_cap(state.id, rng.randint(1, 3))
+
+        plans = plan_all(app.store, now, 7, ranking=ranker)
+        chips_only = plan_all(app.store, now, 7)
+        assert set(plans) == set(ids)
+        for cid in ids:
+            state = app.store.channel_by_id(cid)
+            own = plan_digest(
+                app.store, state, now, 7, reorder=ranker.reorder(cid, state.chip_list)
+            )
+            assert plans[cid] == own, cid
+            assert [m.order for m in plans[cid].matches] == [m.order for m in own.matches]
+        liked = [cid for i, cid in enumerate(ids) if i % 3 == 0 or i % 4 == 1]
+        quiet = [cid for cid in ids if cid not in liked]
+        assert sum(plans[c].matches != chips_only[c].matches for c in liked) > len(liked) // 2
+        assert all(plans[c] == chips_only[c] for c in quiet)
+        # Like chips put papers on radars that no other chip brings.
+        watched = [m for c in liked for m in plans[c].matches if m.chips[0].kind is ChipKind.LIKE]
+        assert watched
+        # A followed person's papers lead a ranked digest, whatever their scores.
+        follows = [[m.author_count > 0 for m in plans[c].matches] for c in liked]
+        assert all(f == sorted(f, reverse=True) for f in follows)
+        assert sum(True in f and False in f for f in follows) > len(liked) // 3
     finally:
         app.close()

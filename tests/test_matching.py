@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from bot.core.chips import Chip, ChipKind
 from bot.core.matching.filters import author_in_paper, category_in_paper, keyword_in_paper
 from bot.core.matching.index import RadarIndex
-from bot.core.matching.keywords import KeywordQuery
+from bot.core.matching.keywords import KeywordQuery, keyword_hits, paper_text
+from bot.core.matching.querytable import QueryTable
 from bot.core.matching.radar import Radar, match_paper
 from bot.core.names import parse_name
 from bot.core.paper import Paper
@@ -533,3 +534,52 @@ def test_index_equals_brute_force(radars: dict[int, list[Chip]], papers: list[Pa
         for k, chips in radars.items()
     }
     assert got == want
+
+
+# -- keyword queries decided for a whole pool at once --------------------------------------
+
+_long_phrase = st.lists(st.sampled_from(_WORDS), min_size=3, max_size=4).map(
+    lambda ws: '"' + " ".join(ws) + '"'
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_keyword_value, _long_phrase), min_size=1, max_size=8), st.data())
+def test_the_query_table_equals_keyword_hits_pair_by_pair(
+    values: list[str], data: st.DataObject
+) -> None:
+    """One-token phrases, two-token phrases (adjacent pairs), longer ones (checked
+    in Python), plural forms, several phrases per query, text in title or
+    abstract. The texts are made of the queries' own words in their forms, so
+    phrases do occur (and almost occur)."""
+    queries = list(dict.fromkeys(KeywordQuery.parse(v) for v in values))
+    words = sorted({f for q in queries for p in q.forms for fs in p for f in fs} | {"x", "-"})
+    text = st.lists(st.sampled_from(words), max_size=10).map(" ".join)
+    texts = data.draw(st.lists(st.tuples(text, text), max_size=6))
+    papers = [paper_text(paper(title=t, abstract=a)) for t, a in texts]
+    got = QueryTable(queries).hits(papers)
+    found = {
+        (q, p): (t, a)
+        for q, p, t, a in zip(
+            got.query.tolist(),
+            got.paper.tolist(),
+            got.title_hits.tolist(),
+            got.abstract_hits.tolist(),
+            strict=True,
+        )
+    }
+    want = {
+        (q, p): hit
+        for q, query in enumerate(queries)
+        for p, text in enumerate(papers)
+        if (hit := keyword_hits(query, text)) is not None
+    }
+    assert found == want
+
+
+def test_a_phrase_longer_than_the_text_is_simply_absent() -> None:
+    """Found by the property test above: a phrase of more tokens than a field
+    has must not wrap around to the field's start."""
+    assert not kw('"model model model model"', "model model")
+    assert not kw('"a b c"', "b", "c")
+    assert kw('"model model"', "x", "model model")

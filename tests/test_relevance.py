@@ -35,6 +35,7 @@ from bot.relevance import (
     stale,
 )
 from bot.relevance import embed as embed_module
+from bot.relevance.scoring import Scorer, fit_many
 from bot.relevance.tfidf import paper_text
 from bot.settings import RelevanceSettings
 from tests.fakellm import EMBEDDING_DIM, FakeLLM, Status
@@ -308,3 +309,91 @@ def test_the_openai_embedder_feeds_the_same_pipeline() -> None:
     assert model is not None and model.model_id == "openai/m"
     scores = model.score(vecs.take(["b", "c"]))
     assert scores[0] > scores[1]
+
+
+# -- many channels at once (issue 13) ------------------------------------------------------
+
+
+def _feedbacks(keys: list[str], n: int, seed: int) -> list[Feedback]:
+    """``n`` channels' feedback over ``keys``: 1-3 likes, now and then a dislike,
+    a background of 3 to 400 of the papers (a radar's matches), a few with
+    likes only, a few with dislikes only."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        chosen = [keys[k] for k in rng.choice(len(keys), 404, replace=False)]
+        liked = tuple(chosen[: rng.integers(1, 4)]) if i % 9 else ()
+        disliked = (chosen[3],) if i % 4 == 0 else ()
+        pool = tuple(chosen[4 : 4 + rng.integers(3, 400)]) if i % 7 else ()
+        out.append(Feedback(liked, disliked, (), pool))
+    return out
+
+
+@pytest.mark.parametrize("max_terms", [SETTINGS.max_terms, 40])
+def test_fitting_many_channels_at_once_gives_each_channels_own_model(data, max_terms) -> None:
+    """``fit_many`` (the daily run's) equals ``fit`` channel by channel: same
+    learner, same kept terms, the same weights up to float rounding (its sums
+    run in another order). 40 terms makes most channels need more columns than
+    the first product's."""
+    _, vecs = data
+    settings = replace(SETTINGS, max_terms=max_terms)
+    feedbacks = _feedbacks(list(vecs.keys), 60, seed=max_terms)
+    got = fit_many(vecs, feedbacks, settings)
+    assert sum(m is not None for m in got) >= 50
+    for fb, model in zip(feedbacks, got, strict=True):
+        want = fit(vecs, fb, settings)
+        if want is None:
+            assert model is None
+            continue
+        assert model is not None and model.learner == want.learner == "rocchio"
+        assert model.liked == want.liked
+        assert np.array_equal(model.tfidf_weights.indices, want.tfidf_weights.indices)
+        assert np.allclose(model.tfidf_weights.data, want.tfidf_weights.data, rtol=1e-5)
+        assert np.allclose(model.embedding_weights, want.embedding_weights, atol=1e-7)
+
+
+def test_channels_for_the_svm_are_fitted_by_fit_itself(data) -> None:
+    _, vecs = data
+    settings = replace(SETTINGS, svm_min_labels=2)
+    feedbacks = _feedbacks(list(vecs.keys), 12, seed=3)
+    for fb, model in zip(feedbacks, fit_many(vecs, feedbacks, settings), strict=True):
+        want = fit(vecs, fb, settings)
+        assert (model is None) == (want is None)
+        if model is not None and want is not None:
+            assert model.learner == want.learner
+            assert (model.tfidf_weights != want.tfidf_weights).nnz == 0
+
+
+def test_a_channel_fitted_alone_gets_the_model_it_gets_among_many(data) -> None:
+    """A typed ``/radar digest`` fits its channel alone, on the vectors of its own
+    papers; the daily run fits thousands at once on the whole pool's, rows in
+    another order. Bit for bit the same model, so both post the same order."""
+    _, vecs = data
+    feedbacks = _feedbacks(list(vecs.keys), 40, seed=5)
+    together = fit_many(vecs, feedbacks, SETTINGS)
+    shuffled = vecs.rows(np.random.default_rng(6).permutation(len(vecs)))
+    for fb, model in list(zip(feedbacks, together, strict=True))[::4]:
+        own = shuffled.take(dict.fromkeys(fb.liked + fb.disliked + fb.pool))
+        [alone] = fit_many(own, [fb], SETTINGS)
+        if model is None:
+            assert alone is None
+            continue
+        assert alone is not None
+        assert np.array_equal(alone.tfidf_weights.indices, model.tfidf_weights.indices)
+        assert np.array_equal(alone.tfidf_weights.data, model.tfidf_weights.data)
+        assert np.array_equal(alone.embedding_weights, model.embedding_weights)
+
+
+def test_the_scorer_gives_a_models_own_scores_whatever_is_scored_with_them(data) -> None:
+    """The model's scores (to float rounding), and for each paper the very same
+    number whether it is scored among 300 papers or alone."""
+    _, vecs = data
+    rows = np.random.default_rng(9).choice(len(vecs), 300, replace=False)
+    scorer = Scorer(vecs)
+    for fb in _feedbacks(list(vecs.keys), 5, seed=8)[1:]:
+        model = fit(vecs, fb, SETTINGS)
+        assert model is not None
+        scores = scorer(model, rows)
+        assert np.allclose(scores, model.score(vecs.rows(rows)), rtol=1e-5, atol=1e-7)
+        alone = Scorer(vecs.rows(rows[::7]))
+        assert np.array_equal(alone(model, np.arange(len(rows[::7]))), scores[::7])

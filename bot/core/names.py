@@ -60,6 +60,8 @@ _MAX_UMLAUT_COMBINATIONS = 3
 
 def _fold_plain(text: str) -> str:
     """Fold one spelling to its key: lower case, no accents, letters and digits only."""
+    if text.isascii():  # nothing to translate or decompose (most names)
+        return _alnum(text)
     text = text.translate(_SPECIAL_TABLE)
     text = unicodedata.normalize("NFKD", text)
     return "".join(c for c in text if c.isalnum() and not unicodedata.combining(c))
@@ -177,8 +179,12 @@ _HYPHENS = re.compile(r"[-\u2010\u2011\u2012\u2013\u2014]+")
 _DOTTED = re.compile(r"[^.]+\.?")
 
 
+#: Everything but letters and digits: ``[^\W_]`` is exactly ``str.isalnum``.
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
 def _alnum(text: str) -> str:
-    return "".join(c for c in text if c.isalnum())
+    return _NOT_ALNUM.sub("", text)
 
 
 def _is_suffix(word: str) -> bool:

@@ -1,19 +1,27 @@
-"""Plan every channel's digest in one pass: one pool read, one indexed match.
+"""Plan every channel's digest in one pass: one pool read, one planner.
 
-Per-channel work is a dictionary lookup, not a scan of the pool, so 10,000
-radars cost about what one costs plus the size of their results; and nothing
-here talks upstream (the harvest ran once before).
+Per-channel work is a few array operations, not a scan of the pool, and a
+:class:`Match` is built only for the cards a digest posts
+(:mod:`bot.core.matching.topk`); so 10,000 radars cost about what their
+distinct chips cost, and nothing here talks upstream (the harvest ran once
+before). Channels that taught the radar what they like are ordered by
+relevance, all at once (``ChannelRanking.orders``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from bot.core.matching.index import RadarIndex
-from bot.core.ranking import rank
-from bot.digest.plan import ChannelRanking, DigestPlan, fresh_plan
+from bot.core.chips import Chip
+from bot.core.matching.radar import make_match
+from bot.core.matching.topk import RadarPlanner
+from bot.core.paper import Paper
+from bot.digest.plan import ChannelRanking, DigestPlan
 from bot.store.repo import Store
+
+#: A channel's digest cap when the store has none for it.
+DEFAULT_CAP = 10
 
 
 def plan_all(
@@ -25,10 +33,10 @@ def plan_all(
 ) -> dict[int, DigestPlan]:
     """Digest plans for every channel with a radar (or only ``channel_ids``).
 
-    ``ranking``: each channel's relevance order, the same one ``plan_digest``
+    ``ranking``: the channels' relevance order, the same one ``plan_digest``
     applies to a typed digest, so a scheduled digest posts what `/radar digest`
-    would. It makes no model call; a channel without any signal keeps the
-    chips' order at the cost of one feedback read.
+    would. It makes no model call; channels without any signal keep the chips'
+    order (and cost nothing more than one feedback read for all channels).
     """
     radars = store.radars()
     if channel_ids is not None:
@@ -37,16 +45,46 @@ def plan_all(
     if not radars:
         return {}
     pool = store.papers_since(now - timedelta(days=window_days), until=now)
-    matches = RadarIndex.build(radars).match(pool)
     caps = store.digest_caps(list(radars))
     seen = store.seen_among(list(radars), [p.key for p in pool])
+    return plan_radars(radars, pool, seen, caps, ranking)
+
+
+def plan_radars(
+    radars: Mapping[int, Sequence[Chip]],
+    pool: Sequence[Paper],
+    seen: Mapping[int, Collection[str]],
+    caps: Mapping[int, int],
+    ranking: ChannelRanking | None = None,
+) -> dict[int, DigestPlan]:
+    """``plan_all`` once its reads are done: each radar's digest over ``pool``,
+    skipping the paper keys in ``seen`` (by channel), ``caps`` cards each (else
+    :data:`DEFAULT_CAP`). Equal, channel by channel, to ``plan_digest``."""
+    planner = RadarPlanner(radars, pool)
+    orders = ranking.orders(radars, pool, planner.ranked) if ranking is not None else {}
+    picks = planner.picks(seen, caps, DEFAULT_CAP, [c for c in radars if c not in orders])
+    chosen: dict[int, list[int]] = {}
+    fresh: dict[int, int] = {}
+    for cid, order in orders.items():
+        shown = seen.get(cid, ())
+        unseen = [p for p in order.papers if pool[p].key not in shown] if shown else order.papers
+        chosen[cid] = unseen[: caps.get(cid, DEFAULT_CAP)]  # ``fresh_plan(ranked=True)``'s cut
+        fresh[cid] = len(unseen)
+    # A Match for each card only; those of the chips' papers in one pass for all channels.
+    on_radar = planner.matches(
+        {c: [p for p in chosen[c] if p not in orders[c].watched] for c in orders}
+    )
     plans: dict[int, DigestPlan] = {}
-    for cid, found in matches.items():
-        if ranking is None:
-            plans[cid] = fresh_plan(found, seen.get(cid, set()), caps.get(cid, 10))
+    for cid in radars:
+        cap = caps.get(cid, DEFAULT_CAP)
+        if cid not in orders:
+            pick = picks[cid]
+            plans[cid] = DigestPlan(pick.matches, max(0, pick.fresh - cap), pick.considered)
             continue
-        # rank() first: the order ``radar_matches`` gives a typed digest before
-        # the reorder, so ties break the same way in both.
-        ordered = ranking.reorder(cid, radars[cid])(rank(found), pool)
-        plans[cid] = fresh_plan(ordered, seen.get(cid, set()), caps.get(cid, 10), ranked=True)
+        order, found = orders[cid], iter(on_radar[cid])
+        matches = tuple(
+            make_match(pool[p], order.watched[p], 0, 0) if p in order.watched else next(found)
+            for p in chosen[cid]
+        )
+        plans[cid] = DigestPlan(matches, max(0, fresh[cid] - cap), len(order.papers))
     return plans

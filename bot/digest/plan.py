@@ -6,7 +6,7 @@ preview), so what a channel sees is decided in one place.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -18,6 +18,7 @@ from bot.core.commands import FilterQuery
 from bot.core.matching.filters import author_in_paper, category_in_paper, keyword_in_paper
 from bot.core.matching.keywords import KeywordQuery
 from bot.core.matching.radar import Match, Radar, make_match, match_paper
+from bot.core.matching.topk import Ranked
 from bot.core.names import parse_name
 from bot.core.paper import Paper, sources_of
 from bot.core.ranking import rank, top
@@ -44,11 +45,29 @@ def radar_matches(chips: Sequence[Chip], papers: Sequence[Paper]) -> list[Match]
 Reorder = Callable[[Sequence[Match], Sequence[Paper]], list[Match]]
 
 
+@dataclass(frozen=True)
+class Ordering:
+    """A channel's relevance order: pool positions, best first. ``watched``:
+    the papers only like chips put on the radar, with those chips (the others
+    are on it by its chips: ``RadarPlanner.matches`` says which)."""
+
+    papers: list[int]
+    watched: Mapping[int, tuple[Chip, ...]]
+
+
 class ChannelRanking(Protocol):
-    """Where a channel's :data:`Reorder` comes from (``bot.service.relevance.Ranker``),
-    so manual and scheduled digests share one ordering."""
+    """Where a channel's relevance order comes from (``bot.service.relevance.Ranker``),
+    so manual and scheduled digests share one ordering: :data:`Reorder` for one
+    channel, ``orders`` for every channel of a daily run at once."""
 
     def reorder(self, channel_id: int, chips: Sequence[Chip]) -> Reorder: ...
+
+    def orders(
+        self,
+        radars: Mapping[int, Sequence[Chip]],
+        pool: Sequence[Paper],
+        ranked: Callable[[Collection[int]], Mapping[int, Ranked]],
+    ) -> dict[int, Ordering]: ...
 
 
 def plan_digest(

@@ -113,7 +113,7 @@ def _same_space(model: ChannelModel, papers: PaperVectors) -> None:
         raise ValueError("model and papers come from different vector spaces; rebuild vectors")
 
 
-def _prune(cols: np.ndarray, weights: np.ndarray, width: int, keep: int) -> sp.csr_matrix:
+def prune(cols: np.ndarray, weights: np.ndarray, width: int, keep: int) -> sp.csr_matrix:
     """The ``keep`` largest-magnitude of ``weights`` (at distinct, sorted ``cols``)
     as a 1-row CSR of ``width`` columns.
 
@@ -135,14 +135,13 @@ def _prune(cols: np.ndarray, weights: np.ndarray, width: int, keep: int) -> sp.c
     )
 
 
-def fit(
+def prepare(
     papers: PaperVectors, feedback: Feedback, settings: RelevanceSettings
-) -> ChannelModel | None:
-    """The channel's model, or None when it has no signal (keep today's order).
-
-    ``papers`` must hold the vectors of the feedback's papers; keys without
-    vectors (not represented yet) are left out rather than guessed.
-    """
+) -> tuple[Feedback, str] | None:
+    """What :func:`fit` learns from (the feedback's papers that have vectors, the
+    newest ``background_size`` of the background) and with which learner; None
+    when no signal is left. Shared with the batched fit of many channels
+    (:func:`bot.relevance.scoring.fit_many`)."""
     fb = feedback.cleaned()
     have = papers.index
     n = settings.background_size
@@ -163,9 +162,24 @@ def fit(
     negatives = len(fb.disliked) + len(fb.ignored) + len(fb.pool)
     m = settings.svm_min_labels
     learner = "svm" if m and len(fb.liked) >= m and negatives >= m else "rocchio"
+    return fb, learner
+
+
+def fit(
+    papers: PaperVectors, feedback: Feedback, settings: RelevanceSettings
+) -> ChannelModel | None:
+    """The channel's model, or None when it has no signal (keep today's order).
+
+    ``papers`` must hold the vectors of the feedback's papers; keys without
+    vectors (not represented yet) are left out rather than guessed.
+    """
+    ready = prepare(papers, feedback, settings)
+    if ready is None:
+        return None
+    fb, learner = ready
     cols, w_t, w_e = (_svm if learner == "svm" else _rocchio)(papers, fb, settings)
     return ChannelModel(
-        _prune(cols, w_t, papers.tfidf.shape[1], settings.max_terms),
+        prune(cols, w_t, papers.tfidf.shape[1], settings.max_terms),
         w_e.astype(np.float32),
         learner,
         papers.tfidf_id,
@@ -178,15 +192,7 @@ def _rocchio(
     papers: PaperVectors, fb: Feedback, settings: RelevanceSettings
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each group's centroid, weighted: (TF-IDF columns, their weights, embedding weights)."""
-    groups = [(fb.liked, 1.0), (fb.disliked, -settings.disliked_weight)]
-    if fb.liked:  # background only sharpens likes; with dislikes alone it would mislead
-        groups += [(fb.ignored, -settings.ignored_weight), (fb.pool, -settings.pool_weight)]
-    keys: list[str] = []
-    coef: list[float] = []
-    for group, weight in groups:
-        if group and weight:
-            keys.extend(group)
-            coef.extend([weight / len(group)] * len(group))
+    keys, coef = rocchio_coefficients(fb, settings)
     sub = papers.take(keys)
     c = np.asarray(coef, dtype=np.float64)
     # sum_k c_k * row_k, straight from the CSR arrays (a sparse 1 x n product
@@ -197,6 +203,23 @@ def _rocchio(
     w_t = np.bincount(where, weights=per_entry, minlength=len(cols))
     w_e = settings.embedding_weight * (c @ sub.embedding)
     return cols, w_t, w_e
+
+
+def rocchio_coefficients(
+    fb: Feedback, settings: RelevanceSettings
+) -> tuple[list[str], list[float]]:
+    """The Rocchio weights as (paper keys, coefficient of each): every group's
+    centroid, weighted, so the model is ``sum coef_k * vector_k``."""
+    groups = [(fb.liked, 1.0), (fb.disliked, -settings.disliked_weight)]
+    if fb.liked:  # background only sharpens likes; with dislikes alone it would mislead
+        groups += [(fb.ignored, -settings.ignored_weight), (fb.pool, -settings.pool_weight)]
+    keys: list[str] = []
+    coef: list[float] = []
+    for group, weight in groups:
+        if group and weight:
+            keys.extend(group)
+            coef.extend([weight / len(group)] * len(group))
+    return keys, coef
 
 
 def _svm(

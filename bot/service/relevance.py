@@ -14,25 +14,34 @@ any signal nothing changes: the caller's order (``bot.core.ranking``) stays.
 
 Vectors are computed at harvest; papers stored another way (a chip's
 backfill, a paper fetched by id) are represented here on first use, once.
+
+A daily run ranks thousands of channels at once (:meth:`Ranker.orders`): one
+feedback read, one vectors read for the pool, every channel's model fitted in
+a few sparse products (:func:`bot.relevance.scoring.fit_many`), one like-chip
+watch for all like chips. A typed ``/radar digest`` goes through the very same
+functions for its one channel (``order``, ``watch``), so it posts what the
+scheduled digest posts.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from bot.core.chips import Chip, ChipKind
 from bot.core.matching.filters import keyword_in_paper
-from bot.core.matching.radar import Match, Radar, make_match
+from bot.core.matching.radar import Match, Radar, make_match, radar_of
+from bot.core.matching.topk import Ranked
 from bot.core.paper import Paper
-from bot.digest.plan import Reorder
+from bot.digest.plan import Ordering, Reorder
 from bot.digest.vectorize import Vectorizer
 from bot.errors import UpstreamError
 from bot.relevance import PaperVectors, card_reasons, fit, like_watch
-from bot.relevance.model import ChannelModel
+from bot.relevance.model import ChannelModel, Feedback
+from bot.relevance.scoring import Scorer, fit_many
 from bot.settings import RelevanceSettings
 from bot.store.relevance import ChannelFeedback, RelevanceStore
 from bot.store.repo import Store
@@ -87,7 +96,8 @@ class Ranker:
         """Stored vectors of ``papers`` and ``extra_keys`` (liked papers), computing
         any that are missing. An embeddings server that is down leaves those
         papers unscored rather than failing the reply."""
-        extra = self.store.papers_by_key([k for k in extra_keys if k])
+        known = {p.key for p in papers}  # no need to read these again
+        extra = self.store.papers_by_key([k for k in extra_keys if k and k not in known])
         try:
             self.vectorizer.papers([*papers, *extra.values()])
         except UpstreamError as err:
@@ -95,12 +105,28 @@ class Ranker:
         keys = list(dict.fromkeys([p.key for p in papers] + list(extra_keys)))
         return self.relevance.vectors_for(keys, *self._space)
 
+    def signals(self, radars: Mapping[int, Sequence[Chip]]) -> dict[int, Signal]:
+        """The channels of ``radars`` that have any signal, with it: one read
+        of every channel's feedback, not one per channel."""
+        feedback = self.relevance.feedback_many([cid for cid in radars if cid])
+        out: dict[int, Signal] = {}
+        for cid, chips in radars.items():
+            signal = Signal(like_keys(chips), feedback.get(cid, ChannelFeedback()))
+            if signal.any:
+                out[cid] = signal
+        return out
+
     def model(
         self, signal: Signal, vectors: PaperVectors, pool: Sequence[str]
     ) -> ChannelModel | None:
-        fb = signal.feedback.as_feedback(pool=pool)
-        fb = type(fb)(signal.liked, fb.disliked, fb.ignored, fb.pool).cleaned()
-        return fit(vectors, fb, self.settings)
+        return fit(vectors, self._feedback(signal, pool), self.settings)
+
+    @staticmethod
+    def _feedback(signal: Signal, pool: Sequence[str]) -> Feedback:
+        """What the channel's model learns from: its likes (like chips too),
+        dislikes, and ``pool`` (the radar's papers) as the background (``fit``
+        cleans it: each paper in one role)."""
+        return Feedback(signal.liked, signal.feedback.disliked, (), tuple(pool))
 
     def order(
         self, channel_id: int, chips: Sequence[Chip], matches: Sequence[Match]
@@ -110,25 +136,47 @@ class Ranker:
         if not signal.any or not matches:
             return list(matches)
         vectors = self.vectors([m.paper for m in matches], signal.liked + signal.feedback.disliked)
-        model = self.model(signal, vectors, [m.paper.key for m in matches])
-        if model is None:
-            return list(matches)
-        scored = vectors.take([m.paper.key for m in matches])
-        score = (
-            dict(zip(scored.keys, model.score(scored).tolist(), strict=True)) if len(scored) else {}
-        )
-        low = -np.inf
+        keys = [m.paper.key for m in matches]
+        followed = [any(c.kind is ChipKind.AUTHOR for c in m.chips) for m in matches]
+        [order] = self._orders([(signal, keys, followed)], vectors)
+        return list(matches) if order is None else [matches[i] for i in order]
 
-        def key(item: tuple[int, Match]) -> tuple[int, float, int]:
-            i, m = item
-            followed = any(c.kind is ChipKind.AUTHOR for c in m.chips)
-            return (0 if followed else 1, -score.get(m.paper.key, low), i)
-
-        return [m for _, m in sorted(enumerate(matches), key=key)]
+    def _orders(
+        self,
+        lists: Sequence[tuple[Signal, Sequence[str], Sequence[bool]]],
+        vectors: PaperVectors,
+        rows: Sequence[np.ndarray] | None = None,
+    ) -> list[list[int] | None]:
+        """Each channel's list (its signal, paper keys, whether each is a followed
+        person's) re-ordered: followed people's papers first, then by the
+        channel's score, ties in list order; None where the channel has no model
+        (keep the list as it is). One batched fit for all of them, so a channel
+        ranked alone and in a daily run of thousands get the same model.
+        ``rows``: each list's papers' rows in ``vectors`` (-1: none), when known."""
+        models = fit_many(vectors, [self._feedback(s, keys) for s, keys, _ in lists], self.settings)
+        scorer = Scorer(vectors) if any(m is not None for m in models) else None
+        where = vectors.index
+        out: list[list[int] | None] = []
+        for n, ((_, keys, followed), model) in enumerate(zip(lists, models, strict=True)):
+            if model is None or scorer is None:
+                out.append(None)
+                continue
+            if rows is None:
+                at = np.fromiter((where.get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
+            else:
+                at = rows[n]
+            have = at >= 0
+            score = np.full(len(keys), -np.inf)
+            if have.any():
+                score[have] = scorer(model, at[have])
+            group = ~np.asarray(followed, dtype=bool)  # followed people's papers first
+            out.append(np.lexsort((np.arange(len(keys)), -score, group)).tolist())
+        return out
 
     def reorder(self, channel_id: int, chips: Sequence[Chip]) -> Reorder:
-        """The channel's digest order (``plan_digest``'s and ``plan_all``'s
-        ``reorder``): its matches plus its like chips' watch, by relevance."""
+        """The channel's digest order (``plan_digest``'s ``reorder``): its
+        matches plus its like chips' watch, by relevance. ``orders`` gives the
+        same for many channels at once (the daily run)."""
         chips = tuple(chips)
 
         def reorder(matches: Sequence[Match], pool: Sequence[Paper]) -> list[Match]:
@@ -152,16 +200,100 @@ class Ranker:
         if not papers:
             return []
         vectors = self.vectors(papers, [c.value for c in likes])
-        liked = vectors.take([c.value for c in likes])
-        day = vectors.take([p.key for p in papers])
-        by_key = {p.key: p for p in papers}
-        chip_of = {c.value: c for c in likes}
-        found: dict[str, list[Chip]] = {}
+        [found] = self._watches([chips], papers, vectors)
+        return [make_match(papers[i], cs, 0, 0) for i, cs in found]
+
+    def _watches(
+        self,
+        radars: Sequence[Sequence[Chip]],
+        papers: Sequence[Paper],
+        vectors: PaperVectors,
+    ) -> list[list[tuple[int, tuple[Chip, ...]]]]:
+        """For each radar: the papers (positions in ``papers``) its like chips
+        watch, each with the like chips that admit it, in ``papers`` order.
+
+        One :func:`like_watch` for every radar's liked papers against every
+        paper (each similarity is computed pair by pair, so it is the same
+        number whatever else is compared alongside); then each radar keeps its
+        own chips' hits among the papers its source and exclusion chips let
+        through."""
+        values = list(
+            dict.fromkeys(c.value for cs in radars for c in cs if c.kind is ChipKind.LIKE)
+        )
+        liked = vectors.take(values)
+        day_rows = [i for i, p in enumerate(papers) if p.key in vectors.index]
+        day = vectors.rows([vectors.index[papers[i].key] for i in day_rows])
+        hits: dict[str, list[int]] = {}
         for hit in like_watch(
             day, liked, self.settings.like_threshold, self.settings.embedding_weight
         ):
-            found.setdefault(day.keys[hit.paper], []).append(chip_of[liked.keys[hit.liked]])
-        return [make_match(by_key[k], tuple(cs), 0, 0) for k, cs in found.items()]
+            hits.setdefault(liked.keys[hit.liked], []).append(day_rows[hit.paper])
+        out: list[list[tuple[int, tuple[Chip, ...]]]] = []
+        for chips in radars:
+            likes = [c for c in chips if c.kind is ChipKind.LIKE]
+            chip_of = {c.value: c for c in likes}
+            # The chips' liked papers that have vectors, in chip order (as
+            # ``take`` lists them): a paper's chips follow this order.
+            rows = [c.value for c in likes if c.value in liked.index]
+            pairs = sorted((p, r) for r, value in enumerate(rows) for p in hits.get(value, ()))
+            radar = radar_of(tuple(chips))
+            admitted: dict[int, bool] = {}
+            found: dict[int, list[Chip]] = {}
+            for p, r in pairs:
+                ok = admitted.get(p)
+                if ok is None:
+                    paper = papers[p]
+                    ok = admitted[p] = radar.admits_source(paper) and not any(
+                        keyword_in_paper(q, paper) for q in radar.exclusions
+                    )
+                if ok:
+                    found.setdefault(p, []).append(chip_of[rows[r]])
+            out.append([(p, tuple(cs)) for p, cs in found.items()])
+        return out
+
+    def orders(
+        self,
+        radars: Mapping[int, Sequence[Chip]],
+        pool: Sequence[Paper],
+        ranked: Callable[[Collection[int]], Mapping[int, Ranked]],
+    ) -> dict[int, Ordering]:
+        """The digest order of every channel of ``radars`` that has any signal,
+        as ``reorder`` would give it (its radar's matches, which ``ranked``
+        gives in the chips' order, plus its like chips' watch over ``pool``, by
+        relevance), for all of them at once. A channel without any signal is
+        not a key: its chips' order stands."""
+        signals = self.signals(radars)
+        if not signals:
+            return {}
+        lists = ranked(list(signals))
+        extra = [k for s in signals.values() for k in (*s.liked, *s.feedback.disliked)]
+        vectors = self.vectors(pool, list(dict.fromkeys(extra)))
+        watching = [cid for cid in signals if signals[cid].chip_likes]
+        watches = dict(
+            zip(watching, self._watches([radars[c] for c in watching], pool, vectors), strict=True)
+        )
+        keys = [p.key for p in pool]
+        pool_rows = np.fromiter((vectors.index.get(k, -1) for k in keys), np.int64, len(keys))
+        entries: list[tuple[int, list[int], dict[int, tuple[Chip, ...]]]] = []
+        inputs: list[tuple[Signal, list[str], list[bool]]] = []
+        rows: list[np.ndarray] = []
+        for cid, signal in signals.items():
+            on = lists[cid]
+            papers = list(on.papers)
+            have = {keys[p] for p in papers}
+            watched = {p: cs for p, cs in watches.get(cid, ()) if keys[p] not in have}
+            papers += watched
+            entries.append((cid, papers, watched))
+            if papers:
+                follows = [*on.followed, *([False] * len(watched))]  # like chips follow nobody
+                inputs.append((signal, [keys[p] for p in papers], follows))
+                rows.append(pool_rows[papers])
+        orders = iter(self._orders(inputs, vectors, rows))
+        out: dict[int, Ordering] = {}
+        for cid, papers, watched in entries:
+            order = next(orders) if papers else None
+            out[cid] = Ordering(papers if order is None else [papers[i] for i in order], watched)
+        return out
 
     def reasons(
         self, channel_id: int, chips: Sequence[Chip], papers: Sequence[Paper]

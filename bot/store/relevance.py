@@ -251,24 +251,24 @@ class RelevanceStore:
 
     def feedback(self, channel_id: int) -> ChannelFeedback:
         """What this channel's people said (only this channel's rows, ever)."""
+        return self.feedback_many([channel_id]).get(channel_id, ChannelFeedback())
+
+    def feedback_many(self, channel_ids: Sequence[int]) -> dict[int, ChannelFeedback]:
+        """What each of ``channel_ids``' people said, read at once (a daily run
+        ranks thousands of channels: one query per chunk of ids, not one per
+        channel). Only channels with feedback are keys; each sees only its rows."""
+        rows: dict[int, list[tuple[str, str, str]]] = {}
         with self._units.session() as s:
-            q = (
-                select(m.Paper.key, m.Feedback.kind, m.Feedback.user_id)
-                .join(m.Paper, m.Paper.id == m.Feedback.paper_id)
-                .where(m.Feedback.channel_id == channel_id, m.Feedback.learn.is_(True))
-                .order_by(m.Feedback.created_at, m.Feedback.id)
-            )
-            rows = s.execute(q).all()
-        likers: dict[str, set[str]] = {}
-        dislikers: dict[str, set[str]] = {}
-        for key, kind, user in rows:
-            (likers if kind in POSITIVE else dislikers).setdefault(key, set()).add(user)
-        return ChannelFeedback(
-            liked=tuple(likers),
-            disliked=tuple(k for k in dislikers if k not in likers),
-            liked_by={k: len(v) for k, v in likers.items()},
-            disliked_by={k: len(v) for k, v in dislikers.items()},
-        )
+            for chunk in chunked(sorted(set(channel_ids))):
+                q = (
+                    select(m.Feedback.channel_id, m.Paper.key, m.Feedback.kind, m.Feedback.user_id)
+                    .join(m.Paper, m.Paper.id == m.Feedback.paper_id)
+                    .where(m.Feedback.channel_id.in_(chunk), m.Feedback.learn.is_(True))
+                    .order_by(m.Feedback.channel_id, m.Feedback.created_at, m.Feedback.id)
+                )
+                for channel_id, key, kind, user in s.execute(q):
+                    rows.setdefault(channel_id, []).append((key, kind, user))
+        return {cid: _channel_feedback(found) for cid, found in rows.items()}
 
     def saved(self, channel_id: int) -> list[SavedPaper]:
         """The channel's reading list, most recently saved first (forgotten saves too)."""
@@ -306,6 +306,20 @@ class RelevanceStore:
                 .values(learn=False)
             ).rowcount
             return int(gone or 0) + int(muted or 0)
+
+
+def _channel_feedback(rows: Sequence[tuple[str, str, str]]) -> ChannelFeedback:
+    """One channel's (paper key, kind, person) rows, oldest first, as its feedback."""
+    likers: dict[str, set[str]] = {}
+    dislikers: dict[str, set[str]] = {}
+    for key, kind, user in rows:
+        (likers if kind in POSITIVE else dislikers).setdefault(key, set()).add(user)
+    return ChannelFeedback(
+        liked=tuple(likers),
+        disliked=tuple(k for k in dislikers if k not in likers),
+        liked_by={k: len(v) for k, v in likers.items()},
+        disliked_by={k: len(v) for k, v in dislikers.items()},
+    )
 
 
 def _one(channel_id: int, paper_id: int, user_id: str, kind: str) -> ColumnElement[bool]:

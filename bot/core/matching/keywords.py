@@ -9,15 +9,13 @@ a phrase's tokens consecutively, compared as tokens with light plural folding
 from __future__ import annotations
 
 import re
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from bot.core.paper import Paper
 from bot.core.text import tokenize, word_forms
 
-__all__ = ["KeywordQuery", "PaperText", "keyword_hits", "paper_text"]
+__all__ = ["KeywordQuery", "PaperText", "keyword_hits", "paper_text", "phrase_in"]
 
 _QUERY_PART = re.compile(r'"([^"]*)"?|([^\s"]+)')
 _SMART_QUOTES = str.maketrans(
@@ -91,30 +89,29 @@ def _parse_query(value: str) -> KeywordQuery:
 
 @dataclass(frozen=True, slots=True)
 class PaperText:
-    """A paper's title and abstract tokenised once, with token -> positions maps."""
+    """A paper's title and abstract tokenised once, with each field's set of tokens.
+
+    The sets answer "is this token in the field" for every query; positions
+    are looked up (``tuple.index``, in C) only for the rare phrase of several
+    tokens. Per-token position maps cost more to build than all the lookups
+    they saved: a day's run tokenises every paper of the pool once.
+    """
 
     title: tuple[str, ...]
     abstract: tuple[str, ...]
-    title_at: Mapping[str, tuple[int, ...]]
-    abstract_at: Mapping[str, tuple[int, ...]]
+    title_words: frozenset[str]
+    abstract_words: frozenset[str]
 
     @property
-    def vocabulary(self) -> Iterable[str]:
+    def vocabulary(self) -> frozenset[str]:
         """Each distinct token once."""
-        return self.title_at.keys() | self.abstract_at.keys()
-
-
-def _positions(tokens: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
-    at: dict[str, list[int]] = defaultdict(list)
-    for i, tok in enumerate(tokens):
-        at[tok].append(i)
-    return {tok: tuple(pos) for tok, pos in at.items()}
+        return self.title_words | self.abstract_words
 
 
 @lru_cache(maxsize=8192)
 def _text_of(title: str, abstract: str) -> PaperText:
     t, a = tokenize(title), tokenize(abstract)
-    return PaperText(t, a, _positions(t), _positions(a))
+    return PaperText(t, a, frozenset(t), frozenset(a))
 
 
 def paper_text(paper: Paper) -> PaperText:
@@ -122,15 +119,26 @@ def paper_text(paper: Paper) -> PaperText:
     return _text_of(paper.title, paper.abstract)
 
 
-def _phrase_in(
-    tokens: tuple[str, ...], at: Mapping[str, tuple[int, ...]], forms: tuple[frozenset[str], ...]
+def phrase_in(
+    tokens: tuple[str, ...], words: frozenset[str], forms: tuple[frozenset[str], ...]
 ) -> bool:
     """Whether the phrase occurs in one field: its tokens consecutive, each agreeing."""
+    if any(f.isdisjoint(words) for f in forms):
+        return False  # some token of the phrase is not in the field at all
     n = len(forms)
-    last = len(tokens) - n
-    for form in forms[0]:
-        for p in at.get(form, ()):
-            if p <= last and all(tokens[p + i] in forms[i] for i in range(1, n)):
+    if n == 1:
+        return True
+    stop = len(tokens) - n + 1  # a phrase starting later would run past the end
+    if stop <= 0:
+        return False  # longer than the field (and ``index`` reads a negative stop from the end)
+    for form in forms[0] & words:
+        p = -1
+        while True:
+            try:
+                p = tokens.index(form, p + 1, stop)
+            except ValueError:
+                break
+            if all(tokens[p + i] in forms[i] for i in range(1, n)):
                 return True
     return False
 
@@ -143,8 +151,8 @@ def keyword_hits(query: KeywordQuery, text: PaperText) -> tuple[int, int] | None
     """
     title_hits = abstract_hits = 0
     for forms in query.forms:
-        in_title = _phrase_in(text.title, text.title_at, forms)
-        in_abstract = _phrase_in(text.abstract, text.abstract_at, forms)
+        in_title = phrase_in(text.title, text.title_words, forms)
+        in_abstract = phrase_in(text.abstract, text.abstract_words, forms)
         if not (in_title or in_abstract):
             return None
         title_hits += in_title

@@ -1,0 +1,533 @@
+"""Every channel's digest (its first ``cap`` new matches) over one pool, without
+building a :class:`Match` for every (channel, paper) pair.
+
+A day's run puts a few hundred papers on each of thousands of radars (a
+category chip alone brings hundreds), but each digest posts ten. So:
+
+1. :meth:`RadarIndex.scan` finds, per distinct chip, the papers it matches
+   (once per chip, whatever the number of channels holding it);
+2. a radar is the union of its chips' rows: one sparse product
+   ``radars x chips`` @ ``chips x papers`` whose values add up, per (radar,
+   paper), the matched author, keyword and category chips and the keyword
+   hits, packed into one integer whose order *is* the documented ranking order
+   (:mod:`bot.core.ranking`) before its tie-breaks (the tier needs no field of
+   its own: "any author chip" and "any keyword chip" are what the author and
+   keyword counts say first);
+3. papers are numbered by those tie-breaks (newest first, then key), so one
+   integer per entry sorts a radar's matches exactly as ``rank`` would;
+4. source and exclusion chips remove entries, papers the channel has seen are
+   skipped, and each radar keeps its first ``cap``;
+5. only those get a :class:`Match`, from ``make_match`` as the reference
+   matcher builds it, one object shared by every channel with the same chips
+   matching the same paper.
+
+A radar whose chips could overflow a packed field (hundreds of chips of one
+kind) is planned the slow, exact way: ``Radar.match`` over its chips' papers.
+Property tests hold every result equal to ranking each radar's brute-force
+matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Generic, TypeVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from bot.core.chips import Chip, ChipKind
+from bot.core.matching.index import ChipScan, RadarIndex
+from bot.core.matching.radar import Match, make_match, radar_of
+from bot.core.paper import Paper
+from bot.core.ranking import top
+
+__all__ = ["FIELD_BITS", "Pick", "RadarPlanner", "Ranked", "ranges"]
+
+K = TypeVar("K", bound=Hashable)
+
+#: Bits per packed field (author, keyword, category chips; title, abstract
+#: hits): a radar with 256 or more chips (or phrases) of one kind is planned
+#: the slow way.
+FIELD_BITS = 8
+_KIND = {ChipKind.AUTHOR: 0, ChipKind.KEYWORD: 1, ChipKind.CATEGORY: 2}
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One radar's digest: its first ``cap`` unseen matches in ranking order,
+    how many unseen matches it has (``fresh``), and how many in all."""
+
+    matches: tuple[Match, ...]
+    fresh: int
+    considered: int
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One radar's whole match list in ranking order, as pool positions, and
+    per entry whether an author chip matched it (a followed person's paper)."""
+
+    papers: list[int]
+    followed: list[bool]
+
+
+class RadarPlanner(Generic[K]):
+    """Every radar of ``radars`` over ``papers`` (the pool), planned at once."""
+
+    def __init__(self, radars: Mapping[K, Sequence[Chip]], papers: Sequence[Paper]) -> None:
+        self.radars = radars
+        self.papers = list(papers)
+        index = self.index = RadarIndex.build(radars)
+        self._row = {key: r for r, key in enumerate(index.keys)}
+        n = self._n = len(self.papers)
+        # Papers numbered by the ranking's tie-breaks (``Match.order``'s last two
+        # fields: newest first, then key; equal ones keep pool order, as the
+        # stable sort in ``rank`` leaves them).
+        ties = [make_match(p, (), 0, 0).order[6:] for p in self.papers]
+        self._at = np.asarray(sorted(range(n), key=ties.__getitem__), dtype=np.int64)
+        rank_of = np.empty(n, dtype=np.int64)  # pool position -> tie-break rank
+        rank_of[self._at] = np.arange(n, dtype=np.int64)
+        self._ranks_of_key: dict[str, list[int]] = {}  # several papers may share a key
+        for i, p in enumerate(self.papers):
+            self._ranks_of_key.setdefault(p.key, []).append(int(rank_of[i]))
+
+        n_radars, n_chips = len(index), len(index.chips)
+        watches = index.radar_watches
+        lengths = np.fromiter((len(w) for w in watches), dtype=np.int64, count=n_radars)
+        self._watch_ptr = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        self._watch_flat = np.fromiter(
+            (c for w in watches for c in w), dtype=np.int64, count=int(lengths.sum())
+        )
+        owner = np.repeat(np.arange(n_radars, dtype=np.int64), lengths)
+        kind = np.fromiter((_KIND[k] for k in index.chip_kinds), dtype=np.int64, count=n_chips)
+        phrases = np.fromiter(
+            (index.query_phrases(q) if q >= 0 else 0 for q in index.chip_queries),
+            dtype=np.int64,
+            count=n_chips,
+        )
+        # Per radar: author, keyword, category chips; keyword phrases (the most
+        # title or abstract hits it can have).
+        counts = np.zeros((n_radars, 4), dtype=np.int64)
+        np.add.at(counts, (owner, kind[self._watch_flat]), 1)
+        np.add.at(counts[:, 3], owner, phrases[self._watch_flat])
+        fast = ~(counts >= (1 << FIELD_BITS)).any(axis=1)
+        self._slow = frozenset(np.flatnonzero(~fast).tolist())
+
+        # Field widths, least significant first: categories, abstract hits,
+        # title hits, keywords, authors.
+        most = counts[fast].max(axis=0) if fast.any() else np.zeros(4, dtype=np.int64)
+        widths = [int(most[i]).bit_length() for i in (2, 3, 3, 1, 0)]
+        offsets = np.concatenate(([0], np.cumsum(widths)[:-1])).astype(np.int64).tolist()
+        _, self._abs_at, self._title_at, _, self._author_at = offsets
+        self._value_bits = sum(widths)
+        self._hits_mask = (1 << widths[1]) - 1
+        unit = np.array([1 << offsets[4], 1 << offsets[3], 1 << offsets[0]], dtype=np.int64)
+
+        scan = index.scan(self.papers)
+        # Packed values fit 32 bits unless a radar has dozens of chips of every kind.
+        vtype = np.int32 if self._value_bits < 31 else np.int64
+        value = (
+            unit[kind[scan.chip]]
+            + (scan.title_hits.astype(np.int64) << self._title_at)
+            + (scan.abstract_hits.astype(np.int64) << self._abs_at)
+        ).astype(vtype)
+        chips = sp.csr_matrix((value, (scan.chip, rank_of[scan.paper])), shape=(n_chips, n))
+        chips.sort_indices()
+        # (chip, paper rank) of every hit, sorted: which chips of a radar matched
+        # a paper is a lookup here (only for the papers a digest posts).
+        self._chip_codes = (
+            np.repeat(np.arange(n_chips, dtype=np.int64), np.diff(chips.indptr)) * n + chips.indices
+        )
+        # Radars x chips (0/1; the slow radars' rows are zeros: nothing of theirs
+        # comes out of the product).
+        holders = sp.csr_matrix(
+            (fast[owner].astype(vtype), self._watch_flat.astype(np.int32), self._watch_ptr),
+            shape=(n_radars, n_chips),
+        )
+        on = holders @ chips
+        on.sort_indices()
+        per_radar = np.diff(on.indptr)
+        rows = np.repeat(np.arange(n_radars, dtype=np.int32), per_radar)
+        cols, values = on.indices.astype(np.int32, copy=False), on.data
+        indptr = on.indptr
+        del on, holders  # the arrays live on in ``cols`` and ``values``
+        dropped = self._refused(indptr, per_radar, rows, cols, scan, rank_of)
+        if len(dropped):
+            keep = np.ones(len(rows), dtype=bool)
+            keep[dropped] = False
+            rows, cols, values = rows[keep], cols[keep], values[keep]
+        # The entries: (radar row, paper rank, packed value), sorted by row then rank.
+        self._cols, self._values = cols, values
+        self._ptr = np.searchsorted(rows, np.arange(n_radars + 1)).astype(np.int64)
+        self._rank_of = rank_of
+        # Each entry's class: the rank of its packed value among the distinct
+        # values (0 = best), and each radar's count of entries per class. A
+        # digest's first ``cap`` are then found without sorting every entry.
+        self._classes, n_classes = _classes(values, self._value_bits)
+        wide = np.int64 if n_radars * n_classes >= 1 << 31 else np.int32
+        self._histogram = np.bincount(
+            rows.astype(wide) * n_classes + self._classes, minlength=n_radars * n_classes
+        ).reshape(n_radars, n_classes)
+        self._chip_sets: dict[tuple[int, ...], tuple[Chip, ...]] = {}
+        self._built: dict[int, Match] = {}  # by (first chip, second chip, paper rank)
+        self._built_sets: dict[tuple[tuple[int, ...], int], Match] = {}
+
+    def _refused(
+        self,
+        indptr: np.ndarray,
+        counts: np.ndarray,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        scan: ChipScan,
+        rank_of: np.ndarray,
+    ) -> np.ndarray:
+        """Positions of the entries that the radars' source and exclusion chips
+        keep out (only radars with such chips are looked at)."""
+        index, n = self.index, self._n
+        combos: dict[tuple[frozenset[str] | None, tuple[int, ...]], int] = {}
+        combo_of = np.full(len(index), -1, dtype=np.int64)
+        for r, limits in enumerate(zip(index.radar_sources, index.radar_exclusions, strict=True)):
+            if limits[0] is not None or limits[1]:
+                combo_of[r] = combos.setdefault(limits, len(combos))
+        if not combos:
+            return np.zeros(0, dtype=np.int64)
+        admit = np.ones((len(combos), n), dtype=bool)  # by paper rank
+        for (sources, exclusions), c in combos.items():
+            ok = np.ones(n, dtype=bool)
+            if sources is not None:
+                ok[:] = [not sources.isdisjoint(s) for s in scan.sources]
+            if exclusions:
+                ok[scan.excluded_paper[np.isin(scan.excluded, exclusions)]] = False
+            admit[c, rank_of] = ok
+        limited = np.flatnonzero(combo_of >= 0)
+        entries = ranges(indptr[limited].astype(np.int64), counts[limited])
+        ok = admit[combo_of[rows[entries]], cols[entries]]
+        return entries[~ok]
+
+    # -- digests ---------------------------------------------------------------------
+
+    def picks(
+        self,
+        seen: Mapping[K, Collection[str]],
+        caps: Mapping[K, int],
+        default_cap: int,
+        keys: Collection[K] | None = None,
+    ) -> dict[K, Pick]:
+        """Each radar's digest (every radar's, or those of ``keys``): its first
+        ``cap`` matches whose paper key is not in ``seen`` (what the channel
+        was shown), in ranking order. ``caps`` by radar, else ``default_cap``."""
+        wanted = list(self.index.keys) if keys is None else [k for k in keys if k in self._row]
+        out: dict[K, Pick] = {}
+        fast: list[K] = []
+        for key in wanted:
+            if self._row[key] in self._slow:
+                out[key] = self._slow_pick(key, seen.get(key, ()), caps.get(key, default_cap))
+            else:
+                fast.append(key)
+        if fast:
+            out.update(self._fast_picks(fast, seen, caps, default_cap))
+        return {k: out[k] for k in wanted}
+
+    def _fast_picks(
+        self,
+        keys: list[K],
+        seen: Mapping[K, Collection[str]],
+        caps: Mapping[K, int],
+        default_cap: int,
+    ) -> dict[K, Pick]:
+        rows = np.asarray([self._row[k] for k in keys], dtype=np.int64)
+        if len(rows) == len(self.index) and bool((rows == np.arange(len(rows))).all()):
+            # The usual run, every radar: no gathering.
+            entries: np.ndarray | None = None
+            counts = np.diff(self._ptr)
+            local, cols, classes = self._entry_rows(), self._cols, self._classes
+        else:
+            entries, counts = self._entries_of(rows)
+            local = np.repeat(np.arange(len(rows), dtype=np.int32), counts)
+            cols, classes = self._cols[entries], self._classes[entries]
+        shown = self._shown(keys, seen, local, cols, entries is None)
+        n_seen = np.bincount(local[shown], minlength=len(rows))
+        cap = np.fromiter((caps.get(k, default_cap) for k in keys), dtype=np.int64, count=len(keys))
+        cap = np.maximum(cap, 0)  # a cap of 0 or less takes none, as ``top`` does
+        # Candidates: each row's first (cap + its shown entries) in class order
+        # (the first ``cap`` unseen ones are among them): every entry of the
+        # classes before the one where that count is reached, and of that
+        # class the first few, which are the earliest in paper rank.
+        need = cap + n_seen
+        within = np.cumsum(self._histogram[rows], axis=1)
+        cut = (within < need[:, None]).sum(axis=1)
+        before = np.where(cut > 0, within[np.arange(len(rows)), np.maximum(cut - 1, 0)], 0)
+        cut_at = cut.astype(classes.dtype)[local]
+        at_cut = classes == cut_at
+        order_at_cut = np.cumsum(at_cut, dtype=np.int32 if len(at_cut) < 1 << 31 else np.int64)
+        starts = np.cumsum(counts) - counts
+        limit = np.concatenate(([0], order_at_cut))[starts] + need - before
+        take = (classes < cut_at) | (
+            at_cut & (order_at_cut <= limit.astype(order_at_cut.dtype)[local])
+        )
+        del cut_at, at_cut, order_at_cut
+        picked = np.flatnonzero(take)
+        if len(shown):
+            picked = picked[~np.isin(picked, shown)]
+        where = picked if entries is None else entries[picked]
+        p_local, p_cols, p_values = self._sort(
+            local[picked].astype(np.int64),
+            self._cols[where].astype(np.int64),
+            self._values[where].astype(np.int64),
+        )
+        n_picked = np.bincount(p_local, minlength=len(rows))
+        position = np.arange(len(p_local)) - (np.cumsum(n_picked) - n_picked)[p_local]
+        chosen = position < cap[p_local]
+        p_local, p_cols, p_values = p_local[chosen], p_cols[chosen], p_values[chosen]
+        matches = self._matches(rows[p_local], p_cols, p_values)
+        bounds = np.searchsorted(p_local, np.arange(len(rows) + 1)).tolist()
+        fresh = (counts - n_seen).tolist()
+        total = counts.tolist()
+        return {
+            key: Pick(tuple(matches[bounds[i] : bounds[i + 1]]), fresh[i], total[i])
+            for i, key in enumerate(keys)
+        }
+
+    def ranked(self, keys: Collection[K]) -> dict[K, Ranked]:
+        """The whole match list of each radar of ``keys``, in ranking order."""
+        out: dict[K, Ranked] = {}
+        fast = [k for k in keys if k in self._row and self._row[k] not in self._slow]
+        for key in keys:
+            if key in self._row and self._row[key] in self._slow:
+                found = self._slow_matches(key)
+                out[key] = Ranked([p for p, _ in found], [m.author_count > 0 for _, m in found])
+        if fast:
+            rows = np.asarray([self._row[k] for k in fast], dtype=np.int64)
+            entries, counts = self._entries_of(rows)
+            local = np.repeat(np.arange(len(rows), dtype=np.int64), counts)
+            cols, values = self._cols[entries], self._values[entries]
+            local, cols, values = self._sort(
+                local.astype(np.int64), cols.astype(np.int64), values.astype(np.int64)
+            )
+            papers = self._at[cols].tolist()
+            followed = (values >= (1 << self._author_at)).tolist()
+            bounds = np.concatenate(([0], np.cumsum(counts))).tolist()
+            for i, key in enumerate(fast):
+                out[key] = Ranked(
+                    papers[bounds[i] : bounds[i + 1]], followed[bounds[i] : bounds[i + 1]]
+                )
+        return {k: out[k] for k in keys if k in out}
+
+    def matches(self, wanted: Mapping[K, Sequence[int]]) -> dict[K, list[Match]]:
+        """For each radar of ``wanted``, its :class:`Match` for each paper at the
+        given pool positions (papers on the radar, e.g. from :meth:`ranked`)."""
+        out: dict[K, list[Match]] = {}
+        rows: list[int] = []
+        positions: list[int] = []
+        fast: list[K] = []
+        for key, where in wanted.items():
+            row = self._row[key]
+            if row in self._slow:
+                compiled = radar_of(tuple(self.radars[key]))
+                found = [compiled.match(self.papers[p]) for p in where]
+                assert all(m is not None for m in found), "a paper not on the radar"
+                out[key] = found  # type: ignore[assignment]
+            else:
+                fast.append(key)
+                rows.extend([row] * len(where))
+                positions.extend(where)
+        if fast:
+            row_arr = np.asarray(rows, dtype=np.int64)
+            ranks = self._rank_of[np.asarray(positions, dtype=np.int64)]
+            codes = row_arr * self._n + ranks
+            entry_codes = self._codes()
+            at = np.searchsorted(entry_codes, codes)
+            assert bool((entry_codes[at] == codes).all()), "a paper not on the radar"
+            found = self._matches(row_arr, ranks, self._values[at].astype(np.int64))
+            start = 0
+            for key in fast:
+                end = start + len(wanted[key])
+                out[key] = found[start:end]
+                start = end
+        return {k: out[k] for k in wanted}
+
+    # -- the parts ---------------------------------------------------------------------
+
+    def _entry_rows(self) -> np.ndarray:
+        """Each entry's radar row (int32; made when needed, not kept: 4 bytes an entry)."""
+        return np.repeat(np.arange(len(self._ptr) - 1, dtype=np.int32), np.diff(self._ptr))
+
+    def _codes(self) -> np.ndarray:
+        """Every entry as one sorted integer, radar row x papers + paper rank."""
+        return self._entry_rows().astype(np.int64) * self._n + self._cols
+
+    def _entries_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of ``rows``' entries (row after row, each in paper-rank
+        order) and each row's number of entries."""
+        starts, counts = self._ptr[rows], self._ptr[rows + 1] - self._ptr[rows]
+        return ranges(starts, counts), counts
+
+    def _shown(
+        self,
+        keys: Sequence[K],
+        seen: Mapping[K, Collection[str]],
+        local: np.ndarray,
+        cols: np.ndarray,
+        every: bool,
+    ) -> np.ndarray:
+        """Positions of the entries (``local`` row, paper rank ``cols``) whose
+        paper the channel was shown. Entries are sorted by (row, rank), so each
+        shown paper is one binary search."""
+        n, ranks_of_key = self._n, self._ranks_of_key
+        codes = [
+            i * n + g
+            for i, key in enumerate(keys)
+            for paper_key in seen.get(key, ())
+            for g in ranks_of_key.get(paper_key, ())
+        ]
+        if not codes:
+            return np.zeros(0, dtype=np.int64)
+        entry_codes = self._codes() if every else local.astype(np.int64) * n + cols
+        wanted = np.asarray(codes, dtype=np.int64)
+        at = np.searchsorted(entry_codes, wanted)
+        ok = at < len(entry_codes)
+        at, wanted = at[ok], wanted[ok]
+        return at[entry_codes[at] == wanted]
+
+    def _sort(
+        self, local: np.ndarray, cols: np.ndarray, values: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The entries sorted by (row, ranking order): one integer per entry,
+        row | inverted packed value | paper rank, sorted (in blocks of rows when
+        the row number would not fit the 63 bits)."""
+        rank_bits = max(1, self._n.bit_length())
+        shift = self._value_bits + rank_bits
+        top_value = (1 << self._value_bits) - 1
+        room = 63 - shift
+        assert room > 0, "pool too large to rank in 63 bits"
+        if not len(local):
+            return local, cols, values
+        last = int(local[-1])
+        firsts = np.append(np.arange(0, last + 1, 1 << room), last + 1)
+        bounds = np.searchsorted(local, firsts).tolist()
+        out_l, out_c, out_v = [], [], []
+        for lo, hi in pairwise(bounds):
+            part = local[lo:hi]
+            base = int(part[0]) if len(part) else 0
+            packed = (
+                ((part - base) << shift) | ((top_value - values[lo:hi]) << rank_bits) | cols[lo:hi]
+            )
+            packed.sort()
+            out_l.append((packed >> shift) + base)
+            out_c.append(packed & ((1 << rank_bits) - 1))
+            out_v.append(top_value - ((packed >> rank_bits) & top_value))
+        return np.concatenate(out_l), np.concatenate(out_c), np.concatenate(out_v)
+
+    def _matches(self, rows: np.ndarray, ranks: np.ndarray, values: np.ndarray) -> list[Match]:
+        """A Match per (radar row, paper rank, packed value): built once per
+        (matched chips, paper) and shared by every radar that has it."""
+        n, n_chips = self._n, len(self.index.chips)
+        if not len(rows):
+            return []
+        lengths = self._watch_ptr[rows + 1] - self._watch_ptr[rows]
+        pair_chip = self._watch_flat[ranges(self._watch_ptr[rows], lengths)]
+        pair_entry = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
+        codes = pair_chip * n + ranks[pair_entry]
+        at = np.minimum(np.searchsorted(self._chip_codes, codes), len(self._chip_codes) - 1)
+        hit = self._chip_codes[at] == codes
+        matched, owner = pair_chip[hit], pair_entry[hit]
+        per_entry = np.bincount(owner, minlength=len(rows))
+        starts = np.cumsum(per_entry) - per_entry
+        # A Match is named by one integer: its (first, second) matched chips in
+        # radar order and the paper's rank. Three chips or more (rare): by tuple.
+        first = matched[starts[per_entry > 0]]
+        second = np.full(len(rows), -1, dtype=np.int64)
+        two = np.flatnonzero(per_entry >= 2)
+        second[two] = matched[starts[two] + 1]
+        named = per_entry <= 2
+        if (n_chips + 1) ** 2 * max(n, 1) >= 1 << 62:  # a pool and chip set this large: by tuple
+            named[:] = False
+        name = np.full(len(rows), -1, dtype=np.int64)
+        head = np.full(len(rows), -1, dtype=np.int64)
+        head[per_entry > 0] = first
+        name[named] = ((head[named] + 1) * (n_chips + 1) + second[named] + 1) * n + ranks[named]
+        names, where, inverse = np.unique(name, return_index=True, return_inverse=True)
+        built = self._built
+        unique: list[Match | None] = []
+        for code, e in zip(names.tolist(), where.tolist(), strict=True):
+            if code < 0:
+                unique.append(None)
+                continue
+            match = built.get(code)
+            if match is None:
+                pair, rank = divmod(code, n)
+                one, other = divmod(pair, n_chips + 1)
+                cids = (one - 1,) if other == 0 else (one - 1, other - 1)
+                match = built[code] = self._make(cids, rank, int(values[e]))
+            unique.append(match)
+        objects = np.empty(len(unique), dtype=object)
+        objects[:] = unique
+        out: list[Match] = objects[inverse].tolist()
+        if not named.all():
+            bounds = np.concatenate(([0], np.cumsum(per_entry))).tolist()
+            chips = matched.tolist()
+            for e in np.flatnonzero(~named).tolist():
+                cids = tuple(chips[bounds[e] : bounds[e + 1]])
+                out[e] = self._multi(cids, int(ranks[e]), int(values[e]))
+        return out
+
+    def _multi(self, cids: tuple[int, ...], rank: int, value: int) -> Match:
+        """``_make``, once per (chips, rank): for three matched chips or more."""
+        match = self._built_sets.get((cids, rank))
+        if match is None:
+            match = self._built_sets[cids, rank] = self._make(cids, rank, value)
+        return match
+
+    def _make(self, cids: tuple[int, ...], rank: int, value: int) -> Match:
+        """The Match of the paper at ``rank`` on a radar whose chips ``cids``
+        matched it (``value``: their packed counts and hits); equal chip tuples
+        are one object (fewer objects for the collector to walk)."""
+        chips = self._chip_sets.get(cids)
+        if chips is None:
+            chips = self._chip_sets[cids] = tuple(self.index.chips[c] for c in cids)
+        title = (value >> self._title_at) & self._hits_mask
+        abstract = (value >> self._abs_at) & self._hits_mask
+        return make_match(self.papers[int(self._at[rank])], chips, title, abstract)
+
+    def _slow_matches(self, key: K) -> list[tuple[int, Match]]:
+        """The radar's ranked matches (with their pool positions), the reference
+        way: ``Radar.match`` over its chips' papers, then ``rank``'s order."""
+        radar = radar_of(tuple(self.radars[key]))
+        n = self._n
+        ranks: set[int] = set()
+        for cid in self.index.radar_watches[self._row[key]]:
+            lo, hi = np.searchsorted(self._chip_codes, [cid * n, (cid + 1) * n])
+            ranks.update((self._chip_codes[lo:hi] - cid * n).tolist())
+        found = ((p, radar.match(self.papers[p])) for p in sorted(self._at[list(ranks)].tolist()))
+        return sorted(((p, m) for p, m in found if m is not None), key=lambda pm: pm[1].order)
+
+    def _slow_pick(self, key: K, seen: Collection[str], cap: int) -> Pick:
+        found = [m for _, m in self._slow_matches(key)]
+        fresh = [m for m in found if m.paper.key not in seen]
+        return Pick(tuple(top(fresh, cap)), len(fresh), len(found))
+
+
+def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, s + c) for s, c in zip(starts, counts)])``, without
+    the loop: the positions of many CSR rows' entries at once."""
+    total = int(counts.sum())
+    offsets = np.cumsum(counts) - counts
+    return np.repeat(starts - offsets, counts) + np.arange(total, dtype=np.int64)
+
+
+def _classes(values: np.ndarray, bits: int) -> tuple[np.ndarray, int]:
+    """Each value's class (its rank among the distinct values, largest first,
+    int32) and the number of classes (at least one, so that a radar's class
+    counts are never an empty row). A lookup table when the values are small
+    (they are: a few bits per field), else ``np.unique``."""
+    if bits <= 22:
+        present = np.zeros(1 << bits, dtype=bool)
+        present[values] = True
+        distinct = np.flatnonzero(present)[::-1]
+        rank = np.zeros(1 << bits, dtype=np.int32)
+        rank[distinct] = np.arange(len(distinct), dtype=np.int32)
+        return rank[values], max(1, len(distinct))
+    distinct, inverse = np.unique(-values, return_inverse=True)
+    return inverse.astype(np.int32), max(1, len(distinct))
