@@ -1,28 +1,47 @@
-"""Ack latency of `/radar` slash commands in Slack HTTP mode, under load.
+"""Ack latency of `/radar` slash commands in Slack HTTP mode, under load, beside
+a minimal Bolt app that only acks, measured in the same run.
 
-Slack gives an app 3 seconds to acknowledge a slash command; Paper Radar's
-target is a p99 under 100 ms with 100 commands arriving at once on a 2-core
-machine. This runs the real app (``bot.app.build`` on SQLite, arXiv replayed
-from the bundled real capture, ``SlackAdapter`` in HTTP mode) in its own
-process, against a local fake Slack Web API (``tests/fakeslack.py``) in this
-process, and fires rounds of concurrent, correctly signed `/radar` requests
-from an aiohttp load generator, each on a fresh connection, as Slack's would be.
+Slack gives an app 3 seconds to acknowledge a slash command. The goal
+(issue 13) is relative, so that it holds on any machine: Paper Radar's p99
+within 1.3x of a minimal Bolt app's, both fired at by the same load generator
+in the same run. Each server runs in its own process, logging as
+``paper-radar run`` does (INFO, one line per event), on the same aiohttp
+server stack (``bot.handlers.slack.http.listen``):
 
-The commands are a realistic mix on 100 channels that already have a chip:
-`/radar` (show), `/radar shuffle 3`, `/radar filter since:7d`, `/radar help`.
-Their work (queries, up to 12 posts each to the fake Slack) runs after each
-ack, so later acks are measured while earlier commands' work is in flight.
-It prints p50/p90/p99/max ack latency per round and overall, and how long the
-whole round's replies took to reach Slack.
+- **Paper Radar**: the real app (``bot.app.build`` on SQLite, arXiv replayed
+  from the bundled real capture, ``SlackAdapter`` in HTTP mode: signature,
+  replay guard, payload check, Bolt, then the command's work in its pool),
+  posting to a local fake Slack Web API (``tests/fakeslack.py``, a third process);
+- **minimal Bolt**: ``AsyncApp(signing_secret=...)`` with one listener,
+  ``async def radar(ack): await ack()``, served by Bolt's own aiohttp handler
+  (``app.web_app()``; Bolt verifies the signature). Bolt's default
+  (``process_before_response=False``) polls every 10 ms for a listener's ack,
+  so a second baseline, ``process_before_response=True``, acks inline, with
+  no poll: the stricter one, which the goal is judged against.
 
-    .venv/bin/python bench/bench_slack_ack.py [--requests 100] [--rounds 3]
+The load generator (aiohttp, this process) fires rounds of concurrent,
+correctly signed `/radar` requests at each server in turn (the order
+alternates by round), keep-alive connections as a proxy or Slack keeps (or
+``--cold``: a new one per request). The commands are a realistic mix on 100
+channels that already have a chip: `/radar` (show), `/radar shuffle 3`,
+`/radar filter since:7d`, `/radar help`. Their work (queries, up to 12 posts
+each to the fake Slack) runs after the acks, in the same process as the acks
+still coming; the next server's round starts once every reply of this one
+has reached Slack. It prints p50/p90/p99/max ack
+latency per round and overall for each server, the p99 ratio to the strict
+baseline round by round (its median is the goal's figure: ``report``), and
+the machine and its load before and after.
+
+    .venv/bin/python bench/bench_slack_ack.py [--requests 100] [--rounds 15]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
+import logging
 import os
 import random
 import statistics
@@ -30,7 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.request import urlopen
 
@@ -39,7 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
-from bench.machine import print_machine  # noqa: E402
+from bench.machine import describe, print_machine  # noqa: E402
 from tests.fakeslack import (  # noqa: E402
     APP_TOKEN,
     BOT_TOKEN,
@@ -71,6 +90,8 @@ def serve(api_url: str, channels: int) -> None:
     from bot.sources.http import Throttle
     from bot.sources.replay import AtomPager, ReplayServer
 
+    log_like_run()
+
     async def main() -> None:
         with (
             tempfile.TemporaryDirectory() as tmp,
@@ -93,6 +114,7 @@ def serve(api_url: str, channels: int) -> None:
             adapter = SlackAdapter.from_env(app.service, config.slack, host="127.0.0.1")
             assert adapter is not None
             await adapter.start()
+            gc.freeze()  # as ``bot.run.serve`` does once started
             print(f"PORT {adapter.port}", flush=True)
             # Serve until the load generator closes our stdin.
             await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
@@ -100,6 +122,47 @@ def serve(api_url: str, channels: int) -> None:
             app.close()
 
     asyncio.run(main())
+
+
+def serve_baseline(api_url: str, inline: bool) -> None:
+    """A minimal Bolt app that only acks `/radar`, on HTTP mode's server stack;
+    print the port. ``inline``: ``process_before_response`` (no 10 ms ack poll)."""
+    from slack_bolt.async_app import AsyncAck, AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.handlers.slack.http import listen
+
+    log_like_run()
+
+    async def main() -> None:
+        app = AsyncApp(
+            client=AsyncWebClient(token=BOT_TOKEN, base_url=api_url),
+            signing_secret=SIGNING_SECRET,
+            process_before_response=inline,
+        )
+
+        @app.command("/radar")
+        async def radar(ack: AsyncAck) -> None:
+            await ack()
+
+        runner, port = await listen(app.web_app(), "127.0.0.1", 0)
+        gc.freeze()  # as the app's server does: the same process model
+        print(f"PORT {port}", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        await runner.cleanup()
+
+    asyncio.run(main())
+
+
+def log_like_run() -> None:
+    """Logging as ``paper-radar run`` sets it up (INFO, one line per event), to
+    stderr, which the bench sends to a file: what the servers log on the ack
+    path costs what it costs in production."""
+    from bot.config import Config
+    from bot.run import setup_logging
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    setup_logging(Config(), os.environ)
 
 
 # -- the fake Slack, in its own process -------------------------------------------------------
@@ -116,9 +179,35 @@ def fake_slack() -> None:
 # -- the load generator ---------------------------------------------------------------------
 
 
+@dataclass
+class Target:
+    """One server under load: its name, endpoint, and whether its commands
+    reply to the fake Slack (the baselines only ack)."""
+
+    name: str
+    endpoint: str
+    replies: bool
+    rounds: list[list[float]] = field(default_factory=list)
+
+    @property
+    def latencies(self) -> list[float]:
+        return [latency for one in self.rounds for latency in one]
+
+    def p99(self, round_no: int | None = None) -> float:
+        return percentile(self.latencies if round_no is None else self.rounds[round_no], 99)
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def summary(values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return (
+        f"p50 {percentile(ms, 50):6.1f}  p90 {percentile(ms, 90):6.1f}  "
+        f"p99 {percentile(ms, 99):6.1f}  max {max(ms):6.1f} ms"
+    )
 
 
 def signed(slack_url: str, n: int, round_no: int) -> list[tuple[str, dict[str, str]]]:
@@ -158,36 +247,45 @@ async def fire(
     return list(await asyncio.gather(*tasks))
 
 
-async def load(endpoint: str, slack_url: str, args: argparse.Namespace) -> list[float]:
-    """Warm up, then ``args.rounds`` measured rounds; prints each round."""
+async def round_of(
+    session: aiohttp.ClientSession, target: Target, slack_url: str, n: int, round_no: int
+) -> tuple[list[float], float]:
+    """One round at ``target``: its ack latencies, and the seconds until every
+    reply reached Slack (0 for a baseline, which only acks)."""
+    before = replies_so_far(slack_url)
+    requests = signed(slack_url, n, round_no)
+    started = time.perf_counter()
+    latencies = await fire(session, target.endpoint, requests)
+    if not target.replies:
+        return latencies, 0.0
+    await asyncio.to_thread(wait_for_replies, slack_url, before + expected_replies(n, round_no))
+    return latencies, time.perf_counter() - started
+
+
+async def load(targets: list[Target], slack_url: str, args: argparse.Namespace) -> None:
+    """Warm up each target, then ``args.rounds`` measured rounds of each,
+    alternating the order; prints each round."""
     connector = aiohttp.TCPConnector(limit=0, force_close=args.cold)
-    everything: list[float] = []
     async with aiohttp.ClientSession(connector=connector) as session:
-        # Warm-up: the app's first requests, and (unless --cold) the connections a
-        # proxy or Slack's side would keep open; not measured.
-        before = replies_so_far(slack_url)
-        await fire(session, endpoint, signed(slack_url, args.requests, 0))
-        await asyncio.to_thread(
-            wait_for_replies, slack_url, before + expected_replies(args.requests, 0)
-        )
+        # Warm-up: each app's first requests (Bolt's auth.test, the first
+        # queries), and (unless --cold) the connections a proxy or Slack's side
+        # would keep open; not measured.
+        for target in targets:
+            await round_of(session, target, slack_url, args.requests, 0)
+        width = max(len(t.name) for t in targets)
         for round_no in range(1, args.rounds + 1):
-            before = replies_so_far(slack_url)
-            requests = signed(slack_url, args.requests, round_no)
-            started = time.perf_counter()
-            latencies = await fire(session, endpoint, requests)
-            want = before + expected_replies(args.requests, round_no)
-            await asyncio.to_thread(wait_for_replies, slack_url, want)
-            done = time.perf_counter() - started
-            everything += latencies
-            print(
-                f"round {round_no}: ack p50 {percentile(latencies, 50) * 1000:6.1f} ms"
-                f"  p90 {percentile(latencies, 90) * 1000:6.1f} ms"
-                f"  p99 {percentile(latencies, 99) * 1000:6.1f} ms"
-                f"  max {max(latencies) * 1000:6.1f} ms"
-                f"  | all {want - before} replies in Slack after {done:.2f} s",
-                flush=True,
-            )
-    return everything
+            order = targets if round_no % 2 else targets[::-1]
+            for target in order:
+                latencies, done = await round_of(
+                    session, target, slack_url, args.requests, round_no
+                )
+                target.rounds.append(latencies)
+                want = expected_replies(args.requests, round_no)
+                tail = f"  | {want} replies in Slack after {done:.2f} s" if target.replies else ""
+                print(
+                    f"round {round_no}  {target.name:<{width}}  {summary(latencies)}{tail}",
+                    flush=True,
+                )
 
 
 def expected_replies(n: int, round_no: int) -> int:
@@ -207,17 +305,24 @@ def wait_for_replies(slack_url: str, want: int, timeout: float = 120.0) -> None:
         time.sleep(0.02)
 
 
-def start(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
-    """Start this script in another mode; returns the process and its first line."""
+def start(
+    args: list[str], env: dict[str, str] | None = None, log: Path | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """Start this script in another mode (its log to ``log``); returns the
+    process and its first line."""
     process = subprocess.Popen(
         [sys.executable, __file__, *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        stderr=None if log is None else log.open("w"),
         env=env,
         text=True,
     )
     assert process.stdout is not None
-    return process, process.stdout.readline().strip()
+    line = process.stdout.readline().strip()
+    if log is not None and not line.startswith("PORT "):
+        raise SystemExit(f"{args[0]} did not start: {line!r}\n{log.read_text()[-3000:]}")
+    return process, line
 
 
 def stop(process: subprocess.Popen[str]) -> None:
@@ -229,10 +334,14 @@ def stop(process: subprocess.Popen[str]) -> None:
         process.kill()
 
 
+def endpoint(line: str) -> str:
+    return f"http://127.0.0.1:{int(line.split()[1])}/slack/events"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument(
         "--mix",
         default=",".join(COMMANDS),
@@ -244,6 +353,8 @@ def main() -> None:
         help="a new TCP connection per request (default: keep-alive connections)",
     )
     parser.add_argument("--serve", metavar="API_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--baseline", metavar="API_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--inline", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--fake", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     COMMANDS[:] = args.mix.split(",")
@@ -252,6 +363,9 @@ def main() -> None:
         return
     if args.serve:
         serve(args.serve, 100)
+        return
+    if args.baseline:
+        serve_baseline(args.baseline, args.inline)
         return
 
     print_machine()
@@ -263,29 +377,62 @@ def main() -> None:
         "SLACK_APP_TOKEN": APP_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
     }
-    server, line = start(["--serve", slack_url], env)
-    try:
-        if not line.startswith("PORT "):
-            raise SystemExit(f"the app did not start: {line!r}")
-        endpoint = f"http://127.0.0.1:{int(line.split()[1])}/slack/events"
+    servers: list[subprocess.Popen[str]] = []
+    with tempfile.TemporaryDirectory() as logs:
+        try:
+            targets = []
+            for name, mode, replies in (
+                ("Paper Radar", ["--serve", slack_url], True),
+                ("minimal Bolt", ["--baseline", slack_url], False),
+                ("minimal Bolt, inline ack", ["--baseline", slack_url, "--inline"], False),
+            ):
+                log = Path(logs) / f"{len(servers)}.log"
+                process, line = start([*mode, "--mix", args.mix], env, log)
+                servers.append(process)
+                targets.append(Target(name, endpoint(line), replies))
+            print(
+                f"Slack ack latency: {args.requests} concurrent signed /radar requests "
+                f"per round, HTTP mode, {args.rounds} rounds per server; each server, the "
+                f"fake Slack and the load generator in separate processes; "
+                f"{'new connection per request' if args.cold else 'keep-alive connections'}",
+                flush=True,
+            )
+            asyncio.run(load(targets, slack_url, args))
+        finally:
+            for process in servers:
+                stop(process)
+            stop(fake)
+        logged = [
+            len((Path(logs) / f"{i}.log").read_text().splitlines()) for i in range(len(servers))
+        ]
+    report(targets, logged)
+    print(describe()[-1].replace("load     ", "load after"))
+
+
+def report(targets: list[Target], logged: list[int]) -> None:
+    """Each server's figures over every round, its p99 beside the stricter
+    baseline's (the inline ack: no 10 ms poll), and the goal.
+
+    The goal is judged round by round: the servers' rounds alternate, so a
+    round's ratio compares two p99s measured moments apart, under the same
+    load, and the median of those ratios is the figure. On a shared machine,
+    the p99 of all rounds pooled is the worst moment of any one round, when
+    another process took the CPUs from one server and not the other."""
+    ours, strict = targets[0], targets[-1]
+    width = max(len(t.name) for t in targets)
+    print(f"\noverall, {len(ours.latencies)} requests each:")
+    for target, lines in zip(targets, logged, strict=True):
         print(
-            f"Paper Radar Slack ack latency: {args.requests} concurrent signed /radar "
-            f"requests per round, HTTP mode; app, fake Slack and "
-            f"load generator in separate processes; "
-            f"{'new connection per request' if args.cold else 'keep-alive connections'}"
+            f"  {target.name:<{width}}  {summary(target.latencies)}  "
+            f"p99 {target.p99() / strict.p99():.2f}x  ({lines} log lines)"
         )
-        everything = asyncio.run(load(endpoint, slack_url, args))
-        p99 = percentile(everything, 99) * 1000
-        print(
-            f"overall ({len(everything)} requests): p50 "
-            f"{percentile(everything, 50) * 1000:.1f} ms, p99 {p99:.1f} ms, "
-            f"mean {statistics.fmean(everything) * 1000:.1f} ms "
-            f"(target p99 < 100 ms; Slack's limit 3000 ms): "
-            + ("OK" if p99 < 100 else "OVER TARGET")
-        )
-    finally:
-        stop(server)
-        stop(fake)
+    paired = sorted(ours.p99(r) / strict.p99(r) for r in range(len(ours.rounds)))
+    ratio = statistics.median(paired)
+    print(
+        f"goal: Paper Radar's p99 within 1.3x of a minimal Bolt app's ({strict.name}), "
+        f"round by round: median {ratio:.2f}x ({paired[0]:.2f}x to {paired[-1]:.2f}x), "
+        + ("OK" if ratio <= 1.3 else "OVER")
+    )
 
 
 if __name__ == "__main__":

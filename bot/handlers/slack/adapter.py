@@ -11,7 +11,8 @@ what to post. This module wires it up and runs it:
   slow bodies, malformed payloads); Socket Mode connects through
   ``bot.handlers.slack.socket`` (a refused token stops ``start``, a lost
   connection is reopened with backoff).
-- Work runs after the ack, once the ack path is quiet, in the process's
+- The ack path is only what the ack needs (``bot.handlers.slack.acks``);
+  work runs after it, once no other ack is being made, in the process's
   bounded pools (``bot.workpools``, by kind, taken by the dispatcher).
 - Who asked (``bot.core.actor.Actor``) is looked up only when the reply
   depends on it (``bot.handlers.slack.people``); the core decides what they
@@ -32,7 +33,6 @@ from typing import Any
 import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -40,6 +40,7 @@ from bot.core.recent import Recent
 from bot.dispatch import Dispatcher
 from bot.errors import ConfigError
 from bot.handlers.slack import socket
+from bot.handlers.slack.acks import AckGate, BotAuthorize, Direct
 from bot.handlers.slack.credentials import SlackCredentials
 from bot.handlers.slack.events import PLATFORM, SlackEvents
 from bot.handlers.slack.http import HttpEndpoint
@@ -108,23 +109,11 @@ class SlackAdapter(SlackEvents):
         self.people = People(self.client)
         self.connect_timeout = connect_timeout
         self.reconnect_backoff = reconnect_backoff
-        self._last_request = 0.0
+        self.acks = AckGate()
         self._session: aiohttp.ClientSession | None = None
         self._auth: dict[str, Any] | None = None
         self._http: HttpEndpoint | None = None
         self._socket: AsyncSocketModeHandler | None = None
-
-        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
-            # One install, one bot token: every request is authorised as the bot
-            # (auth.test runs once, in start(), not on the request path).
-            auth = await self._identity()
-            return AuthorizeResult(
-                enterprise_id=enterprise_id,
-                team_id=team_id,
-                bot_user_id=auth.get("user_id"),
-                bot_id=auth.get("bot_id"),
-                bot_token=credentials.bot_token,
-            )
 
         # Bolt gets a client without the token: ``authorize`` supplies it per request
         # (Bolt would warn that a client token is ignored next to ``authorize``).
@@ -136,7 +125,9 @@ class SlackAdapter(SlackEvents):
         bolt_log = logging.getLogger("bot.handlers.slack.bolt")
         self.app = AsyncApp(
             client=bolt_client,
-            authorize=authorize,
+            # One install, one bot token: every request is authorised as the bot
+            # (auth.test runs once, in start(), not on the request path).
+            authorize=BotAuthorize(self._identity, credentials.bot_token),
             signing_secret=credentials.signing_secret or None,
             # HTTP requests are verified in bot.handlers.slack.http (signature,
             # window and replay) before Bolt sees them, on the raw bytes; Socket
@@ -145,9 +136,10 @@ class SlackAdapter(SlackEvents):
             process_before_response=False,
             logger=bolt_log,
         )
-        self.app.middleware(self._events_once)
-        self.app.command(COMMAND, middleware=[self._ack_first])(self._on_command)
-        self.app.action(ACTIONS, middleware=[self._ack_first])(self._on_action)
+        # Middleware in Bolt's own form (``Direct``): on the ack path of every request.
+        self.app.middleware(Direct(self._events_once))
+        self.app.command(COMMAND, middleware=[Direct(self._ack_first)])(self._on_command)
+        self.app.action(ACTIONS, middleware=[Direct(self._ack_first)])(self._on_action)
         self.app.event("app_mention")(self._on_event)
         self.app.event("message")(self._on_event)
         self.app.event("reaction_added")(self._on_reaction)
@@ -205,7 +197,7 @@ class SlackAdapter(SlackEvents):
                     port=self.settings.port,
                     path=self.settings.path,
                     body_timeout=self.settings.body_timeout_seconds,
-                    on_request=self._arrived,
+                    acks=self.acks,
                 )
                 self.port = await self._http.start()
             else:
@@ -215,6 +207,7 @@ class SlackAdapter(SlackEvents):
                     variable=self.settings.app_token_env,
                     timeout=self.connect_timeout,
                     backoff=self.reconnect_backoff,
+                    acks=self.acks,
                 )
         except BaseException:
             await self._close_listeners()

@@ -3,8 +3,9 @@
 - ``/radar <line>``: acknowledged at once (before any work, so always inside
   Slack's 3 seconds), then ``Dispatcher.command`` with the line as typed.
 - Buttons (``render_slack``'s action ids) become the core's ``Press``es:
-  Shuffle, Brief, a chip's ×, a person to pick, Ask (a prompt in the card's
-  thread, ``Dispatcher.ask_prompt``).
+  Shuffle, a chip's ×, a person to pick, Ask (a prompt in the card's
+  thread, ``Dispatcher.ask_prompt``), a card's Brief (that paper, briefed
+  in the card's thread: the core finds the thread by the card's paper key).
 - A card's More like this / Less like this / Save buttons are presses too;
   a 👍/👎 reaction added to (or removed from) a card message becomes
   ``Dispatcher.reaction`` (the core finds the card by the message's ts;
@@ -16,8 +17,9 @@
 
 What comes back is posted by the dispatcher through a ``SlackReplier`` for
 the event; a post Slack refuses is told to the person, privately. The work
-runs after the ack, once the ack path is quiet (``_when_quiet``), tracked so
-``drain`` and ``stop`` can wait for it.
+(even its parse) runs after the ack, once no other request is being
+acknowledged (``bot.handlers.slack.acks.AckGate``), tracked so ``drain`` and
+``stop`` can wait for it.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from bot.core.recent import Recent
 from bot.digest.deliver import DeliveryFailed
 from bot.dispatch import Dispatcher
 from bot.handlers import render_slack
+from bot.handlers.slack.acks import AckGate, Next
 from bot.handlers.slack.people import People
 from bot.handlers.slack.poster import SlackPoster, SlackPostError
 from bot.handlers.slack.replier import SlackReplier
@@ -53,7 +56,7 @@ PLATFORM = "slack"
 #: ``render_slack``'s action ids (before any ``:<position>``) as the core's presses.
 PRESSES = {
     render_slack.ACTION_SHUFFLE: Press.SHUFFLE,
-    render_slack.ACTION_BRIEF: Press.BRIEF,
+    render_slack.ACTION_BRIEF: Press.PAPER_BRIEF,  # on a card: that paper, in its thread
     render_slack.ACTION_CHIP_REMOVE: Press.REMOVE,
     render_slack.ACTION_PICK: Press.PICK,
     render_slack.ACTION_ASK: Press.ASK,
@@ -65,8 +68,6 @@ NOT_IN_CHANNEL = (
     "I can't post in this channel yet. Invite me with `/invite @Paper Radar`, then try again."
 )
 HISTORY_TURNS = 20
-QUIET = 0.005  # seconds without a new request before queued work starts
-HOLD_MAX = 0.25  # the longest work waits for such a pause
 #: Message subtypes that are a person talking (the others are edits, joins, bots...).
 _HUMAN_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
 #: Slack error codes that mean "the bot cannot post here": tell the person how to fix it.
@@ -85,14 +86,11 @@ class SlackEvents:
     _session: aiohttp.ClientSession | None
 
     _tasks: set[asyncio.Task[None]]
-    _last_request: float
+    acks: AckGate
 
     async def _identity(self) -> dict[str, Any]: ...  # auth.test, once (``SlackAdapter``)
 
     # -- after the ack ----------------------------------------------------------------
-
-    def _arrived(self) -> None:
-        self._last_request = time.monotonic()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` after the ack, tracked so ``drain`` and ``stop`` can wait for it."""
@@ -101,21 +99,20 @@ class SlackEvents:
         task.add_done_callback(self._tasks.discard)
 
     async def _when_quiet(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` once the ack path is quiet.
+        """Run ``work`` once no request is being acknowledged.
 
-        Slack's 3-second ack deadline is hard; the work's is not. Work running in
-        worker threads takes the GIL from the event loop that acks the next
-        requests, so during a burst of requests new work waits (at most
-        ``HOLD_MAX``) until none has arrived for ``QUIET``. Then the dispatcher
-        runs it in its kind's pool (``bot.workpools``): five stuck questions
-        fill the "ask" pool, and a command still runs at once.
+        Slack's 3-second ack deadline is hard; the work's is not. Work on the
+        event loop delays the acks queued behind it, and work in worker threads
+        takes the GIL from the loop, so during a burst of requests new work
+        waits (``AckGate``: at most ``HOLD_MAX``) until every ack is out. Then
+        the dispatcher runs it in its kind's pool (``bot.workpools``): five
+        stuck questions fill the "ask" pool, and a command still runs at once.
         """
-        held = 0.0
-        while time.monotonic() - self._last_request < QUIET and held < HOLD_MAX:
-            await asyncio.sleep(QUIET)
-            held += QUIET
         try:
+            await self.acks.clear()
             await work
+        except Exception:  # work guards itself (``_guard``); this is the last resort
+            log.exception("Slack work failed")
         finally:
             work.close()  # never started (cancelled while waiting): no "never awaited"
 
@@ -131,13 +128,11 @@ class SlackEvents:
                 return
             await asyncio.wait(set(self._tasks), timeout=left)
 
-    async def _events_once(
-        self, body: dict[str, Any], req: AsyncBoltRequest, next: Callable[[], Awaitable[Any]]
-    ) -> Any:
+    async def _events_once(self, req: AsyncBoltRequest, resp: BoltResponse, next: Next) -> Any:
         """Acknowledge and skip an event already handled: an ``event_id`` seen
         before (Socket Mode redeliveries, HTTP retries), or a retry Slack sent
         because the first ack was slow (the first delivery is being handled)."""
-        self._arrived()  # Socket Mode's requests too
+        body = req.body
         if body.get("type") != "event_callback":
             return await next()
         event_id = body.get("event_id")
@@ -149,22 +144,25 @@ class SlackEvents:
             return BoltResponse(status=200, body="")
         return await next()
 
-    async def _ack_first(
-        self, ack: Callable[..., Awaitable[Any]], next: Callable[[], Awaitable[Any]]
-    ) -> None:
+    async def _ack_first(self, req: AsyncBoltRequest, resp: BoltResponse, next: Next) -> None:
         """Acknowledge before the listener even starts. Slack gets its empty 200 as
         soon as Bolt has matched the request (Bolt otherwise polls every 10 ms for a
         listener's ack); the work, however slow, runs afterwards."""
-        await ack()
+        await req.context.ack()
         await next()
 
     async def _on_command(self, command: dict[str, Any], context: Any) -> None:
+        # Acknowledged by ``_ack_first``; even reading the command waits for the
+        # acks still being made (a burst of commands is acked first).
+        self._spawn(self._command(command, context))
+
+    async def _command(self, command: dict[str, Any], context: Any) -> None:
         ref = self._ref(context, command.get("channel_id"), command.get("channel_name"))
         user = command.get("user_id") or ""
         replier = self._replier(user, command.get("response_url") or "")
         line = from_slack(str(command.get("text") or ""))
         work = self.dispatch.command(ref, line, replier, self._who(ref, user))
-        self._spawn(self._guard(ref, replier, work))
+        await self._guard(ref, replier, work)
 
     async def _on_action(self, body: dict[str, Any], context: Any) -> None:
         channel = body.get("channel") or {}

@@ -5,7 +5,9 @@ Slack signed, and a replayed signature is refused (``ReplayGuard``); a body
 that does not arrive within ``body_timeout_seconds`` gets 408 and the
 connection closed (slow-loris); a correctly signed body that is not a Slack
 payload gets 400 before Bolt sees it (``read_payload``). What passes goes to
-Bolt as the JSON parsed here, so one parser decides what a request says.
+Bolt as the payload parsed here, so one parser decides what a request says,
+and it parses it once. From the body read to the response, the request counts
+as being acknowledged (``AckGate``): no event's work starts meanwhile.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -24,6 +25,8 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
+
+from bot.handlers.slack.acks import AckGate
 
 log = logging.getLogger("bot.handlers.slack.adapter")
 
@@ -60,8 +63,8 @@ class ReplayGuard:
 
 class HttpEndpoint:
     """The aiohttp server Slack posts to: ``path`` for events, commands and
-    interactivity, ``/healthz`` for a load balancer. ``on_request`` is called
-    as each request arrives (the adapter's ack-path clock)."""
+    interactivity, ``/healthz`` for a load balancer. ``acks`` is the adapter's
+    ``AckGate``, told which requests are being acknowledged."""
 
     def __init__(
         self,
@@ -72,12 +75,12 @@ class HttpEndpoint:
         port: int,
         path: str,
         body_timeout: float,
-        on_request: Callable[[], None],
+        acks: AckGate,
     ) -> None:
         self.app = app
         self.host, self.port, self.path = host, port, path
         self.body_timeout = body_timeout
-        self.on_request = on_request
+        self.acks = acks
         self._verifier = SignatureVerifier(signing_secret)
         self._replays = ReplayGuard()
         self._runner: web.AppRunner | None = None
@@ -87,15 +90,7 @@ class HttpEndpoint:
         server = web.Application(client_max_size=1024 * 1024)
         server.router.add_post(self.path, self._request)
         server.router.add_get("/healthz", self._healthz)
-        # lingering_time: after answering a request whose body never came (408),
-        # aiohttp would otherwise keep reading that connection for 10 s more.
-        self._runner = web.AppRunner(
-            server, access_log=None, shutdown_timeout=5.0, lingering_time=1.0
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        port = int(self._runner.addresses[0][1])
+        self._runner, port = await listen(server, self.host, self.port)
         log.info("Slack HTTP endpoint on %s:%d%s", self.host, port, self.path)
         return port
 
@@ -110,10 +105,13 @@ class HttpEndpoint:
     async def _request(self, request: web.Request) -> web.Response:
         """Read the body (within ``body_timeout_seconds``), verify it (signature,
         5-minute window, no replay), check it is a Slack payload, hand it to Bolt."""
-        self.on_request()
         limit = self.body_timeout
         try:
-            raw = await asyncio.wait_for(request.read(), timeout=limit)
+            if request.content.is_eof():  # the whole body is here: nothing to time
+                raw = await request.read()
+            else:
+                async with asyncio.timeout(limit):  # no task of its own, unlike wait_for
+                    raw = await request.read()
         except TimeoutError:
             # A slow-loris client: answer and close, instead of holding a
             # connection (and a request slot) open for as long as it likes.
@@ -121,6 +119,10 @@ class HttpEndpoint:
             response = web.Response(status=408, text="request body timeout")
             response.force_close()
             return response
+        with self.acks.acknowledging():
+            return await self._acknowledge(request, raw)
+
+    async def _acknowledge(self, request: web.Request, raw: bytes) -> web.Response:
         try:
             body = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -144,16 +146,32 @@ class HttpEndpoint:
             # short 400, instead of a 500 and a traceback from deep inside Bolt.
             log.warning("Slack request refused: %s", err)
             return web.Response(status=400, text="invalid request")
-        # Bolt gets the payload as parsed and checked here, as JSON: one parser
+        # Bolt gets the payload as parsed and checked here, in the shape its
+        # Socket Mode requests have (a parsed body, no raw text): one parser
         # decides what a request says (Bolt's own reads a slash command whose
-        # text contains the word "payload" as an empty request). The signature
-        # was verified above, on the bytes Slack signed.
-        headers = {k: v for k, v in request.headers.items() if k.lower() != "content-type"}
-        headers["Content-Type"] = "application/json"
+        # text contains the word "payload" as an empty request), and the body
+        # is parsed once, not re-encoded as JSON for Bolt to parse again. The
+        # signature was verified above, on the bytes Slack signed.
         bolt_request = AsyncBoltRequest(
-            body=json.dumps(payload), query=request.query_string, headers=headers
+            body=payload,
+            query=request.query_string,
+            headers=request.headers,  # type: ignore[arg-type]  # a mapping of str
+            mode="socket_mode",
         )
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+
+
+async def listen(server: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve ``server`` on ``host``:``port`` the way HTTP mode does; returns the
+    runner (to ``cleanup``) and the port (the one picked, for 0). The ack
+    benchmark serves its minimal Bolt baseline through this too, so both sit on
+    the same server stack."""
+    # lingering_time: after answering a request whose body never came (408),
+    # aiohttp would otherwise keep reading that connection for 10 s more.
+    runner = web.AppRunner(server, access_log=None, shutdown_timeout=5.0, lingering_time=1.0)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner, int(runner.addresses[0][1])
 
 
 def read_payload(body: str, content_type: str) -> dict[str, Any]:

@@ -36,9 +36,11 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ConfigError
+from bot.handlers.slack.acks import AckGate
 
 log = logging.getLogger("bot.handlers.slack")
 
@@ -154,13 +156,19 @@ class RadarSocketClient(SocketModeClient):
 
 class RadarSocketHandler(AsyncSocketModeHandler):
     """Bolt's Socket Mode handler on a ``RadarSocketClient`` (Bolt's own
-    ``__init__`` would build the SDK's client; this builds ours instead)."""
+    ``__init__`` would build the SDK's client; this builds ours instead). Each
+    envelope counts as being acknowledged (``acks``) until its ack is sent."""
 
-    def __init__(self, app: AsyncApp, client: RadarSocketClient) -> None:
+    def __init__(self, app: AsyncApp, client: RadarSocketClient, acks: AckGate) -> None:
         self.app = app
         self.app_token = client.app_token
         self.client = client
+        self.acks = acks
         self.client.socket_mode_request_listeners.append(self.handle)  # type: ignore[arg-type]
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:
+        with self.acks.acknowledging():
+            await super().handle(client, req)
 
 
 async def connect(
@@ -170,6 +178,7 @@ async def connect(
     variable: str,
     timeout: float,
     backoff: float,
+    acks: AckGate,
 ) -> RadarSocketHandler:
     """The first Socket Mode connection, in one attempt: a refused app token or
     a socket URL that does not connect within ``timeout`` is a ``ConfigError``
@@ -180,7 +189,7 @@ async def connect(
         logger=logging.getLogger("bot.handlers.slack.bolt"),
         backoff=backoff,
     )
-    handler = RadarSocketHandler(app, client)
+    handler = RadarSocketHandler(app, client, acks)
     try:
         await asyncio.wait_for(handler.connect_async(), timeout)
     except BaseException as err:  # refused, unreachable, or cancelled (SIGTERM): close
