@@ -117,7 +117,13 @@ class SlackAdapter(SlackEvents):
 
         # Bolt gets a client without the token: ``authorize`` supplies it per request
         # (Bolt would warn that a client token is ignored next to ``authorize``).
-        bolt_client = AsyncWebClient(base_url=self.client.base_url, retry_handlers=retry_handlers())
+        # Its logger is the bot client's, so it too builds debug lines only when asked
+        # (``poster._SdkLogger``), not on every call of a busy channel's replies.
+        bolt_client = AsyncWebClient(
+            base_url=self.client.base_url,
+            retry_handlers=retry_handlers(),
+            logger=self.client.logger,
+        )
         # Bolt warns at start that $SLACK_BOT_TOKEN "will be ignored" (it reads the
         # variable itself); the token is used, through ``authorize``. The
         # application's log set-up drops that line (``bot.run.BoltTokenNotice``):
