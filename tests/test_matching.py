@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.core import text as text_module
 from bot.core.chips import Chip, ChipKind
 from bot.core.matching.filters import author_in_paper, category_in_paper, keyword_in_paper
 from bot.core.matching.index import RadarIndex
 from bot.core.matching.keywords import KeywordQuery, keyword_hits, paper_text
 from bot.core.matching.querytable import QueryTable
 from bot.core.matching.radar import Radar, match_paper
+from bot.core.matching.topk import RadarPlanner
 from bot.core.names import parse_name
 from bot.core.paper import Paper
+from bot.core.ranking import rank
 from bot.core.text import strip_latex, tokenize, word_forms
 
 BASE = datetime(2026, 4, 29, 17, 0, tzinfo=UTC)
@@ -179,6 +185,13 @@ def test_case_accents_and_latex_are_folded() -> None:
     assert tokenize(r"$\omega \log n^2$") == ("omega", "log", "n", "2")
 
 
+def test_tokens_are_shared_between_papers() -> None:
+    """A running bot keeps every pool paper tokenised: one copy of each word."""
+    first = tokenize("Diffusion models " + "x" * 3)
+    second = tokenize("".join(["Latent ", "diffusion"]))
+    assert first[0] is second[1]
+
+
 def test_tokenize() -> None:
     assert tokenize("GPT-4 and dLLMs, state-of-the-art!") == (
         "gpt",
@@ -190,6 +203,18 @@ def test_tokenize() -> None:
         "the",
         "art",
     )
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=40))
+def test_tokenize_plain_ascii_shortcut_equals_the_full_pipeline(text: str) -> None:
+    """Plain ASCII text takes a shortcut; its tokens are the full pipeline's."""
+    full = tuple(
+        text_module._TOKEN.findall(
+            text_module.fold(strip_latex(text)).translate(text_module._APOSTROPHES)
+        )
+    )
+    assert tokenize(text) == full
+    assert tokenize("O'Neil's `x`") == tokenize("O\u2019Neil\u2019s x") == ("oneils", "x")
 
 
 @given(st.text(alphabet="abes", min_size=0, max_size=6), st.text(alphabet="abes", max_size=6))
@@ -296,7 +321,22 @@ def test_radar_from_chips() -> None:
 # --- the indexed matcher ----------------------------------------------------------------------
 
 
-def brute(radars: dict[str, list[Chip]], papers: list[Paper]) -> dict[str, list]:
+K = TypeVar("K", bound=Hashable)
+
+
+def index_matches(radars: Mapping[K, list[Chip]], papers: list[Paper]) -> dict[K, list]:
+    """Every radar's matches the indexed way (one scan, chips combined by the
+    planner), ranked as a digest ranks them, then listed in paper order as
+    ``brute`` lists them."""
+    planner = RadarPlanner(radars, papers)
+    ranked = planner.ranked(list(radars))
+    found = planner.matches({k: r.papers for k, r in ranked.items()})
+    for k, chips in radars.items():
+        assert found[k] == rank(brute({k: chips}, papers)[k])  # the digest's order
+    return {k: [m for _, m in sorted(zip(ranked[k].papers, found[k], strict=True))] for k in radars}
+
+
+def brute(radars: Mapping[K, list[Chip]], papers: list[Paper]) -> dict[K, list]:
     return {
         k: [m for p in papers if (m := match_paper(chips, p)) is not None]
         for k, chips in radars.items()
@@ -315,7 +355,7 @@ def test_index_matches_brute_force_on_real_papers() -> None:
         "empty": [],
     }
     papers = [TIDE, RECSYS, GERMAN]
-    got = RadarIndex.build(radars).match(papers)
+    got = index_matches(radars, papers)
     assert got == brute(radars, papers)
     assert [m.paper.key for m in got["zhao"]] == ["arxiv:2604.26000"]
     assert [m.paper.key for m in got["yangs"]] == ["arxiv:2604.26000"]
@@ -324,9 +364,9 @@ def test_index_matches_brute_force_on_real_papers() -> None:
 
 
 def test_index_with_integer_keys_and_len() -> None:
-    index = RadarIndex.build({1: [Chip(CAT, "cs.AI")], 2: [Chip(KW, "zebra")]})
-    assert len(index) == 2
-    out = index.match([TIDE])
+    radars = {1: [Chip(CAT, "cs.AI")], 2: [Chip(KW, "zebra")]}
+    assert len(RadarIndex.build(radars)) == 2
+    out = index_matches(radars, [TIDE])
     assert list(out) == [1, 2] and len(out[1]) == 1 and out[2] == []
 
 
@@ -355,9 +395,8 @@ def test_an_identity_chip_matches_its_person_by_id_and_arxiv_bylines_by_name() -
         assert (match_paper([joseph], p) is not None) is want, p.authors
     # A name-only chip is today's author chip: every Mearman, whatever the ids.
     assert all(match_paper([named], p) for p in (by_joseph, by_andrew, on_arxiv, other_arxiv))
-    index = RadarIndex.build({1: [joseph], 2: [named], 3: [joseph, named]})
     papers = [by_joseph, by_andrew, namesake, on_arxiv, other_arxiv]
-    got = index.match(papers)
+    got = index_matches({1: [joseph], 2: [named], 3: [joseph, named]}, papers)
     assert [m.paper for m in got[1]] == [by_joseph, on_arxiv]
     assert got == {
         k: [m for p in papers if (m := match_paper(chips, p)) is not None]
@@ -404,7 +443,7 @@ def test_evidence_confirms_an_identity_chips_name_matches_in_arxiv_bylines() -> 
         "both": [confirmed, bare],
         "econ": [confirmed, Chip(CAT, "econ")],
     }
-    assert RadarIndex.build(radars).match(papers) == brute(radars, papers)
+    assert index_matches(radars, papers) == brute(radars, papers)
 
 
 def test_source_chips_admit_a_merged_record_of_either_source() -> None:
@@ -412,7 +451,7 @@ def test_source_chips_admit_a_merged_record_of_either_source() -> None:
     for source in ("arxiv", "openalex"):
         chips = [Chip(CAT, "cs.LG"), Chip(SRC, source)]
         assert match_paper(chips, merged) is not None
-        assert RadarIndex.build({1: chips}).match([merged])[1]
+        assert index_matches({1: chips}, [merged])[1]
     assert match_paper([Chip(CAT, "cs.LG"), Chip(SRC, "openalex")], paper()) is None
 
 
@@ -528,7 +567,7 @@ _paper = st.builds(
     st.lists(_paper, max_size=6),
 )
 def test_index_equals_brute_force(radars: dict[int, list[Chip]], papers: list[Paper]) -> None:
-    got = RadarIndex.build(radars).match(papers)
+    got = index_matches(radars, papers)
     want = {
         k: [m for p in papers if (m := match_paper(chips, p)) is not None]
         for k, chips in radars.items()
@@ -538,26 +577,36 @@ def test_index_equals_brute_force(radars: dict[int, list[Chip]], papers: list[Pa
 
 # -- keyword queries decided for a whole pool at once --------------------------------------
 
-_long_phrase = st.lists(st.sampled_from(_WORDS), min_size=3, max_size=4).map(
-    lambda ws: '"' + " ".join(ws) + '"'
-)
+#: Up to four phrases of one to five words each: one-token phrases, pairs and
+#: longer runs mixed in one query, and enough phrases for a count of 4.
+_many_phrases = st.lists(
+    st.lists(st.sampled_from(_WORDS), min_size=1, max_size=5).map(
+        lambda ws: '"' + " ".join(ws) + '"'
+    ),
+    min_size=1,
+    max_size=4,
+).map(" ".join)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.one_of(_keyword_value, _long_phrase), min_size=1, max_size=8), st.data())
+@given(st.lists(st.one_of(_keyword_value, _many_phrases), min_size=1, max_size=8), st.data())
 def test_the_query_table_equals_keyword_hits_pair_by_pair(
     values: list[str], data: st.DataObject
 ) -> None:
-    """One-token phrases, two-token phrases (adjacent pairs), longer ones (checked
-    in Python), plural forms, several phrases per query, text in title or
-    abstract. The texts are made of the queries' own words in their forms, so
-    phrases do occur (and almost occur)."""
+    """One-token phrases, two-token phrases (adjacent pairs), longer ones (runs
+    of pairs), plural forms, several phrases per query, text in title or
+    abstract, empty fields. The texts are made of the queries' own words in
+    their forms, so phrases do occur (and almost occur, also across the end of
+    a title or of a paper: the table reads all fields as one stream)."""
     queries = list(dict.fromkeys(KeywordQuery.parse(v) for v in values))
     words = sorted({f for q in queries for p in q.forms for fs in p for f in fs} | {"x", "-"})
-    text = st.lists(st.sampled_from(words), max_size=10).map(" ".join)
-    texts = data.draw(st.lists(st.tuples(text, text), max_size=6))
+    text = st.lists(st.sampled_from(words), max_size=12).map(" ".join)
+    texts = data.draw(st.lists(st.tuples(text, text), max_size=8))
     papers = [paper_text(paper(title=t, abstract=a)) for t, a in texts]
     got = QueryTable(queries).hits(papers)
+    assert all(a.dtype == np.int32 for a in vars(got).values())
+    order = list(zip(got.query.tolist(), got.paper.tolist(), strict=True))
+    assert order == sorted(set(order))  # by query, then paper, each pair once
     found = {
         (q, p): (t, a)
         for q, p, t, a in zip(
@@ -575,6 +624,43 @@ def test_the_query_table_equals_keyword_hits_pair_by_pair(
         if (hit := keyword_hits(query, text)) is not None
     }
     assert found == want
+
+
+def test_the_query_table_finds_phrases_within_one_field_only() -> None:
+    """Titles and abstracts are read as one stream of tokens: a phrase must not
+    be found across the end of a title, of a paper, or of an empty field."""
+    queries = [
+        KeywordQuery.parse(v)
+        for v in ('"graph model"', '"model of agents"', "graph", '"agent graph models"')
+    ]
+    texts = [
+        ("x graph", "models x"),  # 0: "graph | model" spans title and abstract
+        ("agent graph", ""),  # 1: ... and paper 1's end, an empty abstract between
+        ("model", "of agents"),  # 2: "model | of agents"
+        ("", ""),
+        ("a model of agent", "agents graph model"),  # 4: found, in one field each
+    ]
+    got = QueryTable(queries).hits([paper_text(paper(title=t, abstract=a)) for t, a in texts])
+    assert list(
+        zip(
+            got.query.tolist(),
+            got.paper.tolist(),
+            got.title_hits.tolist(),
+            got.abstract_hits.tolist(),
+            strict=True,
+        )
+    ) == [(0, 4, 0, 1), (1, 4, 1, 0), (2, 0, 1, 0), (2, 1, 1, 0), (2, 4, 0, 1), (3, 4, 0, 1)]
+
+
+def test_a_query_table_with_nothing_to_match_finds_nothing() -> None:
+    """No queries, no papers, or papers with no text: empty int32 hits."""
+    some = [paper_text(paper(title="graph model", abstract="model of agents"))]
+    blank = [paper_text(paper(title="", abstract=""))] * 3
+    one = [KeywordQuery.parse('"graph model" "model of agents"')]
+    for table, texts in ((QueryTable([]), some), (QueryTable(one), []), (QueryTable(one), blank)):
+        got = table.hits(texts)
+        assert all(len(a) == 0 and a.dtype == np.int32 for a in vars(got).values())
+    assert QueryTable(one).hits(some).title_hits.tolist() == [1]
 
 
 def test_a_phrase_longer_than_the_text_is_simply_absent() -> None:

@@ -27,8 +27,8 @@ from slack_bolt.logger.messages import warning_token_skipped
 
 from bot.config import Config
 from bot.core.chips import Chip, ChipKind
-from bot.core.matching.index import RadarIndex
 from bot.core.paper import Paper
+from bot.digest.daily import plan_radars
 from bot.run import setup_logging
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,17 +203,16 @@ def paper(n: int) -> Paper:
     )
 
 
-def test_matching_leaves_the_garbage_collector_on() -> None:
+def test_planning_digests_leaves_the_garbage_collector_on() -> None:
     assert gc.isenabled()
-    index = RadarIndex.build(
-        {
-            "lab": [Chip(ChipKind.CATEGORY, "cs.CL")],
-            "team": [Chip(ChipKind.KEYWORD, "agents"), Chip(ChipKind.CATEGORY, "cs.CL")],
-        }
-    )
+    radars = {
+        1: [Chip(ChipKind.CATEGORY, "cs.CL")],
+        2: [Chip(ChipKind.KEYWORD, "agents"), Chip(ChipKind.CATEGORY, "cs.CL")],
+    }
     papers = WatchedPapers([paper(n) for n in range(3)])
-    result = index.match(papers)
+    plans = plan_radars(radars, papers, {}, {})
     assert papers.collector == [True, True, True]
-    assert [len(result["lab"]), len(result["team"])] == [3, 3]
+    assert gc.isenabled()
+    assert [len(plans[1].matches), len(plans[2].matches)] == [3, 3]
     # Matches of one chip set share its chips (what keeps the collector's work small).
-    assert result["lab"][0].chips is result["lab"][1].chips
+    assert plans[1].matches[0].chips is plans[1].matches[1].chips

@@ -76,6 +76,9 @@ def variant_keys(token: str) -> frozenset[str]:
     to ``ü`` (that would make ``Mueller`` and ``Muller`` match, which no German
     reader would accept).
     """
+    if token.isascii():  # most tokens: nothing to compose, no umlaut, casefold is lower
+        key = _alnum(token.lower())
+        return frozenset({key}) if key else frozenset()
     text = unicodedata.normalize("NFC", token).casefold()
     positions = [i for i, c in enumerate(text) if c in _UMLAUTS]
     if not positions:
@@ -145,6 +148,11 @@ class Reading:
     surname: frozenset[str]  # variant keys; hyphens, spaces and optionally particles ignored
     given_concat: frozenset[str]  # keys of all given names joined; empty if any is an initial
 
+    def __hash__(self) -> int:
+        """Equal readings have equal surnames, and a frozenset keeps its hash: so
+        de-duplicating a name's readings costs no walk through its given names."""
+        return hash(self.surname)
+
 
 @dataclass(frozen=True, slots=True)
 class AuthorName:
@@ -158,6 +166,11 @@ class AuthorName:
     given: tuple[str, ...]
     surname: str
     readings: tuple[Reading, ...]
+
+    def __hash__(self) -> int:
+        """Equal names have equal texts, and a string keeps its hash: a name is a
+        dict key wherever chips are indexed, and this spares walking its readings."""
+        return hash(self.text)
 
     @property
     def keys(self) -> frozenset[str]:
@@ -174,17 +187,25 @@ class AuthorName:
 
 # --- parsing -----------------------------------------------------------------------
 
-_WS = re.compile(r"\s+")
 _HYPHENS = re.compile(r"[-\u2010\u2011\u2012\u2013\u2014]+")
 _DOTTED = re.compile(r"[^.]+\.?")
 
 
 #: Everything but letters and digits: ``[^\W_]`` is exactly ``str.isalnum``.
 _NOT_ALNUM = re.compile(r"[\W_]+")
+#: One letter or digit.
+_ALNUM = re.compile(r"[^\W_]")
 
 
 def _alnum(text: str) -> str:
-    return _NOT_ALNUM.sub("", text)
+    """``text``'s letters and digits; most words are nothing else, and
+    ``str.isalnum`` says so far faster than the substitution finds nothing."""
+    return text if text.isalnum() else _NOT_ALNUM.sub("", text)
+
+
+def _has_alnum(text: str) -> bool:
+    """Whether ``text`` has a letter or digit (``_alnum(text) != ""``, without building it)."""
+    return _ALNUM.search(text) is not None
 
 
 def _is_suffix(word: str) -> bool:
@@ -199,12 +220,14 @@ def _split_words(text: str) -> list[str]:
     """Whitespace words, with dotted initials split (``J.R.R.`` -> J. R. R.; ``Y.Tang``)."""
     out: list[str] = []
     for chunk in text.split():
-        if _HYPHENS.search(chunk):
-            parts = [p for p in _HYPHENS.split(chunk) if _alnum(p)]
+        if chunk.isalnum():  # most words: no hyphen, no dot, nothing to drop
+            out.append(chunk)
+        elif _HYPHENS.search(chunk):
+            parts = [p for p in _HYPHENS.split(chunk) if _has_alnum(p)]
             if parts:
                 out.append("-".join(parts))
-            continue
-        out.extend(piece for piece in _DOTTED.findall(chunk) if _alnum(piece))
+        else:
+            out.extend(piece for piece in _DOTTED.findall(chunk) if _has_alnum(piece))
     return out
 
 
@@ -213,20 +236,32 @@ def _is_initial_part(part: str) -> bool:
 
 
 def _is_initial_word(word: str) -> bool:
+    if word.isalnum():  # one part, nothing to drop (most words)
+        return len(word) == 1
     return all(_is_initial_part(p) for p in word.split("-"))
 
 
+def _name_part(raw: str, keys: frozenset[str]) -> NamePart:
+    """The part ``raw`` with its variant ``keys``: an initial keeps their first letters."""
+    if _is_initial_part(raw):
+        return NamePart(frozenset(k[0] for k in keys), True)
+    return NamePart(keys, False)
+
+
+@lru_cache(maxsize=1 << 14)
 def _given_word(word: str) -> GivenWord | None:
-    parts: list[NamePart] = []
-    for raw in word.split("-"):
-        keys = variant_keys(raw)
+    """One given name parsed; cached: a day's bylines and chips repeat a few
+    thousand given names, and one shared object each is less for the cyclic
+    collector to walk than tens of thousands of copies."""
+    if "-" not in word:
+        # One part (most given names): the word's keys are the part's keys and,
+        # unless it is an initial, the joined keys too (what the loop below gives).
+        keys = variant_keys(word)
         if not keys:
-            continue
-        if _is_initial_part(raw):
-            keys = frozenset(k[0] for k in keys)
-            parts.append(NamePart(keys, True))
-        else:
-            parts.append(NamePart(keys, False))
+            return None
+        part = _name_part(word, keys)
+        return GivenWord((part,), frozenset() if part.initial else keys)
+    parts = [_name_part(raw, keys) for raw in word.split("-") if (keys := variant_keys(raw))]
     if not parts:
         return None
     joined = frozenset() if any(p.initial for p in parts) else variant_keys(word.replace("-", ""))
@@ -235,6 +270,8 @@ def _given_word(word: str) -> GivenWord | None:
 
 def _surname_keys(words: list[str]) -> frozenset[str]:
     """Keys of a surname: all words joined, plus the same without particles."""
+    if len(words) == 1 and "-" not in words[0]:
+        return variant_keys(words[0])  # with or without its particles, the word itself
     keys = set(variant_keys("".join(words).replace("-", "")))
     core: list[str] = []
     for word in words:
@@ -253,9 +290,11 @@ def _reading(given_words: list[str], surname_words: list[str]) -> Reading | None
     surname = _surname_keys(surname_words)
     if not surname:
         return None
-    given = tuple(g for g in (_given_word(w) for w in given_words) if g is not None)
+    given = tuple(filter(None, map(_given_word, given_words)))  # drop the Nones
     concat: frozenset[str] = frozenset()
-    if given and all(g.full for g in given):
+    if len(given) == len(given_words) == 1:
+        concat = given[0].keys  # what the join below gives (empty for an initial)
+    elif given and all(g.full for g in given):
         concat = variant_keys("".join(given_words).replace("-", ""))
     return Reading(given, surname, concat)
 
@@ -274,11 +313,15 @@ def parse_name(text: str) -> AuthorName:
     ``Tang Y.``, ``Jean-Pierre Dupont``, ``Johannes van der Waals``,
     ``Waals, Johannes van der``, ``Martin Luther King Jr.``, ``King, Martin, Jr.``.
     """
-    clean = _WS.sub(" ", unicodedata.normalize("NFC", text)).strip()
-    if not _alnum(clean):
+    # Whitespace runs to one space (str.split's whitespace is exactly re's \s).
+    clean = " ".join(unicodedata.normalize("NFC", text).split())
+    if not _has_alnum(clean):
         raise ValueError(f"not an author name: {text!r}")
-    segments = [s.strip() for s in clean.split(",")]
-    segments = [s for s in segments if _alnum(s) and not _is_suffix(s)]
+    if "," in clean:
+        segments = [s.strip() for s in clean.split(",")]
+        segments = [s for s in segments if _has_alnum(s) and not _is_suffix(s)]
+    else:
+        segments = [clean]  # no need to test it for a suffix: its words are read either way
     readings: list[Reading | None] = []
     given_words: list[str]
     surname_words: list[str]
@@ -295,11 +338,8 @@ def parse_name(text: str) -> AuthorName:
         if not words:
             raise ValueError(f"not an author name: {text!r}")
         n = len(words)
-        if (
-            n >= 2
-            and not _is_initial_word(words[0])
-            and all(_is_initial_word(w) for w in words[1:])
-        ):
+        is_initial = [_is_initial_word(w) for w in words]
+        if n >= 2 and not is_initial[0] and all(is_initial[1:]):
             # "Tang Y." / "Tang Y H": no surname is an initial, so the surname came first.
             given_words, surname_words = words[1:], words[:1]
             readings.append(_reading(given_words, surname_words))
@@ -309,14 +349,14 @@ def parse_name(text: str) -> AuthorName:
                 start -= 1  # keep at least one given name: "Van Nguyen" is Van of the Nguyens
             given_words, surname_words = words[:start], words[start:]
             readings.append(_reading(given_words, surname_words))
-            if n == 2 and not any(_is_initial_word(w) for w in words):
+            if n == 2 and not any(is_initial):
                 # "Tang Yehui": also read surname-first.
                 readings.append(_reading(words[1:], words[:1]))
-            if n >= 3 and start == n - 1 and not _is_initial_word(words[-2]):
+            if n >= 3 and start == n - 1 and not is_initial[-2]:
                 # "Eloy Mosig García": the surname may be the last two words.
                 readings.append(_reading(words[:-2], words[-2:]))
 
-    kept = tuple(dict.fromkeys(r for r in readings if r is not None))
+    kept = tuple(dict.fromkeys(filter(None, readings)))  # drop the Nones, then duplicates
     if not kept:
         raise ValueError(f"not an author name: {text!r}")
     return AuthorName(
@@ -382,7 +422,13 @@ def author_matches(chip_name: AuthorName, byline: AuthorName) -> bool:
     Not symmetric on purpose: an initial in the *chip* widens the match, an
     initial in the *byline* never does.
     """
-    return any(_readings_agree(c, b) for c in chip_name.readings for b in byline.readings)
+    # Plain loops, not any() over a generator: the index calls this for every
+    # candidate, and most reading pairs fail on the surname without a call.
+    for c in chip_name.readings:
+        for b in byline.readings:
+            if not c.surname.isdisjoint(b.surname) and _readings_agree(c, b):
+                return True
+    return False
 
 
 def person_keys(name: AuthorName) -> frozenset[str]:

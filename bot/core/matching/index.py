@@ -1,48 +1,40 @@
 """The indexed matcher: every channel's radar over a day's papers in one pass.
 
 The daily digest runs every channel's radar over the same harvest. Checking
-each (radar, paper) pair costs channels x papers; :class:`RadarIndex` files
-every distinct chip under the keys a paper would look it up by, so the work
-per paper is a handful of dictionary lookups per token and per author,
-whatever the number of channels. Its results equal
-:func:`bot.core.matching.radar.match_paper` for every (radar, paper) pair
-(a property test holds it to that).
+each (radar, paper) pair costs channels x papers; :class:`RadarIndex` compiles
+every distinct chip once and files author chips under the keys a byline
+would look them up by, so the work per paper is a handful of dictionary
+lookups per author and category, whatever the number of channels; keyword
+queries are decided for the whole pool at once (:class:`QueryTable`).
 
-Two ways out of one index:
-
-* :meth:`RadarIndex.scan`: per distinct chip, the papers it matches (and per
-  exclusion query, the papers it hits). That is all the top-k planner
-  (:mod:`bot.core.matching.topk`) needs: it combines chips into radars with
-  array operations and builds a :class:`Match` only for the cards a digest
-  posts.
-* :meth:`RadarIndex.match`: every radar's full list of :class:`Match`, for
-  callers that want all of them (and as the reference the planner is tested
-  against).
+:meth:`RadarIndex.scan` gives, per distinct chip, the papers it matches (and
+per exclusion query, the papers it hits). That is all the top-k planner
+(:mod:`bot.core.matching.topk`) needs: it combines chips into radars with
+array operations and builds a :class:`~bot.core.matching.radar.Match` only
+for the cards a digest posts. What the planner makes of a scan equals
+:func:`bot.core.matching.radar.match_paper` for every (radar, paper) pair:
+property tests hold it to that.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import filterfalse
 from typing import Generic, TypeVar
 
 import numpy as np
 
 from bot.core.chips import Chip, ChipKind
 from bot.core.matching.filters import category_lookups
-from bot.core.matching.keywords import KeywordQuery, PaperText, keyword_hits, paper_text
+from bot.core.matching.keywords import KeywordQuery, paper_text
 from bot.core.matching.querytable import QueryTable
 from bot.core.matching.radar import (
     Evidence,
-    Match,
-    Radar,
-    make_match,
+    compile_chip,
     name_match_confirmed,
 )
 from bot.core.names import AuthorName, Reading, author_matches, parse_name
 from bot.core.paper import Paper, author_ids, sources_of
-from bot.core.text import word_forms
 
 __all__ = ["ChipScan", "RadarIndex"]
 
@@ -50,8 +42,6 @@ K = TypeVar("K", bound=Hashable)
 
 #: What a distinct chip is to a radar (see ``RadarIndex._compile``).
 _NOTHING, _WATCH, _SOURCE, _EXCLUDE = range(4)
-#: ``query_hits`` has no verdict yet for a query (None means "asked: no hit").
-_UNASKED = (-1, -1)
 
 
 def _initials(reading: Reading) -> frozenset[str]:
@@ -70,22 +60,36 @@ def _initials(reading: Reading) -> frozenset[str]:
         return frozenset({""})
     first = reading.given[0]
     letters = {k[0] for k in first.keys}
-    letters.update(k[0] for k in first.parts[0].keys)
-    letters.update(k[0] for k in reading.given_concat)
+    for keys in (first.parts[0].keys, reading.given_concat):
+        if keys is not first.keys:  # one set for all three when the name is one full word
+            letters.update(k[0] for k in keys)
     return frozenset(letters)
 
 
 def _filing_keys(name: AuthorName) -> set[tuple[str, str]]:
     """(surname key, initial) keys a chip name is filed under."""
-    return {(s, i) for r in name.readings for s in r.surname for i in _initials(r)}
+    out: set[tuple[str, str]] = set()
+    for r in name.readings:
+        letters = _initials(r)
+        for s in r.surname:
+            for i in letters:
+                out.add((s, i))
+    return out
 
 
 def _lookup_keys(name: AuthorName) -> set[tuple[str, str]]:
-    """(surname key, initial) keys a byline looks chips up under."""
+    """(surname key, initial) keys a byline looks chips up under.
+
+    Plain loops (no generators or set unions): this runs for every distinct
+    byline of a harvest, and nearly all of them have one or two keys per reading.
+    """
     out: set[tuple[str, str]] = set()
     for r in name.readings:
-        letters = _initials(r) | {""}
-        out.update((s, i) for s in r.surname for i in letters)
+        letters = _initials(r)
+        for s in r.surname:
+            out.add((s, ""))
+            for i in letters:
+                out.add((s, i))
     return out
 
 
@@ -111,14 +115,13 @@ class ChipScan:
 class RadarIndex(Generic[K]):
     """Every channel's radar, indexed so one pass over the papers serves them all.
 
-    Author chips are filed under their (surname key, initial), keyword chips
-    under every plural form of their anchor token, category chips under their
-    category. Per paper, the matcher looks up each byline's keys, the tokens of
-    title+abstract that any query is filed under, and each category (with its
-    dotted prefixes), then verifies only the candidates it found. A chip is
-    compiled once however many channels hold it, and equal chips in different
-    channels are one entry: verified once per paper. Results equal
-    :func:`match_paper` for every (radar, paper).
+    Author chips are filed under their (surname key, initial), category chips
+    under their category, keyword chips (and exclusions) become queries of one
+    :class:`QueryTable`. Per paper, the scan looks up each byline's keys and
+    each category (with its dotted prefixes), then verifies only the
+    candidates it found. A chip is compiled once however many channels hold
+    it, and equal chips in different channels are one entry: verified once
+    per paper.
     """
 
     def __init__(self) -> None:
@@ -143,17 +146,12 @@ class RadarIndex(Generic[K]):
         self._author_identity_chips: list[list[int]] = []
         # Identity chips by the catalogue author id they follow.
         self._identity_chips: dict[str, list[int]] = {}
-        # Distinct keyword queries: qid -> query, anchor form -> qids (watch
-        # queries, and separately exclusion queries), qid -> watch cids.
+        # Distinct keyword queries (watches and exclusions): qid -> query,
+        # qid -> watch cids.
         self._queries: list[KeywordQuery] = []
-        self._queries_by_token: dict[str, list[int]] = {}
-        self._exclusions_by_token: dict[str, list[int]] = {}
         self._query_chips: list[list[int]] = []
-        self._filed: set[tuple[int, bool]] = set()  # (qid, as an exclusion) filed
         # Category key (casefolded) -> cids.
         self._category_chips: dict[str, list[int]] = {}
-        # The fan-out tables of ``match`` (built on its first call).
-        self._fanout: _Fanout | None = None
 
     # -- building ------------------------------------------------------------------
 
@@ -161,9 +159,10 @@ class RadarIndex(Generic[K]):
     def build(cls, radars: Mapping[K, Sequence[Chip]]) -> RadarIndex[K]:
         """Compile and index ``radars`` (channel id -> chips).
 
-        Each distinct chip is compiled once (with :meth:`Radar.from_chips`, so a
-        chip means here what it means to a radar); a radar is then its chips'
-        ids, deduplicated in order, exactly as ``Radar.from_chips`` combines them.
+        Each distinct chip is compiled once (with :func:`compile_chip`, as
+        ``Radar.from_chips`` does, so a chip means here what it means to a
+        radar); a radar is then its chips' ids, deduplicated in order, exactly
+        as ``Radar.from_chips`` combines them.
         """
         index: RadarIndex[K] = cls()
         compiled: dict[Chip, tuple[int, object]] = {}
@@ -197,14 +196,13 @@ class RadarIndex(Generic[K]):
         author_ids_: dict[AuthorName, int],
     ) -> tuple[int, object]:
         """(role, cid / source / exclusion qid) of one distinct chip."""
-        one = Radar.from_chips((chip,))
-        if one.sources:
-            return _SOURCE, next(iter(one.sources))
-        if one.exclusions:
-            return _EXCLUDE, self._query_id(one.exclusions[0], query_ids, exclusion=True)
-        if not one.watches:
+        watch = compile_chip(chip)
+        if isinstance(watch, str):
+            return _SOURCE, watch
+        if isinstance(watch, KeywordQuery):
+            return _EXCLUDE, self._query_id(watch, query_ids)
+        if watch is None:
             return _NOTHING, None  # unparseable, or a kind that matches nothing here
-        watch = one.watches[0]
         cid = len(self._chips)
         self._chips.append(chip)
         self._chip_kind.append(chip.kind)
@@ -218,27 +216,20 @@ class RadarIndex(Generic[K]):
         elif watch.author is not None:
             self._author_chips[self._author_id(watch.author, author_ids_)].append(cid)
         elif watch.query is not None:
-            qid = self._query_id(watch.query, query_ids, exclusion=False)
+            qid = self._query_id(watch.query, query_ids)
             self._query_chips[qid].append(cid)
             self._chip_query[cid] = qid
         elif watch.category is not None:
             self._category_chips.setdefault(watch.category, []).append(cid)
         return _WATCH, cid
 
-    def _query_id(
-        self, query: KeywordQuery, query_ids: dict[KeywordQuery, int], *, exclusion: bool
-    ) -> int:
-        """The query's id; filed under its anchor's forms for the role it plays."""
+    def _query_id(self, query: KeywordQuery, query_ids: dict[KeywordQuery, int]) -> int:
+        """The query's id (one per distinct query, whatever role it plays)."""
         qid = query_ids.get(query)
         if qid is None:
             qid = query_ids[query] = len(self._queries)
             self._queries.append(query)
             self._query_chips.append([])
-        if (qid, exclusion) not in self._filed:
-            self._filed.add((qid, exclusion))
-            table = self._exclusions_by_token if exclusion else self._queries_by_token
-            for form in word_forms(query.anchor):
-                table.setdefault(form, []).append(qid)
         return qid
 
     def _author_id(self, name: AuthorName, author_ids_: dict[AuthorName, int]) -> int:
@@ -350,45 +341,6 @@ class RadarIndex(Generic[K]):
             [sources_of(p) for p in papers],
         )
 
-    def _hit_queries(
-        self,
-        text: PaperText,
-        table: dict[str, list[int]],
-        query_hits: dict[int, tuple[int, int] | None],
-    ) -> list[int]:
-        """Ids of the queries filed in ``table`` that ``text`` satisfies, each once
-        (a query is filed under every form of its anchor). ``query_hits`` caches
-        each query's verdict for the paper, whichever role asked first."""
-        found: list[int] = []
-        asked: set[int] = set()
-        for token in text.vocabulary.intersection(table):
-            for qid in table[token]:
-                if qid in asked:
-                    continue
-                asked.add(qid)
-                hit = query_hits.get(qid, _UNASKED)
-                if hit is _UNASKED:
-                    hit = query_hits[qid] = keyword_hits(self._queries[qid], text)
-                if hit is not None:
-                    found.append(qid)
-        return found
-
-    def _matched_chips(
-        self,
-        paper: Paper,
-        query_hits: dict[int, tuple[int, int] | None],
-        bylines: dict[str, tuple[int, ...]],
-    ) -> tuple[list[int], PaperText | None]:
-        """Distinct chip ids that ``paper`` satisfies (fills ``query_hits``)."""
-        cids = self._people(paper, bylines)
-        text: PaperText | None = None
-        if self._queries_by_token:
-            text = paper_text(paper)
-            for qid in self._hit_queries(text, self._queries_by_token, query_hits):
-                cids.extend(self._query_chips[qid])
-        cids.extend(self._categories(paper))
-        return cids, text
-
     def _people(self, paper: Paper, bylines: dict[str, tuple[int, ...]]) -> list[int]:
         """Author and identity chips that ``paper`` satisfies.
 
@@ -438,150 +390,8 @@ class RadarIndex(Generic[K]):
         by_key = self._authors_by_key
         candidates: set[int] = set()
         for lkey in _lookup_keys(byline):
-            candidates.update(by_key.get(lkey, ()))
-        return tuple(a for a in sorted(candidates) if author_matches(self._authors[a], byline))
-
-    def match(self, papers: Sequence[Paper]) -> dict[K, list[Match]]:
-        """Every radar's matches among ``papers``: every radar is a key, and each
-        list keeps the papers' order (as a loop over ``papers`` would)."""
-        fanout = self._fanout or _Fanout.of(self)
-        self._fanout = fanout
-        lists: list[list[Match]] = [[] for _ in self._keys]
-        appenders = [lst.append for lst in lists]
-        bylines: dict[str, tuple[int, ...]] = {}
-        # What the cyclic collector costs here grows with the objects that outlive
-        # the call. It stays on: its switch is the whole process's, and this runs
-        # in a worker thread. Instead every Match of one chip set shares that
-        # set's chips tuple (``_build``), so there is less for it to scan.
-        for paper in papers:
-            self._match_into(paper, appenders, fanout, bylines)
-        return dict(zip(self._keys, lists, strict=True))
-
-    def _match_into(
-        self,
-        paper: Paper,
-        appenders: list[Callable[[Match], None]],
-        fanout: _Fanout,
-        bylines: dict[str, tuple[int, ...]],
-    ) -> None:
-        """Append ``paper``'s Match to the list of every radar it is on."""
-        query_hits: dict[int, tuple[int, int] | None] = {}
-        cids, text = self._matched_chips(paper, query_hits, bylines)
-        if not cids:
-            return
-        sources = sources_of(paper)  # once per paper, not once per radar
-        chip_rids = fanout.rids
-        # Radars hit by more than one chip take the slow path (their chips combine).
-        dups: set[int] = set()
-        if len(cids) > 1:
-            seen: set[int] = set()
-            for cid in cids:
-                rids = chip_rids[cid]
-                dups.update(seen.intersection(rids))
-                seen.update(rids)
-
-        built: dict[int | tuple[int, ...], Match] = {}
-        multi: dict[int, list[tuple[int, int]]] = {}
-        for cid in cids:
-            match = built.get(cid)
-            if match is None:
-                match = built[cid] = self._build(paper, (cid,), query_hits, fanout)
-            plain = fanout.plain[cid]
-            if not dups or dups.isdisjoint(plain):
-                for rid in plain:
-                    appenders[rid](match)
-            else:
-                for rid in filterfalse(dups.__contains__, plain):
-                    appenders[rid](match)
-                positions = fanout.pos[cid]
-                for rid in dups.intersection(plain):
-                    multi.setdefault(rid, []).append((positions[rid], cid))
-            for rid in fanout.constrained[cid]:
-                if rid in dups:
-                    multi.setdefault(rid, []).append((fanout.pos[cid][rid], cid))
-                else:
-                    if text is None and self._exclusions[rid]:
-                        text = paper_text(paper)
-                    if self._admits(rid, sources, text, query_hits):
-                        appenders[rid](match)
-
-        for rid, hits in multi.items():
-            if text is None and self._exclusions[rid]:
-                text = paper_text(paper)
-            if not self._admits(rid, sources, text, query_hits):
-                continue
-            hits.sort()
-            key = tuple(cid for _, cid in hits)
-            match = built.get(key)
-            if match is None:
-                match = built[key] = self._build(paper, key, query_hits, fanout)
-            appenders[rid](match)
-
-    def _admits(
-        self,
-        rid: int,
-        sources: frozenset[str],
-        text: PaperText | None,
-        query_hits: dict[int, tuple[int, int] | None],
-    ) -> bool:
-        """The radar's source and exclusion chips let the paper (from ``sources``) through."""
-        allowed = self._sources[rid]
-        if allowed is not None and allowed.isdisjoint(sources):
-            return False
-        for qid in self._exclusions[rid]:
-            if qid not in query_hits:
-                assert text is not None
-                query_hits[qid] = keyword_hits(self._queries[qid], text)
-            if query_hits[qid] is not None:
-                return False
-        return True
-
-    def _build(
-        self,
-        paper: Paper,
-        cids: tuple[int, ...],
-        query_hits: dict[int, tuple[int, int] | None],
-        fanout: _Fanout,
-    ) -> Match:
-        title_hits = abstract_hits = 0
-        for cid in cids:
-            qid = self._chip_query[cid]
-            if qid >= 0:
-                hit = query_hits[qid]
-                assert hit is not None
-                title_hits += hit[0]
-                abstract_hits += hit[1]
-        chips = fanout.chip_sets.get(cids)
-        if chips is None:
-            chips = fanout.chip_sets.setdefault(cids, tuple(self._chips[c] for c in cids))
-        return make_match(paper, chips, title_hits, abstract_hits)
-
-
-@dataclass
-class _Fanout:
-    """Chip -> radars tables for :meth:`RadarIndex.match`.
-
-    The full match list is the real cost at scale (a popular category chip
-    puts a few hundred papers into each of thousands of channels), so the
-    per-(radar, paper) path is kept to one list append for the common case: a
-    radar matched by a single chip, with no source or exclusion chips.
-    """
-
-    plain: list[list[int]]  # cid -> radars without source or exclusion chips
-    constrained: list[list[int]]  # cid -> the other radars
-    rids: list[list[int]]  # cid -> every radar holding it
-    pos: list[dict[int, int]]  # cid -> {radar: the chip's position among its watches}
-    chip_sets: dict[tuple[int, ...], tuple[Chip, ...]]  # shared chips tuples
-
-    @classmethod
-    def of(cls, index: RadarIndex[K]) -> _Fanout:
-        n = len(index.chips)
-        out = cls([[] for _ in range(n)], [[] for _ in range(n)], [[] for _ in range(n)], [], {})
-        out.pos = [{} for _ in range(n)]
-        for rid, watches in enumerate(index.radar_watches):
-            constrained = index.radar_sources[rid] is not None or bool(index.radar_exclusions[rid])
-            for pos, cid in enumerate(watches):
-                (out.constrained if constrained else out.plain)[cid].append(rid)
-                out.rids[cid].append(rid)
-                out.pos[cid][rid] = pos
-        return out
+            found = by_key.get(lkey)
+            if found is not None:  # most keys file no chip
+                candidates.update(found)
+        authors = self._authors
+        return tuple([a for a in sorted(candidates) if author_matches(authors[a], byline)])

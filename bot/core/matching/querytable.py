@@ -1,18 +1,23 @@
-"""Many keyword queries against many papers at once, as sparse matrix products.
+"""Many keyword queries against many papers at once, as array passes and sparse products.
 
 :func:`~bot.core.matching.keywords.keyword_hits` answers one (query, paper)
 pair in Python. A day's run asks it for every distinct keyword chip against
 every paper whose text holds the chip's anchor: a hundred thousand calls. The
-same answers come out of a few sparse products over the pool:
+same answers come out of one pass over the pool's tokens, a few array passes
+and a few sparse products:
 
-* every form of every query token gets a column; a paper's title (and,
-  separately, abstract) is the row of forms it contains;
+* every form of every query token gets a code; every token of every title and
+  abstract is mapped to its code (-1 for a token no query has) in one pass in
+  C, the fields one after another, so all later work is on integer arrays;
 * a one-token phrase is in a field when one of its forms is; a two-token
   phrase when one of its (form, form) pairs is a pair of adjacent tokens of
-  the field, so adjacent pairs get columns too; a longer phrase (rare) is
-  checked in Python, only in papers holding all of its tokens;
+  the field: adjacent codes are looked up among the registered pairs (sorted
+  keys), never across a field's end; a longer phrase (rare) is a run of its
+  registered pairs at consecutive positions;
 * a query hits a paper when each of its phrases is in the title or the
-  abstract; its hit counts are the phrases found in each field.
+  abstract; its hit counts are the phrases found in each field. One product
+  sums, per (paper, query), three counts packed into one integer: phrases
+  found anywhere, in the title, in the abstract.
 
 The rule is :func:`keyword_hits`'s exactly (token agreement by
 :func:`~bot.core.text.word_forms`); a property test holds the two equal.
@@ -20,16 +25,22 @@ The rule is :func:`keyword_hits`'s exactly (token agreement by
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import chain, pairwise, repeat
 
 import numpy as np
 import scipy.sparse as sp
 
-from bot.core.matching.keywords import KeywordQuery, PaperText, phrase_in
+from bot.core.matching.keywords import KeywordQuery, PaperText
 
 __all__ = ["QueryHits", "QueryTable"]
+
+#: Bits a query's phrase count may need: three counts share one int64 (see
+#: ``QueryTable.hits``), so a query may have up to 2**20 - 1 phrases, far
+#: beyond any chip anyone types.
+_MAX_LANE_BITS = 20
 
 
 @dataclass(frozen=True)
@@ -43,63 +54,81 @@ class QueryHits:
 
 
 class QueryTable:
-    """Distinct keyword queries compiled into the columns described above."""
+    """Distinct keyword queries compiled into the codes and columns described above."""
 
     def __init__(self, queries: Sequence[KeywordQuery]) -> None:
         self.queries = list(queries)
-        self._form_id: dict[str, int] = {}
-        self._pair_id: dict[tuple[str, str], int] = {}
-        self._firsts: set[str] = set()  # forms that start a pair
+        form_id: dict[str, int] = {}
+        pair_id: dict[tuple[str, str], int] = {}
+        pair_forms: list[tuple[int, int]] = []  # per pair id: its (form, form) codes
         phrase_id: dict[tuple[str, ...], int] = {}
-        phrases: list[tuple[frozenset[str], ...]] = []
-        # (row = form or pair column, col = phrase) incidences.
+        # (row = form or pair, col = phrase) incidences of one- and two-token phrases.
         single_rows: list[int] = []
         single_cols: list[int] = []
         pair_rows: list[int] = []
         pair_cols: list[int] = []
-        self._long: list[int] = []  # phrases of three tokens or more
+        # Phrases of three tokens or more: (phrase, per offset the pair ids allowed there).
+        self._long: list[tuple[int, list[list[int]]]] = []
         q_rows: list[int] = []  # (phrase, query) incidences
         q_cols: list[int] = []
         for qid, query in enumerate(self.queries):
             for tokens, forms in zip(query.phrases, query.forms, strict=True):
                 ph = phrase_id.get(tokens)
                 if ph is None:
-                    ph = phrase_id[tokens] = len(phrases)
-                    phrases.append(forms)
+                    ph = phrase_id[tokens] = len(phrase_id)
+                    for f in chain.from_iterable(forms):
+                        if f not in form_id:
+                            form_id[f] = len(form_id)
+                    # Each adjacent token pair's (form, form) pairs: the columns
+                    # of a two-token phrase, the links of a longer one's run.
+                    links: list[list[int]] = []
+                    for fa, fb in pairwise(forms):
+                        link = []
+                        for a in fa:
+                            for b in fb:
+                                pid = pair_id.setdefault((a, b), len(pair_id))
+                                if pid == len(pair_forms):
+                                    pair_forms.append((form_id[a], form_id[b]))
+                                link.append(pid)
+                        links.append(link)
                     if len(forms) == 1:
-                        for f in forms[0]:
-                            single_rows.append(self._form(f))
-                            single_cols.append(ph)
+                        single_rows.extend(form_id[f] for f in forms[0])
+                        single_cols.extend(repeat(ph, len(forms[0])))
                     elif len(forms) == 2:
-                        self._firsts.update(forms[0])
-                        for a in forms[0]:
-                            for b in forms[1]:
-                                pair_rows.append(self._pair(a, b))
-                                pair_cols.append(ph)
+                        pair_rows.extend(links[0])
+                        pair_cols.extend(repeat(ph, len(links[0])))
                     else:
-                        self._long.append(ph)
-                    for f in (f for fs in forms for f in fs):
-                        self._form(f)  # every token's forms have a column
+                        self._long.append((ph, links))
                 q_rows.append(ph)
                 q_cols.append(qid)
-        self._phrases = phrases
-        n_ph = len(phrases)
-        self._single = _incidence(single_rows, single_cols, len(self._form_id), n_ph)
-        self._pairs = _incidence(pair_rows, pair_cols, len(self._pair_id), n_ph)
-        self._query_of = _incidence(q_rows, q_cols, n_ph, len(self.queries))
+        self._form_id = form_id
+        self._n_phrases = n_ph = len(phrase_id)
+        n_forms, self._n_pairs = len(form_id), len(pair_id)
+        # Rows: forms, then pairs (the columns of the token matrix of ``hits``).
+        self._columns = _incidence(
+            single_rows + [n_forms + r for r in pair_rows],
+            single_cols + pair_cols,
+            n_forms + self._n_pairs,
+            n_ph,
+        )
+        # A pair's two codes as one sortable key, and the pair id of each key;
+        # which forms open or close some pair (most adjacent codes are neither).
+        codes = np.fromiter(chain.from_iterable(pair_forms), np.int64, 2 * self._n_pairs)
+        codes = codes.reshape(-1, 2)
+        keys = codes[:, 0] * n_forms + codes[:, 1]
+        order = np.argsort(keys, kind="stable")
+        self._pair_keys = keys[order]
+        self._pair_of_key = order.astype(np.int32)
+        self._opens = np.zeros(n_forms, dtype=bool)
+        self._opens[codes[:, 0]] = True
+        self._closes = np.zeros(n_forms, dtype=bool)
+        self._closes[codes[:, 1]] = True
+        self._query_of = _incidence(q_rows, q_cols, n_ph, len(self.queries)).astype(np.int64)
         self._phrase_count = np.asarray(self._query_of.sum(axis=0)).ravel()
-        self._forms = frozenset(self._form_id)
-        self._pair_set = frozenset(self._pair_id)
-        # For long phrases: each token's forms (columns), to find the papers holding all.
-        self._long_tokens = [
-            [[self._form_id[f] for f in fs] for fs in phrases[ph]] for ph in self._long
-        ]
-
-    def _form(self, form: str) -> int:
-        return self._form_id.setdefault(form, len(self._form_id))
-
-    def _pair(self, a: str, b: str) -> int:
-        return self._pair_id.setdefault((a, b), len(self._pair_id))
+        top = int(self._phrase_count.max(initial=0))
+        if top >> _MAX_LANE_BITS:
+            raise ValueError(f"a keyword query of {top} phrases is more than can be matched")
+        self._lane = max(1, top.bit_length())
 
     def hits(self, texts: Sequence[PaperText]) -> QueryHits:
         """Every query's hits among ``texts`` (a paper's position is its row)."""
@@ -107,88 +136,115 @@ class QueryTable:
         if not self.queries or not n:
             empty = np.zeros(0, dtype=np.int32)
             return QueryHits(empty, empty, empty, empty)
-        forms, form_id = self._forms, self._form_id
-        pair_id, pair_set, firsts = self._pair_id, self._pair_set, self._firsts
-        t_forms: list[list[int]] = []
-        a_forms: list[list[int]] = []
-        t_pairs: list[list[int]] = []
-        a_pairs: list[list[int]] = []
-        for text in texts:
-            t_forms.append([form_id[f] for f in text.title_words.intersection(forms)])
-            a_forms.append([form_id[f] for f in text.abstract_words.intersection(forms)])
-            t_pairs.append(_pairs_in(text.title, text.title_words, firsts, pair_set, pair_id))
-            a_pairs.append(_pairs_in(text.abstract, text.abstract_words, firsts, pair_set, pair_id))
-        width = len(form_id)
-        title = _rows(t_forms, width) @ self._single
-        abstract = _rows(a_forms, width) @ self._single
-        if pair_id:
-            title = title + _rows(t_pairs, len(pair_id)) @ self._pairs
-            abstract = abstract + _rows(a_pairs, len(pair_id)) @ self._pairs
-        if self._long:
-            long_t, long_a = self._long_phrases(texts, t_forms, a_forms)
-            title, abstract = title + long_t, abstract + long_a
-        # Phrase presence per field (0/1), then per query: phrases found per
-        # field, and phrases found anywhere (must be all of them).
-        title = _binary(title)
-        abstract = _binary(abstract)
-        either = _binary(title + abstract)
-        found = (either @ self._query_of).tocoo()
-        whole = found.data == self._phrase_count[found.col]
-        rows, cols = found.row[whole], found.col[whole]
-        order = np.lexsort((rows, cols))
-        rows, cols = rows[order], cols[order]
-        th = _lookup(title @ self._query_of, rows, cols)
-        ah = _lookup(abstract @ self._query_of, rows, cols)
-        return QueryHits(
-            cols.astype(np.int32), rows.astype(np.int32), th.astype(np.int32), ah.astype(np.int32)
+        # The fields one after another: paper p's title is field 2p, its
+        # abstract 2p + 1; field i holds the positions bounds[i] to bounds[i + 1].
+        fields = [f for t in texts for f in (t.title, t.abstract)]
+        bounds = np.zeros(2 * n + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, fields), np.int64, count=2 * n), out=bounds[1:])
+        # Every token's code: a dict lookup per token, in C (a token no query
+        # has is stored with -1 by the C factory, once per distinct token).
+        codes = defaultdict(repeat(-1).__next__, self._form_id)
+        code = np.fromiter(
+            map(codes.__getitem__, chain.from_iterable(fields)), np.int32, int(bounds[-1])
         )
+        at = np.flatnonzero(code >= 0)
+        form = code[at]
+        pair_at, pair = self._pairs_at(at, form, bounds)
+        # The token matrix: a row per field with its forms' columns, and below
+        # them a row per field with its pairs' (a phrase is found through one
+        # of the two, never both). Repeats are summed by the product and do not
+        # matter: presence is what counts.
+        width = self._columns.shape[0]
+        blocks = [
+            _by_field(at, form, bounds, width),
+            _by_field(pair_at, pair + len(self._form_id), bounds, width),
+        ]
+        found = _stack(blocks) @ self._columns  # (block, field) x phrase: occurrences
+        if self._long:
+            # ... and a third block of rows, for the longer phrases.
+            found = _stack([found, self._long_phrases(pair_at, pair, bounds)])
+        found.data[:] = 1  # presence
+        # Per (paper, phrase) found in either field, one int64 with three
+        # counts in lanes of ``lane`` bits: 1 (anywhere) + 1 << lane (in the
+        # title) + 1 << 2 * lane (in the abstract). Summed over a query's
+        # phrases it holds the query's three counts, none overflowing its lane.
+        lane = self._lane
+        k = found.shape[0] // (2 * n)  # blocks
+        # Paper p's row: its title's and abstract's rows in every block.
+        weights = sp.csr_matrix(
+            (
+                np.tile(np.array([1 << lane, 1 << 2 * lane], dtype=np.int64), k * n),
+                (np.arange(k)[:, None] * 2 * n + np.arange(2 * n))
+                .reshape(k, n, 2)
+                .transpose(1, 0, 2)
+                .ravel(),
+                np.arange(0, 2 * k * n + 1, 2 * k),
+            ),
+            shape=(n, found.shape[0]),
+        )
+        per_paper = weights @ found
+        per_paper.data += 1
+        # By query, then paper: csr -> csc lists each column's rows in order.
+        counts = (per_paper @ self._query_of).tocsc()
+        query = np.repeat(np.arange(len(self.queries), dtype=np.int32), np.diff(counts.indptr))
+        packed = counts.data
+        mask = (1 << lane) - 1
+        whole = (packed & mask) == self._phrase_count[query]
+        packed = packed[whole]
+        return QueryHits(
+            query[whole],
+            counts.indices[whole].astype(np.int32),
+            ((packed >> lane) & mask).astype(np.int32),
+            (packed >> 2 * lane).astype(np.int32),
+        )
+
+    def _pairs_at(
+        self, at: np.ndarray, form: np.ndarray, bounds: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, pair ids), by position, of the registered pairs that two
+        adjacent tokens of one field make; ``form`` is the code at ``at``."""
+        if not self._n_pairs or len(at) < 2:
+            return at[:0], np.zeros(0, dtype=np.int32)
+        starts = np.zeros(int(bounds[-1]) + 1, dtype=bool)
+        starts[bounds] = True
+        first = at[:-1]
+        # The next token is a form, of the same field, and both might pair.
+        adjacent = (at[1:] == first + 1) & ~starts[first + 1]
+        i = np.flatnonzero(adjacent & self._opens[form[:-1]] & self._closes[form[1:]])
+        key = form[i].astype(np.int64) * len(self._form_id) + form[i + 1]
+        where = np.searchsorted(self._pair_keys, key)
+        where[where == len(self._pair_keys)] = 0
+        hit = self._pair_keys[where] == key
+        return first[i[hit]], self._pair_of_key[where[hit]]
 
     def _long_phrases(
-        self,
-        texts: Sequence[PaperText],
-        t_forms: list[list[int]],
-        a_forms: list[list[int]],
-    ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        """Presence of the phrases of three tokens or more, checked in Python
-        where every token of the phrase occurs in the paper."""
-        rows_t: list[int] = []
-        cols_t: list[int] = []
-        rows_a: list[int] = []
-        cols_a: list[int] = []
-        for p, text in enumerate(texts):
-            have = set(t_forms[p]) | set(a_forms[p])
-            for k, ph in enumerate(self._long):
-                if not all(have.intersection(tok) for tok in self._long_tokens[k]):
-                    continue
-                forms = self._phrases[ph]
-                if phrase_in(text.title, text.title_words, forms):
-                    rows_t.append(p)
-                    cols_t.append(ph)
-                if phrase_in(text.abstract, text.abstract_words, forms):
-                    rows_a.append(p)
-                    cols_a.append(ph)
-        shape = (len(texts), len(self._phrases))
-        return (
-            _incidence(rows_t, cols_t, *shape),
-            _incidence(rows_a, cols_a, *shape),
+        self, pair_at: np.ndarray, pair: np.ndarray, bounds: np.ndarray
+    ) -> sp.csr_matrix:
+        """Field x phrase occurrences of the phrases of three tokens or more: a
+        run of their pairs at consecutive positions (no registered pair spans
+        two fields, so no run does)."""
+        longest = max(len(links) for _, links in self._long)
+        pair_of = np.full(int(bounds[-1]) + longest, -1, dtype=np.int32)  # per position
+        pair_of[pair_at] = pair
+        allowed = np.zeros(self._n_pairs + 1, dtype=bool)  # the last (index -1): no pair
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        for ph, links in self._long:
+            start = pair_at
+            for offset, link in enumerate(links):
+                allowed[link] = True
+                start = start[allowed[pair_of[start + offset]]]
+                allowed[link] = False
+            rows.append(np.searchsorted(bounds, start, side="right") - 1)
+            cols.append(np.full(len(start), ph))
+        return _incidence(
+            np.concatenate(rows), np.concatenate(cols), len(bounds) - 1, self._n_phrases
         )
 
 
-def _pairs_in(
-    tokens: tuple[str, ...],
-    words: frozenset[str],
-    firsts: set[str],
-    pair_set: frozenset[tuple[str, str]],
-    pair_id: dict[tuple[str, str], int],
-) -> list[int]:
-    """Columns of the registered (form, form) pairs adjacent in ``tokens``."""
-    if not pair_set or words.isdisjoint(firsts):
-        return []
-    # set & frozenset walks the smaller side in C (a dict argument would be walked whole).
-    return [pair_id[p] for p in set(pairwise(tokens)) & pair_set]
-
-
-def _incidence(rows: list[int], cols: list[int], n_rows: int, n_cols: int) -> sp.csr_matrix:
+def _incidence(
+    rows: Sequence[int] | np.ndarray, cols: Sequence[int] | np.ndarray, n_rows: int, n_cols: int
+) -> sp.csr_matrix:
     """A 0/1 matrix (int32) with ones at (rows, cols), duplicates counted once."""
     m = sp.csr_matrix(
         (np.ones(len(rows), dtype=np.int32), (np.asarray(rows), np.asarray(cols))),
@@ -200,25 +256,26 @@ def _incidence(rows: list[int], cols: list[int], n_rows: int, n_cols: int) -> sp
     return m
 
 
-def _rows(columns: list[list[int]], width: int) -> sp.csr_matrix:
-    """0/1 rows (int32) from each row's column list."""
-    indptr = np.zeros(len(columns) + 1, dtype=np.int64)
-    np.cumsum([len(c) for c in columns], out=indptr[1:])
-    flat = np.fromiter((c for cs in columns for c in cs), dtype=np.int32, count=int(indptr[-1]))
-    data = np.ones(len(flat), dtype=np.int32)
-    return sp.csr_matrix((data, flat, indptr), shape=(len(columns), width))
+def _by_field(at: np.ndarray, columns: np.ndarray, bounds: np.ndarray, width: int) -> sp.csr_matrix:
+    """A row per field with a one in ``columns[j]`` for each sorted token
+    position ``at[j]`` in the field."""
+    return sp.csr_matrix(
+        (np.ones(len(at), dtype=np.int32), columns, np.searchsorted(at, bounds)),
+        shape=(len(bounds) - 1, width),
+    )
 
 
-def _binary(m: sp.csr_matrix) -> sp.csr_matrix:
-    """Non-zeros set to 1 (presence, whatever the counts)."""
-    m = m.tocsr()
-    m.eliminate_zeros()
-    m.data[:] = 1
-    return m
-
-
-def _lookup(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``m[rows, cols]`` as a flat int array (0 where ``m`` has no entry)."""
-    if not len(rows):
-        return np.zeros(0, dtype=np.int64)
-    return np.asarray(m.tocsr()[rows, cols]).ravel()
+def _stack(blocks: list[sp.csr_matrix]) -> sp.csr_matrix:
+    """CSR ``blocks`` of one width, one below the other (their arrays joined)."""
+    offsets = np.cumsum([0] + [b.indptr[-1] for b in blocks])
+    return sp.csr_matrix(
+        (
+            np.concatenate([b.data for b in blocks]),
+            np.concatenate([b.indices for b in blocks]),
+            np.concatenate(
+                [blocks[0].indptr[:1]]
+                + [b.indptr[1:] + o for b, o in zip(blocks, offsets[:-1], strict=True)]
+            ),
+        ),
+        shape=(sum(b.shape[0] for b in blocks), blocks[0].shape[1]),
+    )

@@ -36,10 +36,13 @@ __all__ = [
     "Evidence",
     "Match",
     "Radar",
+    "chip_counts",
+    "compile_chip",
     "identity_in_paper",
     "make_match",
     "match_paper",
     "name_match_confirmed",
+    "paper_ties",
     "radar_of",
 ]
 
@@ -91,14 +94,8 @@ class Match:
         return self._count(ChipKind.CATEGORY)
 
 
-def make_match(paper: Paper, chips: Sequence[Chip], title_hits: int, abstract_hits: int) -> Match:
-    """The one constructor both matchers use, so their results compare equal.
-
-    It also computes ``Match.order``, the total order :mod:`bot.core.ranking`
-    documents: tier (0 author, 1 keyword, 2 category only), then more author
-    chips, keyword chips, title hits, abstract hits, category chips, then the
-    newest, then the key.
-    """
+def chip_counts(chips: Sequence[Chip]) -> tuple[int, int, int]:
+    """(author, keyword, category) chips among ``chips``: what ``Match.order`` counts."""
     authors = keywords = categories = 0
     for chip in chips:
         if chip.kind is ChipKind.AUTHOR:
@@ -107,17 +104,37 @@ def make_match(paper: Paper, chips: Sequence[Chip], title_hits: int, abstract_hi
             keywords += 1
         else:
             categories += 1
+    return authors, keywords, categories
+
+
+def paper_ties(paper: Paper) -> tuple[float, str]:
+    """The last two fields of ``Match.order``: the newest first, then the key."""
+    return -_timestamp(paper.published), paper.key
+
+
+def make_match(
+    paper: Paper,
+    chips: Sequence[Chip],
+    title_hits: int,
+    abstract_hits: int,
+    *,
+    counts: tuple[int, int, int] | None = None,
+    ties: tuple[float, str] | None = None,
+) -> Match:
+    """The one constructor both matchers use, so their results compare equal.
+
+    It also computes ``Match.order``, the total order :mod:`bot.core.ranking`
+    documents: tier (0 author, 1 keyword, 2 category only), then more author
+    chips, keyword chips, title hits, abstract hits, category chips, then the
+    newest, then the key. ``counts`` (:func:`chip_counts` of ``chips``) and
+    ``ties`` (:func:`paper_ties` of ``paper``) may be given when the caller
+    already has them: the planner builds tens of thousands of Matches from a
+    few thousand chip sets and papers.
+    """
+    authors, keywords, categories = chip_counts(chips) if counts is None else counts
+    newest, key = paper_ties(paper) if ties is None else ties
     tier = 0 if authors else 1 if keywords else 2
-    order = (
-        tier,
-        -authors,
-        -keywords,
-        -title_hits,
-        -abstract_hits,
-        -categories,
-        -_timestamp(paper.published),
-        paper.key,
-    )
+    order = (tier, -authors, -keywords, -title_hits, -abstract_hits, -categories, newest, key)
     return Match(paper, tuple(chips), title_hits, abstract_hits, order)
 
 
@@ -219,6 +236,39 @@ def _names(chip: Chip) -> tuple[AuthorName, ...]:
     return tuple(out)
 
 
+def compile_chip(chip: Chip) -> Watch | KeywordQuery | str | None:
+    """What one chip is to a radar: a :class:`Watch` (author, keyword or
+    category), the source it admits (casefolded ``str``), the query an
+    exclusion chip refuses (:class:`KeywordQuery`), or None when it cannot be
+    parsed or is a kind that matches nothing. The one place a chip's meaning
+    is decided: :meth:`Radar.from_chips` and the radar index both compile here.
+    """
+    try:
+        if chip.kind is ChipKind.AUTHOR:
+            author = parse_name(chip.value)
+            if chip.author_id is None:
+                return Watch(chip, author=author)
+            return Watch(
+                chip,
+                author,
+                author_id=chip.author_id,
+                names=_names(chip),
+                evidence=Evidence.of(chip),
+            )
+        if chip.kind is ChipKind.KEYWORD:
+            return Watch(chip, query=KeywordQuery.parse(chip.value))
+        if chip.kind is ChipKind.CATEGORY:
+            category = category_key(chip.value)
+            return Watch(chip, category=category) if category else None
+        if chip.kind is ChipKind.SOURCE:
+            return chip.value.strip().casefold() or None
+        if chip.kind is ChipKind.EXCLUDE:
+            return KeywordQuery.parse(chip.value)
+    except ValueError:
+        pass  # the command layer rejects these on entry; a stored oddity matches nothing
+    return None
+
+
 @dataclass(frozen=True)
 class Radar:
     """The chips of one channel, compiled for matching.
@@ -242,35 +292,13 @@ class Radar:
         sources: set[str] = set()
         exclusions: list[KeywordQuery] = []
         for chip in unique:
-            try:
-                if chip.kind is ChipKind.AUTHOR:
-                    author = parse_name(chip.value)
-                    if chip.author_id is not None:
-                        watches.append(
-                            Watch(
-                                chip,
-                                author,
-                                author_id=chip.author_id,
-                                names=_names(chip),
-                                evidence=Evidence.of(chip),
-                            )
-                        )
-                    else:
-                        watches.append(Watch(chip, author=author))
-                elif chip.kind is ChipKind.KEYWORD:
-                    watches.append(Watch(chip, query=KeywordQuery.parse(chip.value)))
-                elif chip.kind is ChipKind.CATEGORY:
-                    if category_key(chip.value):
-                        watches.append(Watch(chip, category=category_key(chip.value)))
-                elif chip.kind is ChipKind.SOURCE:
-                    if chip.value.strip():
-                        sources.add(chip.value.strip().casefold())
-                elif chip.kind is ChipKind.EXCLUDE:
-                    query = KeywordQuery.parse(chip.value)
-                    if query not in exclusions:
-                        exclusions.append(query)
-            except ValueError:
-                continue
+            part = compile_chip(chip)
+            if isinstance(part, Watch):
+                watches.append(part)
+            elif isinstance(part, str):
+                sources.add(part)
+            elif isinstance(part, KeywordQuery) and part not in exclusions:
+                exclusions.append(part)
         return cls(unique, tuple(watches), frozenset(sources) or None, tuple(exclusions))
 
     def admits_source(self, paper: Paper) -> bool:

@@ -39,7 +39,7 @@ import scipy.sparse as sp
 
 from bot.core.chips import Chip, ChipKind
 from bot.core.matching.index import ChipScan, RadarIndex
-from bot.core.matching.radar import Match, make_match, radar_of
+from bot.core.matching.radar import Match, chip_counts, make_match, paper_ties, radar_of
 from bot.core.paper import Paper
 from bot.core.ranking import top
 
@@ -85,8 +85,11 @@ class RadarPlanner(Generic[K]):
         # Papers numbered by the ranking's tie-breaks (``Match.order``'s last two
         # fields: newest first, then key; equal ones keep pool order, as the
         # stable sort in ``rank`` leaves them).
-        ties = [make_match(p, (), 0, 0).order[6:] for p in self.papers]
-        self._at = np.asarray(sorted(range(n), key=ties.__getitem__), dtype=np.int64)
+        ties = [paper_ties(p) for p in self.papers]
+        by_rank = sorted(range(n), key=ties.__getitem__)
+        self._at = np.asarray(by_rank, dtype=np.int64)
+        # Rank -> (paper, its tie-break fields), for building Matches in Python.
+        self._ranked_papers = [(self.papers[i], ties[i]) for i in by_rank]
         rank_of = np.empty(n, dtype=np.int64)  # pool position -> tie-break rank
         rank_of[self._at] = np.arange(n, dtype=np.int64)
         self._ranks_of_key: dict[str, list[int]] = {}  # several papers may share a key
@@ -146,8 +149,11 @@ class RadarPlanner(Generic[K]):
             (fast[owner].astype(vtype), self._watch_flat.astype(np.int32), self._watch_ptr),
             shape=(n_radars, n_chips),
         )
-        on = holders @ chips
-        on.sort_indices()
+        # Radars x papers, each row's papers in rank order: computed as the
+        # transpose's product, whose CSC form has every column's rows sorted by
+        # construction (a linear pass), instead of sorting the product's millions
+        # of entries row by row (three times the cost).
+        on = (chips.T.tocsr() @ holders.T.tocsr()).tocsc()
         per_radar = np.diff(on.indptr)
         rows = np.repeat(np.arange(n_radars, dtype=np.int32), per_radar)
         cols, values = on.indices.astype(np.int32, copy=False), on.data
@@ -157,10 +163,11 @@ class RadarPlanner(Generic[K]):
         if len(dropped):
             keep = np.ones(len(rows), dtype=bool)
             keep[dropped] = False
+            per_radar = per_radar - np.bincount(rows[dropped], minlength=n_radars)
             rows, cols, values = rows[keep], cols[keep], values[keep]
         # The entries: (radar row, paper rank, packed value), sorted by row then rank.
         self._cols, self._values = cols, values
-        self._ptr = np.searchsorted(rows, np.arange(n_radars + 1)).astype(np.int64)
+        self._ptr = np.concatenate(([0], np.cumsum(per_radar))).astype(np.int64)
         self._rank_of = rank_of
         # Each entry's class: the rank of its packed value among the distinct
         # values (0 = best), and each radar's count of entries per class. A
@@ -170,7 +177,7 @@ class RadarPlanner(Generic[K]):
         self._histogram = np.bincount(
             rows.astype(wide) * n_classes + self._classes, minlength=n_radars * n_classes
         ).reshape(n_radars, n_classes)
-        self._chip_sets: dict[tuple[int, ...], tuple[Chip, ...]] = {}
+        self._chip_sets: dict[tuple[int, ...], tuple[tuple[Chip, ...], tuple[int, int, int]]] = {}
         self._built: dict[int, Match] = {}  # by (first chip, second chip, paper rank)
         self._built_sets: dict[tuple[tuple[int, ...], int], Match] = {}
 
@@ -247,7 +254,7 @@ class RadarPlanner(Generic[K]):
             entries, counts = self._entries_of(rows)
             local = np.repeat(np.arange(len(rows), dtype=np.int32), counts)
             cols, classes = self._cols[entries], self._classes[entries]
-        shown = self._shown(keys, seen, local, cols, entries is None)
+        shown = self._shown(keys, seen, local, cols)
         n_seen = np.bincount(local[shown], minlength=len(rows))
         cap = np.fromiter((caps.get(k, default_cap) for k in keys), dtype=np.int64, count=len(keys))
         cap = np.maximum(cap, 0)  # a cap of 0 or less takes none, as ``top`` does
@@ -336,7 +343,7 @@ class RadarPlanner(Generic[K]):
         if fast:
             row_arr = np.asarray(rows, dtype=np.int64)
             ranks = self._rank_of[np.asarray(positions, dtype=np.int64)]
-            codes = row_arr * self._n + ranks
+            codes = self._codes_of(row_arr, ranks)
             entry_codes = self._codes()
             at = np.searchsorted(entry_codes, codes)
             assert bool((entry_codes[at] == codes).all()), "a paper not on the radar"
@@ -356,7 +363,15 @@ class RadarPlanner(Generic[K]):
 
     def _codes(self) -> np.ndarray:
         """Every entry as one sorted integer, radar row x papers + paper rank."""
-        return self._entry_rows().astype(np.int64) * self._n + self._cols
+        return self._codes_of(self._entry_rows(), self._cols)
+
+    def _codes_of(self, rows: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+        """(row, rank) pairs as the integers ``row x papers + rank``: int32 when
+        they fit (half the memory traffic of searching millions of them)."""
+        n = self._n
+        wide = len(self._ptr) * n >= 1 << 31
+        dtype = np.int64 if wide else np.int32
+        return rows.astype(dtype, copy=False) * dtype(n) + ranks.astype(dtype, copy=False)
 
     def _entries_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Positions of ``rows``' entries (row after row, each in paper-rank
@@ -370,7 +385,6 @@ class RadarPlanner(Generic[K]):
         seen: Mapping[K, Collection[str]],
         local: np.ndarray,
         cols: np.ndarray,
-        every: bool,
     ) -> np.ndarray:
         """Positions of the entries (``local`` row, paper rank ``cols``) whose
         paper the channel was shown. Entries are sorted by (row, rank), so each
@@ -384,8 +398,8 @@ class RadarPlanner(Generic[K]):
         ]
         if not codes:
             return np.zeros(0, dtype=np.int64)
-        entry_codes = self._codes() if every else local.astype(np.int64) * n + cols
-        wanted = np.asarray(codes, dtype=np.int64)
+        entry_codes = self._codes_of(local, cols)
+        wanted = np.asarray(codes, dtype=entry_codes.dtype)
         at = np.searchsorted(entry_codes, wanted)
         ok = at < len(entry_codes)
         at, wanted = at[ok], wanted[ok]
@@ -451,7 +465,7 @@ class RadarPlanner(Generic[K]):
         names, where, inverse = np.unique(name, return_index=True, return_inverse=True)
         built = self._built
         unique: list[Match | None] = []
-        for code, e in zip(names.tolist(), where.tolist(), strict=True):
+        for code, value in zip(names.tolist(), values[where].tolist(), strict=True):
             if code < 0:
                 unique.append(None)
                 continue
@@ -460,7 +474,7 @@ class RadarPlanner(Generic[K]):
                 pair, rank = divmod(code, n)
                 one, other = divmod(pair, n_chips + 1)
                 cids = (one - 1,) if other == 0 else (one - 1, other - 1)
-                match = built[code] = self._make(cids, rank, int(values[e]))
+                match = built[code] = self._make(cids, rank, value)
             unique.append(match)
         objects = np.empty(len(unique), dtype=object)
         objects[:] = unique
@@ -484,12 +498,14 @@ class RadarPlanner(Generic[K]):
         """The Match of the paper at ``rank`` on a radar whose chips ``cids``
         matched it (``value``: their packed counts and hits); equal chip tuples
         are one object (fewer objects for the collector to walk)."""
-        chips = self._chip_sets.get(cids)
-        if chips is None:
-            chips = self._chip_sets[cids] = tuple(self.index.chips[c] for c in cids)
+        chip_set = self._chip_sets.get(cids)
+        if chip_set is None:
+            chips = tuple(self.index.chips[c] for c in cids)
+            chip_set = self._chip_sets[cids] = (chips, chip_counts(chips))
         title = (value >> self._title_at) & self._hits_mask
         abstract = (value >> self._abs_at) & self._hits_mask
-        return make_match(self.papers[int(self._at[rank])], chips, title, abstract)
+        paper, ties = self._ranked_papers[rank]
+        return make_match(paper, chip_set[0], title, abstract, counts=chip_set[1], ties=ties)
 
     def _slow_matches(self, key: K) -> list[tuple[int, Match]]:
         """The radar's ranked matches (with their pool positions), the reference
