@@ -22,6 +22,7 @@ import pytest
 from bot.errors import UpstreamError
 from bot.relevance import (
     ChannelMatrix,
+    ChannelModel,
     Feedback,
     OpenAIEmbedder,
     PaperVectors,
@@ -32,6 +33,7 @@ from bot.relevance import (
     like_watch,
     order,
     reason_line,
+    scoring,
     stale,
 )
 from bot.relevance import embed as embed_module
@@ -382,6 +384,59 @@ def test_a_channel_fitted_alone_gets_the_model_it_gets_among_many(data) -> None:
         assert np.array_equal(alone.tfidf_weights.indices, model.tfidf_weights.indices)
         assert np.array_equal(alone.tfidf_weights.data, model.tfidf_weights.data)
         assert np.array_equal(alone.embedding_weights, model.embedding_weights)
+
+
+def _same_model(a: ChannelModel | None, b: ChannelModel | None) -> bool:
+    """Bit for bit the same model (or both None)."""
+    if a is None or b is None:
+        return a is b
+    return (
+        a.learner == b.learner
+        and a.liked == b.liked
+        and np.array_equal(a.tfidf_weights.indices, b.tfidf_weights.indices)
+        and np.array_equal(a.tfidf_weights.data, b.tfidf_weights.data)
+        and np.array_equal(a.embedding_weights, b.embedding_weights)
+    )
+
+
+def test_a_daily_run_hands_its_radars_as_rows_and_gets_the_same_models(data) -> None:
+    """The daily run gives each channel's background as rows of the vectors it
+    already has (its radar's papers, -1 for one without vectors) rather than
+    keys: the very same models, also when the list repeats a paper, holds a
+    liked or disliked one, or one without vectors."""
+    _, vecs = data
+    feedbacks = _feedbacks(list(vecs.keys), 40, seed=11)
+    rng = np.random.default_rng(12)
+    pools, given = [], []
+    for fb in feedbacks:
+        keys = list(fb.pool) + list(fb.liked[:1]) + list(fb.disliked) + list(fb.pool[:3])
+        keys.insert(len(keys) // 2, "arxiv:not-represented")
+        rng.shuffle(keys)
+        pools.append(np.asarray([vecs.index.get(k, -1) for k in keys], dtype=np.int64))
+        given.append(Feedback(fb.liked, fb.disliked, (), tuple(keys)))
+    by_keys = fit_many(vecs, given, SETTINGS)
+    by_rows = fit_many(vecs, [Feedback(f.liked, f.disliked) for f in given], SETTINGS, pools)
+    assert sum(m is not None for m in by_rows) >= 30
+    assert all(_same_model(a, b) for a, b in zip(by_keys, by_rows, strict=True))
+
+
+@pytest.mark.parametrize("head", [1, 3])
+def test_a_channels_weights_are_the_same_however_many_columns_come_first(
+    data, monkeypatch: pytest.MonkeyPatch, head: int
+) -> None:
+    """The batched fit computes the first columns for every channel at once and
+    the rest only for the channels that need them, in as many products as it
+    takes: a smaller first part sends every channel down those later paths,
+    and each still gets bit for bit the model it gets with the default."""
+    _, vecs = data
+    settings = replace(SETTINGS, max_terms=40)
+    feedbacks = _feedbacks(list(vecs.keys), 40, seed=13)
+    want = fit_many(vecs, feedbacks, settings)
+    monkeypatch.setattr(scoring, "HEAD", head)
+    monkeypatch.setattr(scoring, "FIT_BLOCK", 7)
+    got = fit_many(vecs, feedbacks, settings)
+    assert sum(m is not None for m in got) >= 30
+    assert all(_same_model(a, b) for a, b in zip(want, got, strict=True))
 
 
 def test_the_scorer_gives_a_models_own_scores_whatever_is_scored_with_them(data) -> None:

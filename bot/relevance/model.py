@@ -135,34 +135,84 @@ def prune(cols: np.ndarray, weights: np.ndarray, width: int, keep: int) -> sp.cs
     )
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What a channel's model learns from, as rows of one batch of vectors: the
+    feedback's papers that have vectors, each in one role (:meth:`Feedback.cleaned`),
+    the newest ``background_size`` of the background; and the learner."""
+
+    liked: np.ndarray  # rows, in the feedback's order
+    disliked: np.ndarray
+    ignored: np.ndarray
+    pool: np.ndarray
+    learner: str
+    liked_keys: tuple[str, ...]  # the liked rows' keys (the model keeps them)
+
+
 def prepare(
-    papers: PaperVectors, feedback: Feedback, settings: RelevanceSettings
-) -> tuple[Feedback, str] | None:
-    """What :func:`fit` learns from (the feedback's papers that have vectors, the
-    newest ``background_size`` of the background) and with which learner; None
-    when no signal is left. Shared with the batched fit of many channels
-    (:func:`bot.relevance.scoring.fit_many`)."""
-    fb = feedback.cleaned()
+    papers: PaperVectors,
+    feedback: Feedback,
+    settings: RelevanceSettings,
+    pool: np.ndarray | None = None,
+) -> Prepared | None:
+    """What :func:`fit` learns from (see :class:`Prepared`) and with which
+    learner; None when no signal is left. Shared with the batched fit of many
+    channels (:func:`bot.relevance.scoring.fit_many`).
+
+    ``pool``: the feedback's pool already as rows of ``papers`` (-1: no
+    vectors), in its order, in place of ``feedback.pool`` (a daily run has the
+    rows of thousands of channels' radars at hand: no key is looked up again).
+    """
     have = papers.index
+    liked = tuple(dict.fromkeys(feedback.liked))
+    judged = set(liked)
+    disliked = tuple(k for k in dict.fromkeys(feedback.disliked) if k not in judged)
+    judged.update(disliked)
+    liked_keys = tuple(k for k in liked if k in have)
+    liked_rows = _rows(have, liked_keys)
+    disliked_rows = _rows(have, [k for k in disliked if k in have])
+    if not len(liked_rows) and not len(disliked_rows):
+        return None
+    # The judged papers' rows: each paper in one role (keys and rows correspond
+    # one to one; a judged key without vectors has no row to leave out).
+    skip = np.concatenate((liked_rows, disliked_rows))
     n = settings.background_size
+    if pool is None:
+        pool = _rows(have, [k for k in feedback.pool if k not in judged], missing=-1)
+    background = _background(pool, skip)
     # One background, not two: the shown-but-ignored cards are part of the
     # radar's pool, and subtracting both ranked no better than either alone
     # (measured); the pool ranked a little better (0.373 vs 0.370 NDCG@10,
     # 0.414 vs 0.393 with 30 likes), so it wins when given.
-    pool = tuple(k for k in fb.pool if k in have)
-    ignored = () if pool else tuple(k for k in fb.ignored if k in have)
-    fb = Feedback(
-        tuple(k for k in fb.liked if k in have),
-        tuple(k for k in fb.disliked if k in have),
-        ignored[-n:] if n else (),
-        pool[-n:] if n else (),
-    )
-    if not fb.has_signal:
-        return None
-    negatives = len(fb.disliked) + len(fb.ignored) + len(fb.pool)
+    if len(background):
+        ignored = background[:0]
+    else:
+        ignored = _background(_rows(have, feedback.ignored, missing=-1), skip)
+    ignored, background = (ignored[-n:], background[-n:]) if n else (ignored[:0], background[:0])
+    negatives = len(disliked_rows) + len(ignored) + len(background)
     m = settings.svm_min_labels
-    learner = "svm" if m and len(fb.liked) >= m and negatives >= m else "rocchio"
-    return fb, learner
+    learner = "svm" if m and len(liked_rows) >= m and negatives >= m else "rocchio"
+    return Prepared(liked_rows, disliked_rows, ignored, background, learner, liked_keys)
+
+
+def _rows(have: dict[str, int], keys: Sequence[str], missing: int | None = None) -> np.ndarray:
+    """Rows of ``keys`` (each in ``have``; or ``missing`` for those that are not)."""
+    get = have.__getitem__ if missing is None else lambda k: have.get(k, missing)
+    return np.fromiter(map(get, keys), dtype=np.int64, count=len(keys))
+
+
+def _background(rows: np.ndarray, judged: np.ndarray) -> np.ndarray:
+    """``rows`` with vectors, each once (its first place), judged ones left out:
+    :meth:`Feedback.cleaned` and the vectors filter, on rows."""
+    rows = rows[rows >= 0]
+    if len(judged) and len(rows):  # a few liked and disliked papers: one pass each
+        keep = rows != judged[0]
+        for r in judged[1:]:
+            keep &= rows != r
+        rows = rows[keep]
+    if len(rows) and np.bincount(rows).max() > 1:  # a repeated paper counts once
+        rows = rows[np.sort(np.unique(rows, return_index=True)[1])]
+    return rows
 
 
 def fit(
@@ -174,27 +224,30 @@ def fit(
     vectors (not represented yet) are left out rather than guessed.
     """
     ready = prepare(papers, feedback, settings)
-    if ready is None:
-        return None
-    fb, learner = ready
-    cols, w_t, w_e = (_svm if learner == "svm" else _rocchio)(papers, fb, settings)
+    return None if ready is None else fit_prepared(papers, ready, settings)
+
+
+def fit_prepared(
+    papers: PaperVectors, ready: Prepared, settings: RelevanceSettings
+) -> ChannelModel:
+    """:func:`fit` once :func:`prepare` is done."""
+    cols, w_t, w_e = (_svm if ready.learner == "svm" else _rocchio)(papers, ready, settings)
     return ChannelModel(
         prune(cols, w_t, papers.tfidf.shape[1], settings.max_terms),
         w_e.astype(np.float32),
-        learner,
+        ready.learner,
         papers.tfidf_id,
         papers.model_id,
-        fb.liked,
+        ready.liked_keys,
     )
 
 
 def _rocchio(
-    papers: PaperVectors, fb: Feedback, settings: RelevanceSettings
+    papers: PaperVectors, ready: Prepared, settings: RelevanceSettings
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each group's centroid, weighted: (TF-IDF columns, their weights, embedding weights)."""
-    keys, coef = rocchio_coefficients(fb, settings)
-    sub = papers.take(keys)
-    c = np.asarray(coef, dtype=np.float64)
+    rows, c = rocchio_coefficients(ready, settings)
+    sub = papers.rows(rows)
     # sum_k c_k * row_k, straight from the CSR arrays (a sparse 1 x n product
     # would allocate work arrays the width of the whole hashed space per call).
     x = sub.tfidf
@@ -206,41 +259,40 @@ def _rocchio(
 
 
 def rocchio_coefficients(
-    fb: Feedback, settings: RelevanceSettings
-) -> tuple[list[str], list[float]]:
-    """The Rocchio weights as (paper keys, coefficient of each): every group's
+    ready: Prepared, settings: RelevanceSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """The Rocchio weights as (rows, coefficient of each, float64): every group's
     centroid, weighted, so the model is ``sum coef_k * vector_k``."""
-    groups = [(fb.liked, 1.0), (fb.disliked, -settings.disliked_weight)]
-    if fb.liked:  # background only sharpens likes; with dislikes alone it would mislead
-        groups += [(fb.ignored, -settings.ignored_weight), (fb.pool, -settings.pool_weight)]
-    keys: list[str] = []
-    coef: list[float] = []
-    for group, weight in groups:
-        if group and weight:
-            keys.extend(group)
-            coef.extend([weight / len(group)] * len(group))
-    return keys, coef
+    groups = [(ready.liked, 1.0), (ready.disliked, -settings.disliked_weight)]
+    if len(ready.liked):  # background only sharpens likes; with dislikes alone it would mislead
+        groups += [(ready.ignored, -settings.ignored_weight), (ready.pool, -settings.pool_weight)]
+    used = [(group, weight) for group, weight in groups if len(group) and weight]
+    if not used:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    rows = np.concatenate([group for group, _ in used])
+    coef = np.concatenate([np.full(len(group), weight / len(group)) for group, weight in used])
+    return rows, coef
 
 
 def _svm(
-    papers: PaperVectors, fb: Feedback, settings: RelevanceSettings
+    papers: PaperVectors, ready: Prepared, settings: RelevanceSettings
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """LinearSVC on [tfidf | a*embedding] with a*a = embedding_weight, so the two
     learners weigh the spaces alike; pool papers are weak negatives."""
     from sklearn.svm import LinearSVC
 
     a = float(np.sqrt(settings.embedding_weight))
-    keys = fb.liked + fb.disliked + fb.ignored + fb.pool
-    sub = papers.take(keys)
-    y = np.array([1] * len(fb.liked) + [0] * (len(keys) - len(fb.liked)))
+    rows = np.concatenate((ready.liked, ready.disliked, ready.ignored, ready.pool))
+    sub = papers.rows(rows)
+    y = np.array([1] * len(ready.liked) + [0] * (len(rows) - len(ready.liked)))
     # Per paper, a dislike (someone said so) weighs more than silence, and
     # silence more than background. The data has no dislikes, so their 3.0 is
     # a judgement; 1.0 and 0.3 are the measured ones.
     weight = np.array(
-        [1.0] * len(fb.liked)
-        + [3.0] * len(fb.disliked)
-        + [1.0] * len(fb.ignored)
-        + [0.3] * len(fb.pool)
+        [1.0] * len(ready.liked)
+        + [3.0] * len(ready.disliked)
+        + [1.0] * len(ready.ignored)
+        + [0.3] * len(ready.pool)
     )
     weight[y == 1] *= weight[y == 0].sum() / weight[y == 1].sum()  # balanced classes
     x = sp.hstack([sub.tfidf, sp.csr_matrix(a * sub.embedding)], format="csr")

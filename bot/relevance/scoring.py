@@ -25,7 +25,7 @@ from bot.core.matching.topk import ranges
 from bot.relevance.model import (
     ChannelModel,
     Feedback,
-    fit,
+    fit_prepared,
     prepare,
     prune,
     rocchio_coefficients,
@@ -137,20 +137,25 @@ def order(scores: np.ndarray, tiebreak: Sequence[int] | None = None) -> list[int
 
 
 def fit_many(
-    papers: PaperVectors, feedbacks: Sequence[Feedback], settings: RelevanceSettings
+    papers: PaperVectors,
+    feedbacks: Sequence[Feedback],
+    settings: RelevanceSettings,
+    pools: Sequence[np.ndarray] | None = None,
 ) -> list[ChannelModel | None]:
     """:func:`~bot.relevance.model.fit` for each of ``feedbacks``, the Rocchio
-    channels together.
+    channels together. ``pools``: each feedback's pool as rows of ``papers``
+    (-1: no vectors) in place of its keys, when the caller has them (see
+    :func:`~bot.relevance.model.prepare`).
 
     Fitting one channel at a time sums its few hundred papers' TF-IDF rows per
     call (a fraction of a millisecond each, then a sort of tens of thousands of
     columns): seconds for 10,000 channels. Here every Rocchio channel's weights
-    are one sparse product ``coefficients @ vectors``, restricted to the columns
-    that can make a channel's ``max_terms`` (see :func:`_rocchio_weights`), and
-    the embedding weights one more product. Same inputs (``prepare``), same
-    coefficients (``rocchio_coefficients``) and the same pruning (``prune``) as
-    ``fit``; only the order in which each sum is added up differs, which moves
-    weights by float rounding.
+    come from products of all channels' coefficients with the vectors,
+    restricted to the columns that can make a channel's ``max_terms`` (see
+    :class:`_RocchioWeights`), and the embedding weights one more product.
+    Same inputs (``prepare``), same coefficients (``rocchio_coefficients``) and
+    the same pruning (``prune``) as ``fit``; only the order in which each sum
+    is added up differs, which moves weights by float rounding.
 
     A channel's model does not depend on which other channels are fitted with
     it, nor on the row order of ``papers`` (sums run over papers sorted by key),
@@ -158,198 +163,322 @@ def fit_many(
     model as in the daily run. Channels for the SVM learner go through ``fit``.
     """
     out: list[ChannelModel | None] = [None] * len(feedbacks)
-    rocchio: list[tuple[int, Feedback]] = []
+    rocchio: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, float]] = []
+    liked: list[tuple[str, ...]] = []
+    # Rows ranked by key: every sum below runs in this order, whatever the input's.
+    canon = np.empty(len(papers), dtype=np.int64)
+    canon[sorted(range(len(papers)), key=papers.keys.__getitem__)] = np.arange(len(papers))
     for i, feedback in enumerate(feedbacks):
-        ready = prepare(papers, feedback, settings)
+        ready = prepare(papers, feedback, settings, None if pools is None else pools[i])
         if ready is None:
             continue
-        fb, learner = ready
-        if learner == "rocchio":
-            rocchio.append((i, fb))
-        else:
-            out[i] = fit(papers, feedback, settings)
+        if ready.learner != "rocchio":
+            out[i] = fit_prepared(papers, ready, settings)
+            continue
+        rows, coef = rocchio_coefficients(ready, settings)
+        # The coefficients come liked, disliked (unless their weight is 0), then
+        # the background: the judged ones are the first ``judged``.
+        judged = len(ready.liked) + (len(ready.disliked) if settings.disliked_weight else 0)
+        # The largest background |coefficient| (the unjudged come after the judged).
+        background = float(np.abs(coef[judged:]).max(initial=0.0))
+        special = np.unique(canon[rows[:judged]])  # the liked and disliked papers
+        rocchio.append((i, canon[rows], coef, special, background))
+        liked.append(ready.liked_keys)
     if not rocchio:
         return out
-    # Rows sorted by key: every sum below runs in this order, whatever the input's.
-    canon = sorted(range(len(papers)), key=papers.keys.__getitem__)
-    where = {papers.keys[r]: k for k, r in enumerate(canon)}
-    cols: list[list[int]] = []
-    coefs: list[list[float]] = []
-    special: list[list[int]] = []  # per channel: its liked and disliked papers (rows)
-    background = np.zeros(len(rocchio))  # per channel: the largest background |coefficient|
-    for j, (_, fb) in enumerate(rocchio):
-        keys, coef = rocchio_coefficients(fb, settings)
-        mine = [where[k] for k in keys]
-        special.append([where[k] for k in dict.fromkeys(fb.liked + fb.disliked)])
-        cols.append(mine)
-        coefs.append(coef)
-        rest = np.abs(np.asarray(coef))[~np.isin(mine, special[-1])]  # the unjudged: background
-        background[j] = float(rest.max(initial=0.0))
-    lengths = [len(c) for c in cols]
+    lengths = np.fromiter((len(r[1]) for r in rocchio), dtype=np.int64, count=len(rocchio))
     coefficients = sp.csr_matrix(
         (
-            np.fromiter((c for cs in coefs for c in cs), dtype=np.float64, count=sum(lengths)),
-            np.fromiter((c for cs in cols for c in cs), dtype=np.int64, count=sum(lengths)),
+            np.concatenate([r[2] for r in rocchio]),
+            np.concatenate([r[1] for r in rocchio]),
             np.concatenate(([0], np.cumsum(lengths))),
         ),
-        shape=(len(rocchio), len(canon)),
+        shape=(len(rocchio), len(papers)),
     )
     coefficients.sort_indices()
     # Only the columns some paper has, renumbered by decreasing sum over the
     # papers: the hashed space is a million wide (work arrays that wide do not
     # stay in the CPU's caches), and the columns most rows touch come first.
-    tfidf = papers.tfidf[canon]
-    vocabulary, compact = np.unique(tfidf.indices, return_inverse=True)
-    sums = np.bincount(compact, weights=tfidf.data, minlength=len(vocabulary))
+    order = np.argsort(canon)
+    tfidf = papers.tfidf[order]
+    width = tfidf.shape[1]
+    vocabulary = np.flatnonzero(np.bincount(tfidf.indices, minlength=width))
+    sums = np.bincount(tfidf.indices, weights=tfidf.data, minlength=width)[vocabulary]
     by_sum = np.argsort(-sums, kind="stable")
-    renumber = np.empty(len(by_sum), dtype=np.int32)
-    renumber[by_sum] = np.arange(len(by_sum), dtype=np.int32)
-    tfidf = sp.csr_matrix(
-        (tfidf.data.astype(np.float64), renumber[compact], tfidf.indptr),
-        shape=(len(canon), len(vocabulary)),
-    )
     original = vocabulary[by_sum]  # renumbered column -> hashed column
+    renumber = np.empty(width, dtype=np.int32)
+    renumber[original] = np.arange(len(original), dtype=np.int32)
+    tfidf = sp.csr_matrix(
+        (tfidf.data.astype(np.float64), renumber[tfidf.indices], tfidf.indptr),
+        shape=(len(papers), len(vocabulary)),
+    )
     weights = []
-    for cols, values in _rocchio_weights(
-        coefficients, tfidf, sums[by_sum], special, background, settings.max_terms
-    ):
+    for cols, values in _RocchioWeights(
+        coefficients,
+        tfidf,
+        sums[by_sum],
+        [r[3] for r in rocchio],
+        np.asarray([r[4] for r in rocchio]),
+        settings.max_terms,
+    ).run():
         hashed = original[cols]
-        order = np.argsort(hashed)
-        weights.append(
-            prune(hashed[order], values[order], papers.tfidf.shape[1], settings.max_terms)
-        )
-    embedding = coefficients @ np.asarray(papers.embedding[canon], dtype=np.float64)
+        at = np.argsort(hashed)
+        weights.append(prune(hashed[at], values[at], width, settings.max_terms))
+    embedding = coefficients @ np.asarray(papers.embedding[order], dtype=np.float64)
     embedding *= settings.embedding_weight
-    for j, (i, fb) in enumerate(rocchio):
+    for j, (i, *_) in enumerate(rocchio):
         out[i] = ChannelModel(
             weights[j],
             embedding[j].astype(np.float32),
             "rocchio",
             papers.tfidf_id,
             papers.model_id,
-            fb.liked,
+            liked[j],
         )
     return out
 
 
-#: Channels whose TF-IDF weights are computed per product (bounds its memory).
+#: Channels whose weights are computed together (bounds the memory: a block's
+#: head is ``FIT_BLOCK x HEAD x max_terms`` doubles, 16 MB by default).
 FIT_BLOCK = 256
+#: The first columns, computed for every channel: this many times ``max_terms``.
+HEAD = 8
+_TINY = float(np.finfo(np.float64).tiny)
 
 
-def _rocchio_weights(
-    coefficients: sp.csr_matrix,
-    tfidf: sp.csr_matrix,
-    sums: np.ndarray,
-    special: list[list[int]],
-    background: np.ndarray,
-    keep: int,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """For each channel, the columns and weights of ``coefficients @ tfidf``'s
-    row that ``prune`` may keep (the ``keep`` largest, ties at its cut
-    included), exact. ``tfidf``'s columns come by decreasing ``sums`` (each
-    column's sum over all rows).
+@dataclass(frozen=True)
+class _Partial:
+    """A channel that needs more columns: the weights computed so far that
+    pruning may keep, the ``keep``-th largest magnitude among them (0: fewer
+    than ``keep`` non-zero), its own papers' columns beyond the head
+    (computed already), and the columns done (all before ``done``)."""
+
+    cols: np.ndarray
+    values: np.ndarray
+    cut: float
+    own: np.ndarray
+    done: int
+
+
+class _RocchioWeights:
+    """For each channel (a row of ``coefficients``), the columns and weights of
+    its row of ``coefficients @ tfidf`` that ``prune`` may keep (the ``keep``
+    largest, ties at its cut included), exact. ``tfidf``'s columns come by
+    decreasing ``sums`` (each column's sum over all rows); ``special``: each
+    channel's liked and disliked papers (rows); ``background``: its largest
+    background |coefficient|.
 
     Only ``keep`` columns survive pruning, so most of the product is never
     needed. A column outside a channel's liked and disliked papers gets weight
     only from its background papers: at most ``background coefficient x the
     column's sum`` (TF-IDF is never negative). So each channel is computed
-    exactly on the first columns (one product for many channels) and on its
-    own liked and disliked papers' columns; when the ``keep``-th largest
-    weight among those beats the bound of every other column, nothing else can
-    be kept. The channels where it does not are computed on more columns, up
-    to all of them.
+    exactly on the first columns (the head: many channels at once, densely)
+    and on its own liked and disliked papers' columns; when the ``keep``-th
+    largest weight among those beats the bound of every other column, nothing
+    else can be kept. A channel where it does not gets the next columns (a
+    sparse product: few channels, rare columns), and so on until it does or
+    no column is left; no column is computed twice.
 
     Every weight is the same sum however it is computed: its products
     ``coefficient x value`` added one by one, papers in row order (what
-    scipy's sparse product does; :func:`_own_columns` does the same), so a
-    channel's weights never depend on which path, or which other channels,
-    computed them.
+    scipy's sparse products do, with a dense right-hand side or a sparse one,
+    and what :meth:`own` does), so a channel's weights never depend on which
+    path, or which other channels, computed them.
     """
-    n_rows, width = coefficients.shape[0], tfidf.shape[1]
-    by_column = tfidf.T.tocsr()  # columns x papers
-    by_column.sort_indices()
-    # (row, paper) of every coefficient, as one sorted integer each.
-    codes = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(coefficients.indptr))
-    codes = codes * coefficients.shape[1] + coefficients.indices
-    out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * n_rows
-    todo = np.arange(n_rows)
-    for head in (8 * keep, 32 * keep, width):
-        if not len(todo):
-            break
-        complete = head >= width
-        beyond = 0.0 if complete else float(sums[head])  # any later column's sum
-        sliced = tfidf if complete else tfidf[:, :head]
-        undone: list[int] = []
-        for start in range(0, len(todo), FIT_BLOCK):
-            block = todo[start : start + FIT_BLOCK]
-            part = coefficients[block] @ sliced
-            own_row, own_col, own_val = _own_columns(
-                coefficients, codes, tfidf, by_column, block, special, head
-            )
-            own_at = np.searchsorted(own_row, np.arange(len(block) + 1))
+
+    def __init__(
+        self,
+        coefficients: sp.csr_matrix,
+        tfidf: sp.csr_matrix,
+        sums: np.ndarray,
+        special: list[np.ndarray],
+        background: np.ndarray,
+        keep: int,
+    ) -> None:
+        self.coefficients, self.tfidf, self.sums = coefficients, tfidf, sums
+        self.special, self.background, self.keep = special, background, keep
+        self.by_column = tfidf.T.tocsr()  # columns x papers, papers in row order
+        self.by_column.sort_indices()
+        self.first = min(tfidf.shape[1], HEAD * keep)
+        self.out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * coefficients.shape[0]
+        self.pending: dict[int, _Partial] = {}
+
+    def run(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Every channel's weights that pruning may keep (see the class)."""
+        n = self.coefficients.shape[0]
+        for start in range(0, n, FIT_BLOCK):
+            self.head(range(start, min(n, start + FIT_BLOCK)))
+        while self.pending:
+            # Each waiting channel's next columns: up to where every later column's
+            # bound is below its cut so far (a cut only grows), rounded up to a
+            # power of two times the head so that channels share products.
+            waiting, self.pending = self.pending, {}
+            groups: dict[tuple[int, int], list[int]] = {}
+            for j, partial in waiting.items():
+                groups.setdefault((partial.done, self.reach(j, partial)), []).append(j)
+            for (first, upto), channels in groups.items():
+                self.more(channels, waiting, first, upto)
+        return self.out  # type: ignore[return-value]
+
+    def head(self, block: range) -> None:
+        """The head and the own papers' columns of the channels of ``block``.
+
+        The head is the costly part and dense (a channel has most of its
+        columns): the block's coefficients as a papers x channels table,
+        multiplied by the head's columns (scipy's sparse x dense product: each
+        weight summed paper by paper, in row order, SIMD over the channels).
+        """
+        c = self.coefficients[block.start : block.stop]
+        table = np.zeros((self.tfidf.shape[0], len(block)))
+        table[c.indices, np.repeat(np.arange(len(block)), np.diff(c.indptr))] = c.data
+        weights = self.by_column[: self.first] @ table  # head x block
+        own_row, own_col, own_val = self.own(table, block)
+        own_at = np.searchsorted(own_row, np.arange(len(block) + 1))
+        # A lower bound of each channel's cut, to look at the few weights above
+        # it only: the keep-th largest of its first ``2 keep`` columns' weights,
+        # an untouched (zero) column made slightly negative, each its own
+        # value, as ties slow the selection down.
+        size = np.abs(weights)
+        keep = self.keep
+        sample = min(self.first, 2 * keep)
+        if sample > keep:
+            ramp = np.arange(sample, dtype=np.float64) * -_TINY
+            low = np.partition(size[:sample].T + ramp, sample - keep, axis=1)[:, sample - keep]
+            low = np.maximum(low, _TINY)
+        else:
+            low = np.full(len(block), _TINY)
+        above = np.ascontiguousarray((size >= low).T)  # channels x head
+        channel, col = np.divmod(np.flatnonzero(above), self.first)
+        value = weights[col, channel]
+        at = np.searchsorted(channel, np.arange(len(block) + 1))
+        last = self.first >= self.tfidf.shape[1]
+        bound = 0.0 if last else float(self.sums[self.first])  # any later column's sum
+        for b, j in enumerate(block):
+            mine = slice(own_at[b], own_at[b + 1])
+            oc, ov = own_col[mine], own_val[mine]
+            big = np.abs(ov) >= low[b]
+            cols = np.concatenate((col[at[b] : at[b + 1]], oc[big]))
+            values = np.concatenate((value[at[b] : at[b + 1]], ov[big]))
+            complete = last or self.background[j] == 0.0  # no other column has weight
+            bound_j = self.background[j] * bound
+            self.settle(j, cols, values, bound_j, complete, oc, self.first, self.pending)
+
+    def reach(self, j: int, partial: _Partial) -> int:
+        """Where channel ``j``'s next product should end (see :class:`_RocchioWeights`)."""
+        width = len(self.sums)
+        if partial.cut <= 0.0:  # fewer than ``keep`` non-zero weights yet: all the rest
+            return width
+        # sums decrease: the first column whose bound is below the cut
+        end = int(np.searchsorted(-self.sums, -partial.cut / self.background[j], side="right"))
+        upto = partial.done
+        while upto < min(end, width):
+            upto *= 2
+        return min(upto, width)
+
+    def more(
+        self, channels: list[int], waiting: dict[int, _Partial], first: int, upto: int
+    ) -> None:
+        """Columns ``first`` to ``upto`` for ``channels`` (each of them waiting, with
+        those before ``first`` done)."""
+        width = self.tfidf.shape[1]
+        chunk = self.tfidf[:, first:upto]
+        complete = upto >= width
+        bound = 0.0 if complete else float(self.sums[upto])
+        for start in range(0, len(channels), FIT_BLOCK):
+            block = np.asarray(channels[start : start + FIT_BLOCK], dtype=np.int64)
+            part = self.coefficients[block] @ chunk
+            before = [waiting[j] for j in block.tolist()]
+            cuts = np.fromiter((p.cut for p in before), dtype=np.float64, count=len(block))
+            row = np.repeat(np.arange(len(block)), np.diff(part.indptr))
+            # Only a weight at or above the cut so far can be kept, and a column
+            # of the channel's own papers is computed already.
+            big = np.abs(part.data) >= np.maximum(cuts[row], _TINY)
+            row, col, value = row[big], part.indices[big].astype(np.int64) + first, part.data[big]
+            known = np.concatenate([b * width + p.own for b, p in enumerate(before)])
+            if len(known) and len(col):
+                codes = row * width + col
+                fresh = known[np.minimum(np.searchsorted(known, codes), len(known) - 1)] != codes
+                row, col, value = row[fresh], col[fresh], value[fresh]
+            at = np.searchsorted(row, np.arange(len(block) + 1))
             for b, j in enumerate(block.tolist()):
-                lo, hi = part.indptr[b], part.indptr[b + 1]
-                mine = slice(own_at[b], own_at[b + 1])
-                cols = np.concatenate((part.indices[lo:hi], own_col[mine]))
-                values = np.concatenate((part.data[lo:hi], own_val[mine]))
-                if len(values) > keep:
-                    size = np.abs(values)
-                    cut = np.partition(size, len(values) - keep)[len(values) - keep]
-                    if not complete and background[j] * beyond >= cut:
-                        undone.append(j)  # a column left out might beat the cut
-                        continue
-                    near = size >= cut  # all that pruning can keep, ties included
-                    cols, values = cols[near], values[near]
-                elif not complete:
-                    undone.append(j)  # fewer than ``keep``: the others may be non-zero
-                    continue
-                out[j] = (cols, values)
-        todo = np.asarray(undone, dtype=np.int64)
-    return out  # type: ignore[return-value]
+                p = before[b]
+                cols = np.concatenate((p.cols, col[at[b] : at[b + 1]]))
+                values = np.concatenate((p.values, value[at[b] : at[b + 1]]))
+                bound_j = self.background[j] * bound
+                self.settle(j, cols, values, bound_j, complete, p.own, upto, self.pending)
 
+    def settle(
+        self,
+        j: int,
+        cols: np.ndarray,
+        values: np.ndarray,
+        bound: float,
+        complete: bool,
+        own: np.ndarray,
+        done: int,
+        pending: dict[int, _Partial],
+    ) -> None:
+        """Channel ``j``'s weights computed so far (its columns before ``done``
+        and its own): those pruning may keep go to ``out`` when no other column
+        can beat them (each is at most ``bound``; ``complete``: none has
+        weight), else the channel waits in ``pending``."""
+        size = np.abs(values)
+        keep = self.keep
+        if len(values) >= keep:
+            cut = float(np.partition(size, len(values) - keep)[len(values) - keep])
+            if cut > 0.0:
+                near = size >= cut  # all that pruning can keep, ties included
+                if bound < cut:
+                    self.out[j] = (cols[near], values[near])
+                else:
+                    pending[j] = _Partial(cols[near], values[near], cut, own, done)
+                return
+        near = size > 0.0  # fewer than ``keep`` non-zero: another column may be
+        if complete:
+            self.out[j] = (cols[near], values[near])
+        else:
+            pending[j] = _Partial(cols[near], values[near], 0.0, own, done)
 
-def _own_columns(
-    coefficients: sp.csr_matrix,
-    coefficient_codes: np.ndarray,
-    tfidf: sp.csr_matrix,
-    by_column: sp.csr_matrix,
-    block: np.ndarray,
-    special: list[list[int]],
-    head: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weights of each block channel's liked and disliked papers' columns from
-    ``head`` on (the first ones are computed with every channel's):
-    (block row, column, weight), sorted by row. Each weight adds its products
-    one by one in paper order, exactly as the sparse product would."""
-    n, width = coefficients.shape[1], tfidf.shape[1]
-    rows = [b for b, j in enumerate(block.tolist()) for _ in special[j]]
-    papers = [r for j in block.tolist() for r in special[j]]
-    empty = np.zeros(0, dtype=np.int64)
-    if not papers:
-        return empty, empty, np.zeros(0)
-    lengths = np.diff(tfidf.indptr)[papers]
-    cols = tfidf.indices[ranges(tfidf.indptr[papers], lengths)].astype(np.int64)
-    owner = np.repeat(np.asarray(rows, dtype=np.int64), lengths)
-    keep = cols >= head
-    pair_row, pair_col = np.divmod(np.unique(owner[keep] * width + cols[keep]), width)
-    # Each pair's papers (by_column's row: in paper order) with the channel's
-    # coefficient of each; a paper that is not one of the channel's is dropped.
-    counts = np.diff(by_column.indptr)[pair_col]
-    entries = ranges(by_column.indptr[pair_col], counts)
-    paper = by_column.indices[entries].astype(np.int64)
-    pair_of = np.repeat(np.arange(len(pair_row)), counts)
-    wanted = block[pair_row][pair_of].astype(np.int64) * n + paper
-    at = np.minimum(np.searchsorted(coefficient_codes, wanted), len(coefficient_codes) - 1)
-    mine = coefficient_codes[at] == wanted
-    products = by_column.data[entries][mine] * coefficients.data[at[mine]]
-    per_pair = np.bincount(pair_of[mine], minlength=len(pair_row))
-    summed = sp.csr_matrix(
-        (products, paper[mine], np.concatenate(([0], np.cumsum(per_pair)))),
-        shape=(len(pair_row), n),
-    )
-    weights = summed @ np.ones(n)  # one by one, in paper order: the product's sums
-    nonzero = weights != 0
-    return pair_row[nonzero], pair_col[nonzero], weights[nonzero]
+    def own(self, table: np.ndarray, block: range) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Weights of each block channel's liked and disliked papers' columns
+        beyond the head: (block row, column, weight), sorted by row then
+        column. ``table``: the block's coefficients, papers x channels. Each
+        weight adds its products one by one in paper order, as the sparse
+        product would."""
+        tfidf, by_column, head = self.tfidf, self.by_column, self.first
+        n, width = tfidf.shape
+        empty = np.zeros(0, dtype=np.int64)
+        counts = np.fromiter((len(self.special[j]) for j in block), np.int64, len(block))
+        if head >= width or not counts.sum():
+            return empty, empty, np.zeros(0)
+        papers = np.concatenate([self.special[j] for j in block])
+        lengths = np.diff(tfidf.indptr)[papers]
+        cols = tfidf.indices[ranges(tfidf.indptr[papers], lengths)].astype(np.int64)
+        owner = np.repeat(np.repeat(np.arange(len(block)), counts), lengths)
+        beyond = cols >= head
+        # (row, column) codes: sorted already but where a channel has several
+        # such papers, runs a stable sort merges in linear time.
+        codes = np.sort(owner[beyond] * width + cols[beyond], kind="stable")
+        if len(codes):
+            codes = codes[np.concatenate(([True], codes[1:] != codes[:-1]))]
+        pair_row, pair_col = np.divmod(codes, width)
+        # Each pair's papers (by_column's row: in paper order) with the channel's
+        # coefficient of each; a paper that is not one of the channel's is dropped.
+        counts = np.diff(by_column.indptr)[pair_col]
+        entries = ranges(by_column.indptr[pair_col], counts)
+        paper = by_column.indices[entries].astype(np.int64)
+        pair_of = np.repeat(np.arange(len(pair_row)), counts)
+        coefficient = table[paper, pair_row[pair_of]]
+        mine = coefficient != 0
+        products = by_column.data[entries][mine] * coefficient[mine]
+        per_pair = np.bincount(pair_of[mine], minlength=len(pair_row))
+        summed = sp.csr_matrix(
+            (products, paper[mine], np.concatenate(([0], np.cumsum(per_pair)))),
+            shape=(len(pair_row), n),
+        )
+        weights = summed @ np.ones(n)  # one by one, in paper order: the product's sums
+        nonzero = weights != 0
+        return pair_row[nonzero], pair_col[nonzero], weights[nonzero]
 
 
 class Scorer:
@@ -369,27 +498,28 @@ class Scorer:
     def __init__(self, papers: PaperVectors) -> None:
         self.papers = papers
         tfidf = papers.tfidf
-        self._columns, compact, frequency = np.unique(
-            tfidf.indices, return_inverse=True, return_counts=True
-        )
-        self._number = np.empty(len(self._columns), dtype=np.int32)
-        self._number[np.argsort(-frequency, kind="stable")] = np.arange(
-            len(self._columns), dtype=np.int32
+        frequency = np.bincount(tfidf.indices, minlength=tfidf.shape[1])
+        columns = np.flatnonzero(frequency)
+        # Each hashed column's slot in the row (-1: no paper here has it): one
+        # lookup per model weight, not a search.
+        self._slot = np.full(tfidf.shape[1], -1, dtype=np.int32)
+        self._slot[columns[np.argsort(-frequency[columns], kind="stable")]] = np.arange(
+            len(columns), dtype=np.int32
         )
         self._tfidf = sp.csr_matrix(
-            (tfidf.data, self._number[compact], tfidf.indptr),
-            shape=(tfidf.shape[0], len(self._columns)),
+            (tfidf.data, self._slot[tfidf.indices], tfidf.indptr),
+            shape=(tfidf.shape[0], len(columns)),
         )
-        self._row = np.zeros(len(self._columns), dtype=np.float32)
+        self._row = np.zeros(len(columns), dtype=np.float32)
 
     def __call__(self, model: ChannelModel, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """``model.score(papers.rows(rows))``."""
         if (model.tfidf_id, model.model_id) != (self.papers.tfidf_id, self.papers.model_id):
             raise ValueError("model and papers come from different vector spaces")
         w = model.tfidf_weights
-        at = np.minimum(np.searchsorted(self._columns, w.indices), len(self._columns) - 1)
-        known = self._columns[at] == w.indices  # a column no paper here has adds nothing
-        slots = self._number[at[known]]
+        slots = self._slot[w.indices]
+        known = slots >= 0  # a column no paper here has adds nothing
+        slots = slots[known]
         self._row[slots] = w.data[known]
         try:
             sparse = self._tfidf[rows] @ self._row
@@ -398,4 +528,4 @@ class Scorer:
         # Not a BLAS product: its threads would be woken once per channel, and
         # its kernel may differ with the matrix's shape; a row's own sum never does.
         dense = (self.papers.embedding[rows] * model.embedding_weights).sum(axis=1)
-        return (sparse + dense).astype(np.float32)
+        return (sparse + dense).astype(np.float32, copy=False)

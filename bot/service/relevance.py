@@ -17,10 +17,10 @@ backfill, a paper fetched by id) are represented here on first use, once.
 
 A daily run ranks thousands of channels at once (:meth:`Ranker.orders`): one
 feedback read, one vectors read for the pool, every channel's model fitted in
-a few sparse products (:func:`bot.relevance.scoring.fit_many`), one like-chip
-watch for all like chips. A typed ``/radar digest`` goes through the very same
-functions for its one channel (``order``, ``watch``), so it posts what the
-scheduled digest posts.
+a few products (:func:`bot.relevance.scoring.fit_many`, each radar handed over
+as rows of those vectors, not keys), one like-chip watch for all like chips.
+A typed ``/radar digest`` goes through the very same functions for its one
+channel (``order``, ``watch``), so it posts what the scheduled digest posts.
 """
 
 from __future__ import annotations
@@ -136,41 +136,49 @@ class Ranker:
         if not signal.any or not matches:
             return list(matches)
         vectors = self.vectors([m.paper for m in matches], signal.liked + signal.feedback.disliked)
-        keys = [m.paper.key for m in matches]
+        where = vectors.index
+        rows = np.fromiter((where.get(m.paper.key, -1) for m in matches), np.int64, len(matches))
         followed = [any(c.kind is ChipKind.AUTHOR for c in m.chips) for m in matches]
-        [order] = self._orders([(signal, keys, followed)], vectors)
+        [order] = self._orders([(signal, rows, followed)], vectors)
         return list(matches) if order is None else [matches[i] for i in order]
 
     def _orders(
         self,
-        lists: Sequence[tuple[Signal, Sequence[str], Sequence[bool]]],
+        lists: Sequence[tuple[Signal, np.ndarray, Sequence[bool]]],
         vectors: PaperVectors,
-        rows: Sequence[np.ndarray] | None = None,
-    ) -> list[list[int] | None]:
-        """Each channel's list (its signal, paper keys, whether each is a followed
-        person's) re-ordered: followed people's papers first, then by the
-        channel's score, ties in list order; None where the channel has no model
-        (keep the list as it is). One batched fit for all of them, so a channel
-        ranked alone and in a daily run of thousands get the same model.
-        ``rows``: each list's papers' rows in ``vectors`` (-1: none), when known."""
-        models = fit_many(vectors, [self._feedback(s, keys) for s, keys, _ in lists], self.settings)
+    ) -> list[np.ndarray | None]:
+        """Each channel's list (its signal, its papers' rows in ``vectors`` (-1:
+        none), whether each is a followed person's) re-ordered: followed
+        people's papers first, then by the channel's score, ties in list order;
+        None where the channel has no model (keep the list as it is). One
+        batched fit for all of them, so a channel ranked alone and in a daily
+        run of thousands get the same model. The list is the model's background
+        (``_feedback``), given as rows: no key is looked up again."""
+        models = fit_many(
+            vectors,
+            [Feedback(s.liked, s.feedback.disliked) for s, _, _ in lists],
+            self.settings,
+            [rows for _, rows, _ in lists],
+        )
         scorer = Scorer(vectors) if any(m is not None for m in models) else None
-        where = vectors.index
-        out: list[list[int] | None] = []
-        for n, ((_, keys, followed), model) in enumerate(zip(lists, models, strict=True)):
+        out: list[np.ndarray | None] = []
+        for (_, at, followed), model in zip(lists, models, strict=True):
             if model is None or scorer is None:
                 out.append(None)
                 continue
-            if rows is None:
-                at = np.fromiter((where.get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
-            else:
-                at = rows[n]
             have = at >= 0
-            score = np.full(len(keys), -np.inf)
-            if have.any():
-                score[have] = scorer(model, at[have])
-            group = ~np.asarray(followed, dtype=bool)  # followed people's papers first
-            out.append(np.lexsort((np.arange(len(keys)), -score, group)).tolist())
+            if have.all():
+                score = scorer(model, at)
+            else:
+                score = np.full(len(at), -np.inf, dtype=np.float32)
+                if have.any():
+                    score[have] = scorer(model, at[have])
+            # Stable sorts: equal keys keep the list's order.
+            if any(followed):  # followed people's papers first
+                order = np.lexsort((-score, ~np.asarray(followed, dtype=bool)))
+            else:
+                order = np.argsort(-score, kind="stable")
+            out.append(order)
         return out
 
     def reorder(self, channel_id: int, chips: Sequence[Chip]) -> Reorder:
@@ -274,25 +282,32 @@ class Ranker:
         )
         keys = [p.key for p in pool]
         pool_rows = np.fromiter((vectors.index.get(k, -1) for k in keys), np.int64, len(keys))
-        entries: list[tuple[int, list[int], dict[int, tuple[Chip, ...]]]] = []
-        inputs: list[tuple[Signal, list[str], list[bool]]] = []
-        rows: list[np.ndarray] = []
+        # Each pool position's paper, as the first position with its key (a
+        # watched paper already on the radar under another position is on it).
+        first: dict[str, int] = {}
+        paper_of = np.fromiter((first.setdefault(k, i) for i, k in enumerate(keys)), np.int64)
+        on_radar = np.zeros(len(keys), dtype=bool)
+        entries: list[tuple[int, np.ndarray, dict[int, tuple[Chip, ...]]]] = []
+        inputs: list[tuple[Signal, np.ndarray, list[bool]]] = []
         for cid, signal in signals.items():
             on = lists[cid]
-            papers = list(on.papers)
-            have = {keys[p] for p in papers}
-            watched = {p: cs for p, cs in watches.get(cid, ()) if keys[p] not in have}
-            papers += watched
+            papers = np.asarray(on.papers, dtype=np.int64)
+            watched: dict[int, tuple[Chip, ...]] = {}
+            if cid in watches:
+                on_radar[paper_of[papers]] = True
+                watched = {p: cs for p, cs in watches[cid] if not on_radar[paper_of[p]]}
+                on_radar[paper_of[papers]] = False
+                if watched:
+                    papers = np.concatenate((papers, np.fromiter(watched, np.int64)))
             entries.append((cid, papers, watched))
-            if papers:
+            if len(papers):
                 follows = [*on.followed, *([False] * len(watched))]  # like chips follow nobody
-                inputs.append((signal, [keys[p] for p in papers], follows))
-                rows.append(pool_rows[papers])
-        orders = iter(self._orders(inputs, vectors, rows))
+                inputs.append((signal, pool_rows[papers], follows))
+        orders = iter(self._orders(inputs, vectors))
         out: dict[int, Ordering] = {}
         for cid, papers, watched in entries:
-            order = next(orders) if papers else None
-            out[cid] = Ordering(papers if order is None else [papers[i] for i in order], watched)
+            order = next(orders) if len(papers) else None
+            out[cid] = Ordering((papers if order is None else papers[order]).tolist(), watched)
         return out
 
     def reasons(
