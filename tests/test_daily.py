@@ -185,12 +185,14 @@ REAL_CHIPS = [
 ]
 
 
-def test_ranked_plans_equal_each_channels_typed_digest(server, tmp_path) -> None:
+@pytest.mark.parametrize("field_bits", [FIELD_BITS, 1])
+def test_ranked_plans_equal_each_channels_typed_digest(server, tmp_path, field_bits: int) -> None:
     """With relevance, ``plan_all`` ranks every channel with a signal at once; each
     plan equals the channel's own typed digest (``plan_digest`` with its
     ``reorder``): like chips and the papers they watch, likes, saves, dislikes,
     followed authors first, exclusions, source chips, seen papers, caps, and
-    channels with no signal (their chips' order)."""
+    channels with no signal (their chips' order). ``field_bits`` 1 sends the
+    radars with two author chips down the planner's slow path."""
     app = make_app(server, tmp_path)
     try:
         papers = real_day()
@@ -223,8 +225,9 @@ def test_ranked_plans_equal_each_channels_typed_digest(server, tmp_path) -> None
             if i % 7 == 3:
                 app.store.set_digest_cap(state.id, rng.randint(1, 3))
 
-        plans = plan_all(app.store, now, 7, ranking=ranker)
-        chips_only = plan_all(app.store, now, 7)
+        with patch.object(topk, "FIELD_BITS", field_bits):
+            plans = plan_all(app.store, now, 7, ranking=ranker)
+            chips_only = plan_all(app.store, now, 7)
         assert set(plans) == set(ids)
         for cid in ids:
             state = app.store.channel_by_id(cid)

@@ -296,6 +296,7 @@ class _RocchioWeights:
         keep: int,
     ) -> None:
         self.coefficients, self.tfidf, self.sums = coefficients, tfidf, sums
+        self._falling = -sums  # ascending, for ``searchsorted`` (``reach`` runs per channel)
         self.special, self.background, self.keep = special, background, keep
         self.by_column = tfidf.T.tocsr()  # columns x papers, papers in row order
         self.by_column.sort_indices()
@@ -369,7 +370,7 @@ class _RocchioWeights:
         if partial.cut <= 0.0:  # fewer than ``keep`` non-zero weights yet: all the rest
             return width
         # sums decrease: the first column whose bound is below the cut
-        end = int(np.searchsorted(-self.sums, -partial.cut / self.background[j], side="right"))
+        end = int(np.searchsorted(self._falling, -partial.cut / self.background[j], side="right"))
         upto = partial.done
         while upto < min(end, width):
             upto *= 2

@@ -144,7 +144,7 @@ class Ranker:
 
     def _orders(
         self,
-        lists: Sequence[tuple[Signal, np.ndarray, Sequence[bool]]],
+        lists: Sequence[tuple[Signal, np.ndarray, Sequence[bool] | np.ndarray]],
         vectors: PaperVectors,
     ) -> list[np.ndarray | None]:
         """Each channel's list (its signal, its papers' rows in ``vectors`` (-1:
@@ -174,8 +174,9 @@ class Ranker:
                 if have.any():
                     score[have] = scorer(model, at[have])
             # Stable sorts: equal keys keep the list's order.
-            if any(followed):  # followed people's papers first
-                order = np.lexsort((-score, ~np.asarray(followed, dtype=bool)))
+            first = np.asarray(followed, dtype=bool)
+            if first.any():  # followed people's papers first
+                order = np.lexsort((-score, ~first))
             else:
                 order = np.argsort(-score, kind="stable")
             out.append(order)
@@ -288,10 +289,10 @@ class Ranker:
         paper_of = np.fromiter((first.setdefault(k, i) for i, k in enumerate(keys)), np.int64)
         on_radar = np.zeros(len(keys), dtype=bool)
         entries: list[tuple[int, np.ndarray, dict[int, tuple[Chip, ...]]]] = []
-        inputs: list[tuple[Signal, np.ndarray, list[bool]]] = []
+        inputs: list[tuple[Signal, np.ndarray, Sequence[bool] | np.ndarray]] = []
         for cid, signal in signals.items():
             on = lists[cid]
-            papers = np.asarray(on.papers, dtype=np.int64)
+            papers = on.papers
             watched: dict[int, tuple[Chip, ...]] = {}
             if cid in watches:
                 on_radar[paper_of[papers]] = True
@@ -301,7 +302,9 @@ class Ranker:
                     papers = np.concatenate((papers, np.fromiter(watched, np.int64)))
             entries.append((cid, papers, watched))
             if len(papers):
-                follows = [*on.followed, *([False] * len(watched))]  # like chips follow nobody
+                follows = on.followed
+                if watched:  # like chips follow nobody
+                    follows = np.concatenate((follows, np.zeros(len(watched), dtype=bool)))
                 inputs.append((signal, pool_rows[papers], follows))
         orders = iter(self._orders(inputs, vectors))
         out: dict[int, Ordering] = {}

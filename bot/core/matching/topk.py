@@ -66,11 +66,14 @@ class Pick:
 
 @dataclass(frozen=True)
 class Ranked:
-    """One radar's whole match list in ranking order, as pool positions, and
-    per entry whether an author chip matched it (a followed person's paper)."""
+    """One radar's whole match list in ranking order, as pool positions (int64),
+    and per entry whether an author chip matched it (a followed person's paper).
+    Arrays, not lists: the daily run hands millions of entries straight to the
+    ranker's array code, and a list of them would be walked by every full
+    collection while the models are fitted."""
 
-    papers: list[int]
-    followed: list[bool]
+    papers: np.ndarray
+    followed: np.ndarray
 
 
 class RadarPlanner(Generic[K]):
@@ -304,7 +307,10 @@ class RadarPlanner(Generic[K]):
         for key in keys:
             if key in self._row and self._row[key] in self._slow:
                 found = self._slow_matches(key)
-                out[key] = Ranked([p for p, _ in found], [m.author_count > 0 for _, m in found])
+                out[key] = Ranked(
+                    np.fromiter((p for p, _ in found), np.int64, len(found)),
+                    np.fromiter((m.author_count > 0 for _, m in found), bool, len(found)),
+                )
         if fast:
             rows = np.asarray([self._row[k] for k in fast], dtype=np.int64)
             entries, counts = self._entries_of(rows)
@@ -313,8 +319,8 @@ class RadarPlanner(Generic[K]):
             local, cols, values = self._sort(
                 local.astype(np.int64), cols.astype(np.int64), values.astype(np.int64)
             )
-            papers = self._at[cols].tolist()
-            followed = (values >= (1 << self._author_at)).tolist()
+            papers = self._at[cols].astype(np.int64, copy=False)
+            followed = values >= (1 << self._author_at)
             bounds = np.concatenate(([0], np.cumsum(counts))).tolist()
             for i, key in enumerate(fast):
                 out[key] = Ranked(
