@@ -10,7 +10,8 @@ scores of all channels for all of the day's papers are
 computed in blocks of channels so memory stays bounded (a 2,048-channel block
 against 2,000 papers is 16 MB of float32). No Python loop runs per channel
 and paper pair; bench/bench_relevance.py prints the cost for 10,000 channels
-against 2,000 papers (about 3 s on the 2-core development machine).
+against 2,000 papers (1.4 s for scoring and top-10 on the 2-core development
+machine, 2026-12-02).
 """
 
 from __future__ import annotations
