@@ -138,13 +138,15 @@ class Ranker:
         vectors = self.vectors([m.paper for m in matches], signal.liked + signal.feedback.disliked)
         where = vectors.index
         rows = np.fromiter((where.get(m.paper.key, -1) for m in matches), np.int64, len(matches))
-        followed = [any(c.kind is ChipKind.AUTHOR for c in m.chips) for m in matches]
+        followed = np.fromiter(
+            (any(c.kind is ChipKind.AUTHOR for c in m.chips) for m in matches), bool, len(matches)
+        )
         [order] = self._orders([(signal, rows, followed)], vectors)
         return list(matches) if order is None else [matches[i] for i in order]
 
     def _orders(
         self,
-        lists: Sequence[tuple[Signal, np.ndarray, Sequence[bool] | np.ndarray]],
+        lists: Sequence[tuple[Signal, np.ndarray, np.ndarray]],
         vectors: PaperVectors,
     ) -> list[np.ndarray | None]:
         """Each channel's list (its signal, its papers' rows in ``vectors`` (-1:
@@ -174,9 +176,8 @@ class Ranker:
                 if have.any():
                     score[have] = scorer(model, at[have])
             # Stable sorts: equal keys keep the list's order.
-            first = np.asarray(followed, dtype=bool)
-            if first.any():  # followed people's papers first
-                order = np.lexsort((-score, ~first))
+            if followed.any():  # followed people's papers first
+                order = np.lexsort((-score, ~followed))
             else:
                 order = np.argsort(-score, kind="stable")
             out.append(order)
@@ -289,7 +290,7 @@ class Ranker:
         paper_of = np.fromiter((first.setdefault(k, i) for i, k in enumerate(keys)), np.int64)
         on_radar = np.zeros(len(keys), dtype=bool)
         entries: list[tuple[int, np.ndarray, dict[int, tuple[Chip, ...]]]] = []
-        inputs: list[tuple[Signal, np.ndarray, Sequence[bool] | np.ndarray]] = []
+        inputs: list[tuple[Signal, np.ndarray, np.ndarray]] = []
         for cid, signal in signals.items():
             on = lists[cid]
             papers = on.papers
