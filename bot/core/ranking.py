@@ -23,9 +23,8 @@ from operator import attrgetter
 
 from bot.core.matching.radar import Match
 
-#: The sort key implementing the documented order (smaller sorts first). Matches
-#: carry it precomputed (``Match.order``, built by ``make_match`` with the
-#: match), so ranking millions of them costs an attribute read each, at C speed.
+#: The sort key implementing the documented order (smaller sorts first):
+#: ``Match.order``, computed once per match by each sort.
 _ORDER = attrgetter("order")
 
 

@@ -22,7 +22,7 @@ author, keyword or category chip, comes from one of the radar's SOURCE chips
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -71,12 +71,31 @@ class Match:
     chips: tuple[Chip, ...]
     title_hits: int = 0
     abstract_hits: int = 0
-    #: The ranking key (see ``bot.core.ranking``), computed once per match: the
-    #: index shares one Match between radars, and a digest of 10,000 channels
-    #: sorts millions of them.
-    order: tuple[int, int, int, int, int, int, float, str] = field(
-        default=(0, 0, 0, 0, 0, 0, 0.0, ""), compare=False, repr=False
-    )
+
+    @property
+    def order(self) -> tuple[int, int, int, int, int, int, float, str]:
+        """The ranking key, the total order :mod:`bot.core.ranking` documents:
+        tier (0 author, 1 keyword, 2 category only), then more author chips,
+        keyword chips, title hits, abstract hits, category chips, then the
+        newest, then the key (smaller sorts first).
+
+        Computed when asked, not stored: a sort asks once per match, and the
+        daily planner, which builds tens of thousands of Matches for its cards,
+        orders them by packed integers and never asks (a stored key was one
+        more tuple per Match for the collector to walk)."""
+        authors, keywords, categories = chip_counts(self.chips)
+        newest, key = paper_ties(self.paper)
+        tier = 0 if authors else 1 if keywords else 2
+        return (
+            tier,
+            -authors,
+            -keywords,
+            -self.title_hits,
+            -self.abstract_hits,
+            -categories,
+            newest,
+            key,
+        )
 
     def _count(self, kind: ChipKind) -> int:
         return sum(1 for c in self.chips if c.kind is kind)
@@ -112,30 +131,9 @@ def paper_ties(paper: Paper) -> tuple[float, str]:
     return -_timestamp(paper.published), paper.key
 
 
-def make_match(
-    paper: Paper,
-    chips: Sequence[Chip],
-    title_hits: int,
-    abstract_hits: int,
-    *,
-    counts: tuple[int, int, int] | None = None,
-    ties: tuple[float, str] | None = None,
-) -> Match:
-    """The one constructor both matchers use, so their results compare equal.
-
-    It also computes ``Match.order``, the total order :mod:`bot.core.ranking`
-    documents: tier (0 author, 1 keyword, 2 category only), then more author
-    chips, keyword chips, title hits, abstract hits, category chips, then the
-    newest, then the key. ``counts`` (:func:`chip_counts` of ``chips``) and
-    ``ties`` (:func:`paper_ties` of ``paper``) may be given when the caller
-    already has them: the planner builds tens of thousands of Matches from a
-    few thousand chip sets and papers.
-    """
-    authors, keywords, categories = chip_counts(chips) if counts is None else counts
-    newest, key = paper_ties(paper) if ties is None else ties
-    tier = 0 if authors else 1 if keywords else 2
-    order = (tier, -authors, -keywords, -title_hits, -abstract_hits, -categories, newest, key)
-    return Match(paper, tuple(chips), title_hits, abstract_hits, order)
+def make_match(paper: Paper, chips: Sequence[Chip], title_hits: int, abstract_hits: int) -> Match:
+    """The one constructor both matchers use, so their results compare equal."""
+    return Match(paper, tuple(chips), title_hits, abstract_hits)
 
 
 @dataclass(frozen=True, slots=True)

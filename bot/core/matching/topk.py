@@ -39,7 +39,7 @@ import scipy.sparse as sp
 
 from bot.core.chips import Chip, ChipKind
 from bot.core.matching.index import ChipScan, RadarIndex
-from bot.core.matching.radar import Match, chip_counts, make_match, paper_ties, radar_of
+from bot.core.matching.radar import Match, paper_ties, radar_of
 from bot.core.paper import Paper
 from bot.core.ranking import top
 
@@ -91,8 +91,7 @@ class RadarPlanner(Generic[K]):
         ties = [paper_ties(p) for p in self.papers]
         by_rank = sorted(range(n), key=ties.__getitem__)
         self._at = np.asarray(by_rank, dtype=np.int64)
-        # Rank -> (paper, its tie-break fields), for building Matches in Python.
-        self._ranked_papers = [(self.papers[i], ties[i]) for i in by_rank]
+        self._ranked_papers = [self.papers[i] for i in by_rank]  # rank -> paper
         rank_of = np.empty(n, dtype=np.int64)  # pool position -> tie-break rank
         rank_of[self._at] = np.arange(n, dtype=np.int64)
         self._ranks_of_key: dict[str, list[int]] = {}  # several papers may share a key
@@ -180,7 +179,8 @@ class RadarPlanner(Generic[K]):
         self._histogram = np.bincount(
             rows.astype(wide) * n_classes + self._classes, minlength=n_radars * n_classes
         ).reshape(n_radars, n_classes)
-        self._chip_sets: dict[tuple[int, ...], tuple[tuple[Chip, ...], tuple[int, int, int]]] = {}
+        self._chip_sets: dict[tuple[int, ...], tuple[Chip, ...]] = {}
+        self._pair_chips: dict[int, tuple[Chip, ...]] = {}  # by (first, second) chip code
         self._built: dict[int, Match] = {}  # by (first chip, second chip, paper rank)
         self._built_sets: dict[tuple[tuple[int, ...], int], Match] = {}
 
@@ -469,18 +469,31 @@ class RadarPlanner(Generic[K]):
         head[per_entry > 0] = first
         name[named] = ((head[named] + 1) * (n_chips + 1) + second[named] + 1) * n + ranks[named]
         names, where, inverse = np.unique(name, return_index=True, return_inverse=True)
-        built = self._built
+        # Decoded for every name at once; the loop only looks up and builds
+        # (tens of thousands of Matches: ``_make``'s work, inlined).
+        pairs, name_ranks = np.divmod(names, n)
+        kept = values[where]
+        built, chip_sets, papers = self._built, self._pair_chips, self._ranked_papers
         unique: list[Match | None] = []
-        for code, value in zip(names.tolist(), values[where].tolist(), strict=True):
+        for code, pair, rank, title, abstract in zip(
+            names.tolist(),
+            pairs.tolist(),
+            name_ranks.tolist(),
+            ((kept >> self._title_at) & self._hits_mask).tolist(),
+            ((kept >> self._abs_at) & self._hits_mask).tolist(),
+            strict=True,
+        ):
             if code < 0:
                 unique.append(None)
                 continue
             match = built.get(code)
             if match is None:
-                pair, rank = divmod(code, n)
-                one, other = divmod(pair, n_chips + 1)
-                cids = (one - 1,) if other == 0 else (one - 1, other - 1)
-                match = built[code] = self._make(cids, rank, value)
+                chips = chip_sets.get(pair)
+                if chips is None:
+                    one, other = divmod(pair, n_chips + 1)
+                    cids = (one - 1,) if other == 0 else (one - 1, other - 1)
+                    chips = chip_sets[pair] = self._chips_of(cids)
+                match = built[code] = Match(papers[rank], chips, title, abstract)
             unique.append(match)
         objects = np.empty(len(unique), dtype=object)
         objects[:] = unique
@@ -502,16 +515,19 @@ class RadarPlanner(Generic[K]):
 
     def _make(self, cids: tuple[int, ...], rank: int, value: int) -> Match:
         """The Match of the paper at ``rank`` on a radar whose chips ``cids``
-        matched it (``value``: their packed counts and hits); equal chip tuples
-        are one object (fewer objects for the collector to walk)."""
-        chip_set = self._chip_sets.get(cids)
-        if chip_set is None:
-            chips = tuple(self.index.chips[c] for c in cids)
-            chip_set = self._chip_sets[cids] = (chips, chip_counts(chips))
+        matched it (``value``: their packed counts and hits), as ``make_match``
+        builds it."""
         title = (value >> self._title_at) & self._hits_mask
         abstract = (value >> self._abs_at) & self._hits_mask
-        paper, ties = self._ranked_papers[rank]
-        return make_match(paper, chip_set[0], title, abstract, counts=chip_set[1], ties=ties)
+        return Match(self._ranked_papers[rank], self._chips_of(cids), title, abstract)
+
+    def _chips_of(self, cids: tuple[int, ...]) -> tuple[Chip, ...]:
+        """The chips ``cids``, one tuple per distinct ``cids`` (Matches of equal
+        chips share it: fewer objects for the collector to walk)."""
+        chips = self._chip_sets.get(cids)
+        if chips is None:
+            chips = self._chip_sets[cids] = tuple([self.index.chips[c] for c in cids])
+        return chips
 
     def _slow_matches(self, key: K) -> list[tuple[int, Match]]:
         """The radar's ranked matches (with their pool positions), the reference
