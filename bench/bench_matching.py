@@ -242,6 +242,7 @@ def clear_caches() -> None:
     names.variant_keys.cache_clear()
     names._given_word.cache_clear()
     keywords._text_of.cache_clear()
+    keywords._tokens_of.cache_clear()
     filters.bylines.cache_clear()
     radar_of.cache_clear()
     radar._timestamp.cache_clear()

@@ -16,7 +16,7 @@ from bot.core import text as text_module
 from bot.core.chips import Chip, ChipKind
 from bot.core.matching.filters import author_in_paper, category_in_paper, keyword_in_paper
 from bot.core.matching.index import RadarIndex
-from bot.core.matching.keywords import KeywordQuery, keyword_hits, paper_text
+from bot.core.matching.keywords import KeywordQuery, keyword_hits, paper_text, paper_tokens
 from bot.core.matching.querytable import QueryTable
 from bot.core.matching.radar import Radar, match_paper
 from bot.core.matching.topk import RadarPlanner
@@ -603,7 +603,7 @@ def test_the_query_table_equals_keyword_hits_pair_by_pair(
     text = st.lists(st.sampled_from(words), max_size=12).map(" ".join)
     texts = data.draw(st.lists(st.tuples(text, text), max_size=8))
     papers = [paper_text(paper(title=t, abstract=a)) for t, a in texts]
-    got = QueryTable(queries).hits(papers)
+    got = QueryTable(queries).hits([(t.title, t.abstract) for t in papers])
     assert all(a.dtype == np.int32 for a in vars(got).values())
     order = list(zip(got.query.tolist(), got.paper.tolist(), strict=True))
     assert order == sorted(set(order))  # by query, then paper, each pair once
@@ -640,7 +640,7 @@ def test_the_query_table_finds_phrases_within_one_field_only() -> None:
         ("", ""),
         ("a model of agent", "agents graph model"),  # 4: found, in one field each
     ]
-    got = QueryTable(queries).hits([paper_text(paper(title=t, abstract=a)) for t, a in texts])
+    got = QueryTable(queries).hits([paper_tokens(paper(title=t, abstract=a)) for t, a in texts])
     assert list(
         zip(
             got.query.tolist(),
@@ -654,8 +654,8 @@ def test_the_query_table_finds_phrases_within_one_field_only() -> None:
 
 def test_a_query_table_with_nothing_to_match_finds_nothing() -> None:
     """No queries, no papers, or papers with no text: empty int32 hits."""
-    some = [paper_text(paper(title="graph model", abstract="model of agents"))]
-    blank = [paper_text(paper(title="", abstract=""))] * 3
+    some = [paper_tokens(paper(title="graph model", abstract="model of agents"))]
+    blank = [paper_tokens(paper(title="", abstract=""))] * 3
     one = [KeywordQuery.parse('"graph model" "model of agents"')]
     for table, texts in ((QueryTable([]), some), (QueryTable(one), []), (QueryTable(one), blank)):
         got = table.hits(texts)

@@ -33,7 +33,7 @@ from itertools import chain, pairwise, repeat
 import numpy as np
 import scipy.sparse as sp
 
-from bot.core.matching.keywords import KeywordQuery, PaperText
+from bot.core.matching.keywords import KeywordQuery, PaperTokens
 
 __all__ = ["QueryHits", "QueryTable"]
 
@@ -130,15 +130,16 @@ class QueryTable:
             raise ValueError(f"a keyword query of {top} phrases is more than can be matched")
         self._lane = max(1, top.bit_length())
 
-    def hits(self, texts: Sequence[PaperText]) -> QueryHits:
-        """Every query's hits among ``texts`` (a paper's position is its row)."""
+    def hits(self, texts: Sequence[PaperTokens]) -> QueryHits:
+        """Every query's hits among ``texts``, each paper's (title tokens,
+        abstract tokens) (a paper's position is its row)."""
         n = len(texts)
         if not self.queries or not n:
             empty = np.zeros(0, dtype=np.int32)
             return QueryHits(empty, empty, empty, empty)
         # The fields one after another: paper p's title is field 2p, its
         # abstract 2p + 1; field i holds the positions bounds[i] to bounds[i + 1].
-        fields = [f for t in texts for f in (t.title, t.abstract)]
+        fields = [f for t in texts for f in t]
         bounds = np.zeros(2 * n + 1, dtype=np.int64)
         np.cumsum(np.fromiter(map(len, fields), np.int64, count=2 * n), out=bounds[1:])
         # Every token's code: a dict lookup per token, in C (a token no query
