@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Hashable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -215,6 +216,20 @@ def test_tokenize_plain_ascii_shortcut_equals_the_full_pipeline(text: str) -> No
     )
     assert tokenize(text) == full
     assert tokenize("O'Neil's `x`") == tokenize("O\u2019Neil\u2019s x") == ("oneils", "x")
+
+
+@given(st.text(max_size=60) | st.text(alphabet="aeoßøÅé\u0301\u0308\u2019'$\\{}x -", max_size=60))
+def test_folding_and_tokens_equal_the_character_by_character_rules(text: str) -> None:
+    """Any text: ``fold`` drops exactly the combining marks NFKD leaves, and
+    the tokens are the unicode pattern's runs over the folded text (whatever
+    shortcut ``tokenize`` takes for text that is ASCII once unwrapped)."""
+    casefolded = unicodedata.normalize("NFC", text).casefold().translate(text_module._SPECIAL_TABLE)
+    want = "".join(
+        c for c in unicodedata.normalize("NFKD", casefolded) if not unicodedata.combining(c)
+    )
+    assert text_module.fold(text) == want
+    unwrapped = text_module.fold(strip_latex(text)).translate(text_module._APOSTROPHES)
+    assert tokenize(text) == tuple(text_module._TOKEN.findall(unwrapped))
 
 
 @given(st.text(alphabet="abes", min_size=0, max_size=6), st.text(alphabet="abes", max_size=6))
