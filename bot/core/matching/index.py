@@ -168,24 +168,30 @@ class RadarIndex(Generic[K]):
         compiled: dict[Chip, tuple[int, object]] = {}
         query_ids: dict[KeywordQuery, int] = {}
         author_ids_: dict[AuthorName, int] = {}
+        # Equal chips compile to one entry, so a radar's repeated chip shows up
+        # as a repeated id: dropping those is dropping duplicate chips (hashing
+        # each of 30,000 chips once, not twice).
         for key, chips in radars.items():
             watches: list[int] = []
-            sources: set[str] = set()
+            sources: set[str] | None = None
             exclusions: list[int] = []
-            for chip in dict.fromkeys(chips):
+            for chip in chips:
                 entry = compiled.get(chip)
                 if entry is None:
                     entry = compiled[chip] = index._compile(chip, query_ids, author_ids_)
                 role, value = entry
                 if role == _WATCH:
-                    watches.append(value)  # type: ignore[arg-type]
+                    if value not in watches:
+                        watches.append(value)  # type: ignore[arg-type]
                 elif role == _SOURCE:
+                    if sources is None:
+                        sources = set()
                     sources.add(value)  # type: ignore[arg-type]
                 elif role == _EXCLUDE and value not in exclusions:
                     exclusions.append(value)  # type: ignore[arg-type]
             index._keys.append(key)
             index._watches.append(tuple(watches))
-            index._sources.append(frozenset(sources) or None)
+            index._sources.append(None if sources is None else frozenset(sources))
             index._exclusions.append(tuple(exclusions))
         return index
 
