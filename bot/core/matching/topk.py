@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import chain, pairwise, repeat
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -94,9 +94,13 @@ class RadarPlanner(Generic[K]):
         self._ranked_papers = [self.papers[i] for i in by_rank]  # rank -> paper
         rank_of = np.empty(n, dtype=np.int64)  # pool position -> tie-break rank
         rank_of[self._at] = np.arange(n, dtype=np.int64)
-        self._ranks_of_key: dict[str, list[int]] = {}  # several papers may share a key
-        for i, p in enumerate(self.papers):
-            self._ranks_of_key.setdefault(p.key, []).append(int(rank_of[i]))
+        # Paper key -> rank of its (first) paper, and of any other paper with
+        # that key (a pool may repeat a key; a store's never does).
+        self._rank_of_key: dict[str, int] = {}
+        self._more_ranks: dict[str, list[int]] = {}
+        for p, r in zip(self.papers, rank_of.tolist(), strict=True):
+            if self._rank_of_key.setdefault(p.key, r) != r:
+                self._more_ranks.setdefault(p.key, []).append(r)
 
         n_radars, n_chips = len(index), len(index.chips)
         watches = index.radar_watches
@@ -395,17 +399,28 @@ class RadarPlanner(Generic[K]):
         """Positions of the entries (``local`` row, paper rank ``cols``) whose
         paper the channel was shown. Entries are sorted by (row, rank), so each
         shown paper is one binary search."""
-        n, ranks_of_key = self._n, self._ranks_of_key
-        codes = [
-            i * n + g
-            for i, key in enumerate(keys)
-            for paper_key in seen.get(key, ())
-            for g in ranks_of_key.get(paper_key, ())
-        ]
-        if not codes:
+        n = self._n
+        shown = [seen.get(key, ()) for key in keys]
+        # Each shown key's rank in C (``map``; -1: not in the pool): a day's
+        # run looks up about 100,000 of them.
+        flat = list(chain.from_iterable(shown))
+        ranks = np.fromiter(map(self._rank_of_key.get, flat, repeat(-1)), np.int64, len(flat))
+        per_row = np.fromiter(map(len, shown), np.int64, len(shown))
+        rows = np.repeat(np.arange(len(shown), dtype=np.int64), per_row)
+        found = ranks >= 0
+        codes = rows[found] * n + ranks[found]
+        if self._more_ranks:
+            more = [
+                i * n + g
+                for i, keys_shown in enumerate(shown)
+                for paper_key in keys_shown
+                for g in self._more_ranks.get(paper_key, ())
+            ]
+            codes = np.concatenate((codes, np.asarray(more, dtype=np.int64)))
+        if not len(codes):
             return np.zeros(0, dtype=np.int64)
         entry_codes = self._codes_of(local, cols)
-        wanted = np.asarray(codes, dtype=entry_codes.dtype)
+        wanted = codes.astype(entry_codes.dtype, copy=False)
         at = np.searchsorted(entry_codes, wanted)
         ok = at < len(entry_codes)
         at, wanted = at[ok], wanted[ok]
