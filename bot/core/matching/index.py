@@ -126,9 +126,11 @@ class RadarIndex(Generic[K]):
 
     def __init__(self) -> None:
         self._keys: list[K] = []
-        # Per radar: its distinct watch chips (cids) in the radar's order, the
+        # Per radar: its distinct watch chips (cids) in the radar's order (all
+        # radars' in one flat list; radar r's end at ``_watch_ends[r]``), the
         # sources it accepts (None = all) and its exclusion query ids.
-        self._watches: list[tuple[int, ...]] = []
+        self._watch_ids: list[int] = []
+        self._watch_ends: list[int] = []
         self._sources: list[frozenset[str] | None] = []
         self._exclusions: list[tuple[int, ...]] = []
         # Distinct watch chips (cid): the chip, its kind, its query id (or -1)
@@ -143,7 +145,7 @@ class RadarIndex(Generic[K]):
         self._authors: list[AuthorName] = []
         self._authors_by_key: dict[tuple[str, str], list[int]] = {}
         self._author_chips: list[list[int]] = []
-        self._author_identity_chips: list[list[int]] = []
+        self._author_identity_chips: dict[int, list[int]] = {}  # few names have any
         # Identity chips by the catalogue author id they follow.
         self._identity_chips: dict[str, list[int]] = {}
         # Distinct keyword queries (watches and exclusions): qid -> query,
@@ -170,11 +172,14 @@ class RadarIndex(Generic[K]):
         author_ids_: dict[AuthorName, int] = {}
         # Equal chips compile to one entry, so a radar's repeated chip shows up
         # as a repeated id: dropping those is dropping duplicate chips (hashing
-        # each of 30,000 chips once, not twice).
+        # each of 30,000 chips once, not twice). One pair of scratch lists for
+        # all radars: only each radar's tuples are kept.
+        watches: list[int] = []
+        exclusions: list[int] = []
         for key, chips in radars.items():
-            watches: list[int] = []
+            watches.clear()
+            exclusions.clear()
             sources: set[str] | None = None
-            exclusions: list[int] = []
             for chip in chips:
                 entry = compiled.get(chip)
                 if entry is None:
@@ -190,7 +195,8 @@ class RadarIndex(Generic[K]):
                 elif role == _EXCLUDE and value not in exclusions:
                     exclusions.append(value)  # type: ignore[arg-type]
             index._keys.append(key)
-            index._watches.append(tuple(watches))
+            index._watch_ids.extend(watches)
+            index._watch_ends.append(len(index._watch_ids))
             index._sources.append(None if sources is None else frozenset(sources))
             index._exclusions.append(tuple(exclusions))
         return index
@@ -218,7 +224,8 @@ class RadarIndex(Generic[K]):
             self._chip_evidence[cid] = watch.evidence
             self._identity_chips.setdefault(watch.author_id, []).append(cid)
             for name in watch.names:
-                self._author_identity_chips[self._author_id(name, author_ids_)].append(cid)
+                aid = self._author_id(name, author_ids_)
+                self._author_identity_chips.setdefault(aid, []).append(cid)
         elif watch.author is not None:
             self._author_chips[self._author_id(watch.author, author_ids_)].append(cid)
         elif watch.query is not None:
@@ -244,7 +251,6 @@ class RadarIndex(Generic[K]):
             aid = author_ids_[name] = len(self._authors)
             self._authors.append(name)
             self._author_chips.append([])
-            self._author_identity_chips.append([])
             for fkey in _filing_keys(name):
                 self._authors_by_key.setdefault(fkey, []).append(aid)
         return aid
@@ -269,9 +275,19 @@ class RadarIndex(Generic[K]):
         return self._chip_kind
 
     @property
-    def radar_watches(self) -> list[tuple[int, ...]]:
-        """Per radar, its watch chips' ids in the radar's order."""
-        return self._watches
+    def watch_ids(self) -> list[int]:
+        """Every radar's watch chip ids, radar after radar, each in the radar's
+        order (one flat list: the planner turns it into an array as it is)."""
+        return self._watch_ids
+
+    @property
+    def watch_ends(self) -> list[int]:
+        """Where each radar's ids end in :attr:`watch_ids`."""
+        return self._watch_ends
+
+    def radar_watches(self, row: int) -> list[int]:
+        """The watch chip ids of the radar at ``row``, in the radar's order."""
+        return self._watch_ids[self._watch_ends[row - 1] if row else 0 : self._watch_ends[row]]
 
     @property
     def radar_sources(self) -> list[frozenset[str] | None]:
@@ -366,7 +382,7 @@ class RadarIndex(Generic[K]):
             for aid in found:
                 cids.extend(self._author_chips[aid])
                 if not ids:  # a record without author ids: identities match by name
-                    people.update(self._author_identity_chips[aid])
+                    people.update(self._author_identity_chips.get(aid, ()))
             evidence = self._chip_evidence
             cids.extend(c for c in sorted(people) if name_match_confirmed(evidence[c], paper))
         for author_id in ids:

@@ -103,12 +103,10 @@ class RadarPlanner(Generic[K]):
                 self._more_ranks.setdefault(p.key, []).append(r)
 
         n_radars, n_chips = len(index), len(index.chips)
-        watches = index.radar_watches
-        lengths = np.fromiter((len(w) for w in watches), dtype=np.int64, count=n_radars)
-        self._watch_ptr = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-        self._watch_flat = np.fromiter(
-            (c for w in watches for c in w), dtype=np.int64, count=int(lengths.sum())
-        )
+        self._watch_ptr = np.zeros(n_radars + 1, dtype=np.int64)
+        self._watch_ptr[1:] = index.watch_ends
+        self._watch_flat = np.asarray(index.watch_ids, dtype=np.int64)
+        lengths = np.diff(self._watch_ptr)
         owner = np.repeat(np.arange(n_radars, dtype=np.int64), lengths)
         kind = np.fromiter((_KIND[k] for k in index.chip_kinds), dtype=np.int64, count=n_chips)
         phrases = np.fromiter(
@@ -550,7 +548,7 @@ class RadarPlanner(Generic[K]):
         radar = radar_of(tuple(self.radars[key]))
         n = self._n
         ranks: set[int] = set()
-        for cid in self.index.radar_watches[self._row[key]]:
+        for cid in self.index.radar_watches(self._row[key]):
             lo, hi = np.searchsorted(self._chip_codes, [cid * n, (cid + 1) * n])
             ranks.update((self._chip_codes[lo:hi] - cid * n).tolist())
         found = ((p, radar.match(self.papers[p])) for p in sorted(self._at[list(ranks)].tolist()))
