@@ -24,7 +24,7 @@ from operator import attrgetter
 from bot.core.matching.radar import Match
 
 #: The sort key implementing the documented order (smaller sorts first):
-#: ``Match.order``, computed once per match by each sort.
+#: ``Match.order``, computed when a match is first ranked.
 _ORDER = attrgetter("order")
 
 

@@ -22,7 +22,7 @@ author, keyword or category chip, comes from one of the radar's SOURCE chips
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -72,6 +72,12 @@ class Match:
     title_hits: int = 0
     abstract_hits: int = 0
 
+    #: ``order``, once asked (a ranked list is sorted, then its first few are
+    #: taken by the same key); None until then.
+    _order: tuple[int, int, int, int, int, int, float, str] | None = field(
+        default=None, init=False, compare=False, repr=False
+    )
+
     @property
     def order(self) -> tuple[int, int, int, int, int, int, float, str]:
         """The ranking key, the total order :mod:`bot.core.ranking` documents:
@@ -79,23 +85,27 @@ class Match:
         keyword chips, title hits, abstract hits, category chips, then the
         newest, then the key (smaller sorts first).
 
-        Computed when asked, not stored: a sort asks once per match, and the
-        daily planner, which builds tens of thousands of Matches for its cards,
-        orders them by packed integers and never asks (a stored key was one
-        more tuple per Match for the collector to walk)."""
-        authors, keywords, categories = chip_counts(self.chips)
-        newest, key = paper_ties(self.paper)
-        tier = 0 if authors else 1 if keywords else 2
-        return (
-            tier,
-            -authors,
-            -keywords,
-            -self.title_hits,
-            -self.abstract_hits,
-            -categories,
-            newest,
-            key,
-        )
+        Computed when first asked, not when the Match is built: the daily
+        planner, which builds tens of thousands of Matches for its cards,
+        orders them by packed integers and never asks (a key built with every
+        Match was one more tuple each for the collector to walk)."""
+        order = self._order
+        if order is None:
+            authors, keywords, categories = chip_counts(self.chips)
+            newest, key = paper_ties(self.paper)
+            tier = 0 if authors else 1 if keywords else 2
+            order = (
+                tier,
+                -authors,
+                -keywords,
+                -self.title_hits,
+                -self.abstract_hits,
+                -categories,
+                newest,
+                key,
+            )
+            object.__setattr__(self, "_order", order)  # a cache: frozen to everyone else
+        return order
 
     def _count(self, kind: ChipKind) -> int:
         return sum(1 for c in self.chips if c.kind is kind)
