@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import re
+import string
 import unicodedata
 from functools import lru_cache
 from sys import intern
@@ -144,7 +145,17 @@ def fold(text: str) -> str:
 
 
 _TOKEN = re.compile(r"[^\W_]+")
-_ASCII_TOKEN = re.compile(r"[a-z0-9]+")
+#: For ASCII text, one translate does the whole of folding and splitting but
+#: the split itself: capitals to lower case, apostrophes deleted, every other
+#: character that is not a letter or digit to a space.
+_ASCII_WORDS = str.maketrans(
+    {
+        **{chr(c): " " for c in range(128) if not chr(c).isalnum()},
+        **{c: c.lower() for c in string.ascii_uppercase},
+        "'": None,
+        "`": None,
+    }
+)
 
 
 def tokenize(text: str) -> tuple[str, ...]:
@@ -156,11 +167,10 @@ def tokenize(text: str) -> tuple[str, ...]:
     """
     if text.isascii():
         # Most titles and abstracts, also most with LaTeX: unwrapped ASCII stays
-        # ASCII, where folding is lower-casing, the apostrophes are ASCII, and
-        # the ASCII pattern finds the same runs. The same tokens as below for a
-        # quarter less time: a day's run tokenises every paper of the pool.
-        plain = strip_latex(text).lower().replace("'", "").replace("`", "")
-        return tuple(map(intern, _ASCII_TOKEN.findall(plain)))
+        # ASCII, where folding is lower-casing and the apostrophes are ASCII,
+        # so one translate and a split give the tokens below, faster than any
+        # pattern (a day's run tokenises every paper of the pool).
+        return tuple(map(intern, strip_latex(text).translate(_ASCII_WORDS).split()))
     return tuple(map(intern, _TOKEN.findall(fold(strip_latex(text)).translate(_APOSTROPHES))))
 
 
