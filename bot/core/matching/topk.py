@@ -17,9 +17,9 @@ category chip alone brings hundreds), but each digest posts ten. So:
    integer per entry sorts a radar's matches exactly as ``rank`` would;
 4. source and exclusion chips remove entries, papers the channel has seen are
    skipped, and each radar keeps its first ``cap``;
-5. only those get a :class:`Match`, from ``make_match`` as the reference
-   matcher builds it, one object shared by every channel with the same chips
-   matching the same paper.
+5. only those get a :class:`Match`, with the fields the reference matcher's
+   ``make_match`` gives it, one object shared by every channel with the same
+   chips matching the same paper.
 
 A radar whose chips could overflow a packed field (hundreds of chips of one
 kind) is planned the slow, exact way: ``Radar.match`` over its chips' papers.
