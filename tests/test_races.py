@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import random
+import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +30,7 @@ from bot.handlers.console import channel_ref
 from bot.sources.arxiv import ArxivSource
 from bot.sources.http import Throttle
 from bot.sources.replay import AtomPager, ReplayServer
+from bot.store.db import make_engine
 from bot.store.repo import Store
 from tests import pg
 from tests.flowkit import CAPTURE, NOW, make_config
@@ -206,6 +209,29 @@ def test_two_harvest_processes_on_one_fresh_sqlite_file_both_finish(tmp_path: Pa
     finally:
         store.close()
     assert sorted(p.name for p in tmp_path.iterdir() if "locks" in p.name) == []
+
+
+def test_a_fresh_file_another_writer_holds_is_waited_for_not_refused(tmp_path: Path) -> None:
+    """What made the test above fail now and then: while one process holds a
+    new database file's write lock (creating the schema), SQLite refuses the
+    other's switch to WAL at once, without the busy timeout's wait. Opening
+    the database waits for the writer instead, and then uses WAL."""
+    path = tmp_path / "radar.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE being_made (x)")
+    done = threading.Timer(0.3, other.execute, ("COMMIT",))
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        started = time.monotonic()
+        done.start()
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert time.monotonic() - started >= 0.25  # it waited for the other writer
+    finally:
+        done.join()
+        other.close()
+        engine.dispose()
 
 
 # -- the store's own answer to a writer that got there first -----------------------------

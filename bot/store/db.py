@@ -17,6 +17,8 @@ Also here, because every entry point needs them the same way:
 from __future__ import annotations
 
 import errno
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -97,12 +99,36 @@ def sqlite_folder(parsed: URL) -> Path | None:
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     try:
-        cur.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cur)
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
     finally:
         cur.close()
+
+
+def _switch_to_wal(cur: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting (up to the busy timeout) while
+    another process holds the file.
+
+    WAL is kept in the file, so only a fresh file's first connections switch
+    it, and the switch needs the file to itself. SQLite answers "database is
+    locked" to it at once, without the busy timeout's wait, when another
+    process is opening or writing the same fresh file at that moment: two
+    ``paper-radar harvest`` started together on a new database failed so,
+    now and then, before this waited.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    pause = 0.01
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 0.2)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
