@@ -182,7 +182,6 @@ class RadarPlanner(Generic[K]):
             rows.astype(wide) * n_classes + self._classes, minlength=n_radars * n_classes
         ).reshape(n_radars, n_classes)
         self._chip_sets: dict[tuple[int, ...], tuple[Chip, ...]] = {}
-        self._pair_chips: dict[int, tuple[Chip, ...]] = {}  # by (first, second) chip code
         self._built: dict[int, Match] = {}  # by (first chip, second chip, paper rank)
         self._built_sets: dict[tuple[tuple[int, ...], int], Match] = {}
 
@@ -486,7 +485,7 @@ class RadarPlanner(Generic[K]):
         # (tens of thousands of Matches: ``_make``'s work, inlined).
         pairs, name_ranks = np.divmod(names, n)
         kept = values[where]
-        built, chip_sets, papers = self._built, self._pair_chips, self._ranked_papers
+        built, chips_of, papers = self._built, self._chips_of, self._ranked_papers
         unique: list[Match | None] = []
         for code, pair, rank, title, abstract in zip(
             names.tolist(),
@@ -501,12 +500,9 @@ class RadarPlanner(Generic[K]):
                 continue
             match = built.get(code)
             if match is None:
-                chips = chip_sets.get(pair)
-                if chips is None:
-                    one, other = divmod(pair, n_chips + 1)
-                    cids = (one - 1,) if other == 0 else (one - 1, other - 1)
-                    chips = chip_sets[pair] = self._chips_of(cids)
-                match = built[code] = Match(papers[rank], chips, title, abstract)
+                one, other = divmod(pair, n_chips + 1)
+                cids = (one - 1,) if other == 0 else (one - 1, other - 1)
+                match = built[code] = Match(papers[rank], chips_of(cids), title, abstract)
             unique.append(match)
         objects = np.empty(len(unique), dtype=object)
         objects[:] = unique
