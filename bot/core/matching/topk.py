@@ -253,13 +253,16 @@ class RadarPlanner(Generic[K]):
             # The usual run, every radar: no gathering.
             entries: np.ndarray | None = None
             counts = np.diff(self._ptr)
-            local, cols, classes = self._entry_rows(), self._cols, self._classes
+            cols, classes = self._cols, self._classes
         else:
             entries, counts = self._entries_of(rows)
-            local = np.repeat(np.arange(len(rows), dtype=np.int32), counts)
             cols, classes = self._cols[entries], self._classes[entries]
-        shown = self._shown(keys, seen, local, cols)
-        n_seen = np.bincount(local[shown], minlength=len(rows))
+        # Entries are grouped row after row, so a per-row value reaches each of
+        # its row's entries by ``np.repeat`` (a sequential pass), not by indexing
+        # with a row number per entry (millions of scattered reads).
+        starts = np.cumsum(counts) - counts
+        shown = self._shown(keys, seen, starts, counts, cols)
+        n_seen = np.bincount(shown[0], minlength=len(rows))
         cap = np.fromiter((caps.get(k, default_cap) for k in keys), dtype=np.int64, count=len(keys))
         cap = np.maximum(cap, 0)  # a cap of 0 or less takes none, as ``top`` does
         # Candidates: each row's first (cap + its shown entries) in class order
@@ -270,21 +273,20 @@ class RadarPlanner(Generic[K]):
         within = np.cumsum(self._histogram[rows], axis=1)
         cut = (within < need[:, None]).sum(axis=1)
         before = np.where(cut > 0, within[np.arange(len(rows)), np.maximum(cut - 1, 0)], 0)
-        cut_at = cut.astype(classes.dtype)[local]
+        cut_at = np.repeat(cut.astype(classes.dtype), counts)
         at_cut = classes == cut_at
         order_at_cut = np.cumsum(at_cut, dtype=np.int32 if len(at_cut) < 1 << 31 else np.int64)
-        starts = np.cumsum(counts) - counts
         limit = np.concatenate(([0], order_at_cut))[starts] + need - before
         take = (classes < cut_at) | (
-            at_cut & (order_at_cut <= limit.astype(order_at_cut.dtype)[local])
+            at_cut & (order_at_cut <= np.repeat(limit.astype(order_at_cut.dtype), counts))
         )
         del cut_at, at_cut, order_at_cut
+        take[shown[1]] = False
         picked = np.flatnonzero(take)
-        if len(shown):
-            picked = picked[~np.isin(picked, shown)]
+        del take
         where = picked if entries is None else entries[picked]
         p_local, p_cols, p_values = self._sort(
-            local[picked].astype(np.int64),
+            np.searchsorted(starts + counts, picked, side="right"),
             self._cols[where].astype(np.int64),
             self._values[where].astype(np.int64),
         )
@@ -390,12 +392,14 @@ class RadarPlanner(Generic[K]):
         self,
         keys: Sequence[K],
         seen: Mapping[K, Collection[str]],
-        local: np.ndarray,
+        starts: np.ndarray,
+        counts: np.ndarray,
         cols: np.ndarray,
-    ) -> np.ndarray:
-        """Positions of the entries (``local`` row, paper rank ``cols``) whose
-        paper the channel was shown. Entries are sorted by (row, rank), so each
-        shown paper is one binary search."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(row, position) of each entry whose paper the channel was shown: rows
+        ``keys``' entries lie at ``starts``/``counts``, each in paper-rank order
+        (``cols``). Only the rows with shown papers are searched, each shown
+        paper one binary search among them."""
         n = self._n
         shown = [seen.get(key, ()) for key in keys]
         # Each shown key's rank in C (``map``; -1: not in the pool): a day's
@@ -405,23 +409,30 @@ class RadarPlanner(Generic[K]):
         per_row = np.fromiter(map(len, shown), np.int64, len(shown))
         rows = np.repeat(np.arange(len(shown), dtype=np.int64), per_row)
         found = ranks >= 0
-        codes = rows[found] * n + ranks[found]
+        rows, ranks = rows[found], ranks[found]
         if self._more_ranks:
             more = [
-                i * n + g
+                (i, g)
                 for i, keys_shown in enumerate(shown)
                 for paper_key in keys_shown
                 for g in self._more_ranks.get(paper_key, ())
             ]
-            codes = np.concatenate((codes, np.asarray(more, dtype=np.int64)))
-        if not len(codes):
-            return np.zeros(0, dtype=np.int64)
-        entry_codes = self._codes_of(local, cols)
-        wanted = codes.astype(entry_codes.dtype, copy=False)
+            extra = np.asarray(more, dtype=np.int64).reshape(-1, 2)
+            rows, ranks = np.concatenate((rows, extra[:, 0])), np.concatenate((ranks, extra[:, 1]))
+        nothing = np.zeros(0, dtype=np.int64)
+        if not len(rows):
+            return nothing, nothing
+        # The searched rows' entries, renumbered 0.. so that (row, rank) codes
+        # stay small and sorted.
+        searched = np.flatnonzero(np.bincount(rows, minlength=len(shown)))
+        where = ranges(starts[searched], counts[searched])
+        code_rows = np.repeat(np.arange(len(searched), dtype=np.int64), counts[searched])
+        entry_codes = self._codes_of(code_rows, cols[where])
+        wanted = (np.searchsorted(searched, rows) * n + ranks).astype(entry_codes.dtype)
         at = np.searchsorted(entry_codes, wanted)
         ok = at < len(entry_codes)
-        at, wanted = at[ok], wanted[ok]
-        return at[entry_codes[at] == wanted]
+        ok[ok] = entry_codes[at[ok]] == wanted[ok]
+        return rows[ok], where[at[ok]]
 
     def _sort(
         self, local: np.ndarray, cols: np.ndarray, values: np.ndarray
