@@ -159,17 +159,18 @@ class RadarPlanner(Generic[K]):
         # of entries row by row (three times the cost).
         on = (chips.T.tocsr() @ holders.T.tocsr()).tocsc()
         per_radar = np.diff(on.indptr)
-        rows = np.repeat(np.arange(n_radars, dtype=np.int32), per_radar)
         cols, values = on.indices.astype(np.int32, copy=False), on.data
         indptr = on.indptr
         del on, holders  # the arrays live on in ``cols`` and ``values``
-        dropped = self._refused(indptr, per_radar, rows, cols, scan, rank_of)
+        dropped = self._refused(indptr, per_radar, cols, scan, rank_of)
         if len(dropped):
-            keep = np.ones(len(rows), dtype=bool)
+            keep = np.ones(len(cols), dtype=bool)
             keep[dropped] = False
-            per_radar = per_radar - np.bincount(rows[dropped], minlength=n_radars)
-            rows, cols, values = rows[keep], cols[keep], values[keep]
-        # The entries: (radar row, paper rank, packed value), sorted by row then rank.
+            dropped_rows = np.searchsorted(indptr, dropped, side="right") - 1
+            per_radar = per_radar - np.bincount(dropped_rows, minlength=n_radars)
+            cols, values = cols[keep], values[keep]
+        # The entries: (paper rank, packed value), row after row (a radar's
+        # entries at ``_ptr[row]:_ptr[row + 1]``), each row's sorted by rank.
         self._cols, self._values = cols, values
         self._ptr = np.concatenate(([0], np.cumsum(per_radar))).astype(np.int64)
         self._rank_of = rank_of
@@ -177,10 +178,12 @@ class RadarPlanner(Generic[K]):
         # values (0 = best), and each radar's count of entries per class. A
         # digest's first ``cap`` are then found without sorting every entry.
         self._classes, n_classes = _classes(values, self._value_bits)
-        wide = np.int64 if n_radars * n_classes >= 1 << 31 else np.int32
-        self._histogram = np.bincount(
-            rows.astype(wide) * n_classes + self._classes, minlength=n_radars * n_classes
-        ).reshape(n_radars, n_classes)
+        # Counted as a CSR matrix whose columns are the classes, made dense: one
+        # pass in C, with no row number per entry to build.
+        self._histogram = sp.csr_matrix(
+            (np.ones(len(values), dtype=np.int32), self._classes, self._ptr),
+            shape=(n_radars, n_classes),
+        ).toarray()
         self._chip_sets: dict[tuple[int, ...], tuple[Chip, ...]] = {}
         self._built: dict[int, Match] = {}  # by (first chip, second chip, paper rank)
         self._built_sets: dict[tuple[tuple[int, ...], int], Match] = {}
@@ -189,7 +192,6 @@ class RadarPlanner(Generic[K]):
         self,
         indptr: np.ndarray,
         counts: np.ndarray,
-        rows: np.ndarray,
         cols: np.ndarray,
         scan: ChipScan,
         rank_of: np.ndarray,
@@ -214,7 +216,7 @@ class RadarPlanner(Generic[K]):
             admit[c, rank_of] = ok
         limited = np.flatnonzero(combo_of >= 0)
         entries = ranges(indptr[limited].astype(np.int64), counts[limited])
-        ok = admit[combo_of[rows[entries]], cols[entries]]
+        ok = admit[np.repeat(combo_of[limited], counts[limited]), cols[entries]]
         return entries[~ok]
 
     # -- digests ---------------------------------------------------------------------
