@@ -241,6 +241,7 @@ def clear_caches() -> None:
     names.parse_name.cache_clear()
     names.variant_keys.cache_clear()
     names._given_word.cache_clear()
+    names._given_words.cache_clear()
     keywords._text_of.cache_clear()
     keywords._tokens_of.cache_clear()
     filters.bylines.cache_clear()

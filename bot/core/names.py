@@ -268,6 +268,14 @@ def _given_word(word: str) -> GivenWord | None:
     return GivenWord(tuple(parts), joined)
 
 
+@lru_cache(maxsize=1 << 14)
+def _given_words(words: tuple[str, ...]) -> tuple[GivenWord, ...]:
+    """A reading's given names parsed, the unparseable dropped; cached like
+    ``_given_word``, so that readings with the same given names (every
+    "Yehui ..." of a day) share one tuple."""
+    return tuple(filter(None, map(_given_word, words)))
+
+
 def _surname_keys(words: list[str]) -> frozenset[str]:
     """Keys of a surname: all words joined, plus the same without particles."""
     if len(words) == 1 and "-" not in words[0]:
@@ -290,7 +298,7 @@ def _reading(given_words: list[str], surname_words: list[str]) -> Reading | None
     surname = _surname_keys(surname_words)
     if not surname:
         return None
-    given = tuple(filter(None, map(_given_word, given_words)))  # drop the Nones
+    given = _given_words(tuple(given_words))
     concat: frozenset[str] = frozenset()
     if len(given) == len(given_words) == 1:
         concat = given[0].keys  # what the join below gives (empty for an initial)

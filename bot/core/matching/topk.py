@@ -548,7 +548,7 @@ class RadarPlanner(Generic[K]):
         chips share it: fewer objects for the collector to walk)."""
         chips = self._chip_sets.get(cids)
         if chips is None:
-            chips = self._chip_sets[cids] = tuple([self.index.chips[c] for c in cids])
+            chips = self._chip_sets[cids] = tuple(map(self.index.chips.__getitem__, cids))
         return chips
 
     def _slow_matches(self, key: K) -> list[tuple[int, Match]]:
