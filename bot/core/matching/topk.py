@@ -142,11 +142,9 @@ class RadarPlanner(Generic[K]):
         ).astype(vtype)
         chips = sp.csr_matrix((value, (scan.chip, rank_of[scan.paper])), shape=(n_chips, n))
         chips.sort_indices()
-        # (chip, paper rank) of every hit, sorted: which chips of a radar matched
-        # a paper is a lookup here (only for the papers a digest posts).
-        self._chip_codes = (
-            np.repeat(np.arange(n_chips, dtype=np.int64), np.diff(chips.indptr)) * n + chips.indices
-        )
+        # Which chips of a radar matched a paper is a lookup here (only for the
+        # papers a digest posts): a binary search within the chip's row.
+        self._hits = chips
         # Radars x chips (0/1; the slow radars' rows are zeros: nothing of theirs
         # comes out of the product).
         holders = sp.csr_matrix(
@@ -474,9 +472,7 @@ class RadarPlanner(Generic[K]):
         lengths = self._watch_ptr[rows + 1] - self._watch_ptr[rows]
         pair_chip = self._watch_flat[ranges(self._watch_ptr[rows], lengths)]
         pair_entry = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
-        codes = pair_chip * n + ranks[pair_entry]
-        at = np.minimum(np.searchsorted(self._chip_codes, codes), len(self._chip_codes) - 1)
-        hit = self._chip_codes[at] == codes
+        hit = np.asarray(self._hits[pair_chip, ranks[pair_entry]]).ravel() != 0  # values > 0
         matched, owner = pair_chip[hit], pair_entry[hit]
         per_entry = np.bincount(owner, minlength=len(rows))
         starts = np.cumsum(per_entry) - per_entry
@@ -555,11 +551,10 @@ class RadarPlanner(Generic[K]):
         """The radar's ranked matches (with their pool positions), the reference
         way: ``Radar.match`` over its chips' papers, then ``rank``'s order."""
         radar = radar_of(tuple(self.radars[key]))
-        n = self._n
+        hits = self._hits
         ranks: set[int] = set()
         for cid in self.index.radar_watches(self._row[key]):
-            lo, hi = np.searchsorted(self._chip_codes, [cid * n, (cid + 1) * n])
-            ranks.update((self._chip_codes[lo:hi] - cid * n).tolist())
+            ranks.update(hits.indices[hits.indptr[cid] : hits.indptr[cid + 1]].tolist())
         found = ((p, radar.match(self.papers[p])) for p in sorted(self._at[list(ranks)].tolist()))
         return sorted(((p, m) for p, m in found if m is not None), key=lambda pm: pm[1].order)
 
