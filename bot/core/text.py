@@ -161,7 +161,7 @@ _TOKEN = re.compile(r"[^\W_]+")
 _ASCII_WORDS = bytes(
     ord(chr(c).lower()) if chr(c).isalnum() else ord(" ") for c in range(128)
 ) + bytes(128)  # never looked up: the text is ASCII
-_ASCII_APOSTROPHES = b"'`"
+_ASCII_APOSTROPHES = bytes(c for c in _APOSTROPHES if c < 128)  # the ASCII ones
 
 
 def tokenize(text: str) -> tuple[str, ...]:

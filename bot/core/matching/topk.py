@@ -490,18 +490,19 @@ class RadarPlanner(Generic[K]):
         head[per_entry > 0] = first
         name[named] = ((head[named] + 1) * (n_chips + 1) + second[named] + 1) * n + ranks[named]
         names, where, inverse = np.unique(name, return_index=True, return_inverse=True)
-        # Decoded for every name at once; the loop only looks up and builds
-        # (tens of thousands of Matches: ``_make``'s work, inlined).
+        # Every entry's keyword hits, decoded from its packed value at once; the
+        # loop only looks up and builds (tens of thousands of Matches).
+        titles = (values >> self._title_at) & self._hits_mask
+        abstracts = (values >> self._abs_at) & self._hits_mask
         pairs, name_ranks = np.divmod(names, n)
-        kept = values[where]
         built, chips_of, papers = self._built, self._chips_of, self._ranked_papers
         unique: list[Match | None] = []
         for code, pair, rank, title, abstract in zip(
             names.tolist(),
             pairs.tolist(),
             name_ranks.tolist(),
-            ((kept >> self._title_at) & self._hits_mask).tolist(),
-            ((kept >> self._abs_at) & self._hits_mask).tolist(),
+            titles[where].tolist(),
+            abstracts[where].tolist(),
             strict=True,
         ):
             if code < 0:
@@ -521,23 +522,14 @@ class RadarPlanner(Generic[K]):
             chips = matched.tolist()
             for e in np.flatnonzero(~named).tolist():
                 cids = tuple(chips[bounds[e] : bounds[e + 1]])
-                out[e] = self._multi(cids, int(ranks[e]), int(values[e]))
+                key = (cids, int(ranks[e]))
+                match = self._built_sets.get(key)
+                if match is None:  # once per (chips, rank): three matched chips or more
+                    match = self._built_sets[key] = Match(
+                        papers[key[1]], chips_of(cids), int(titles[e]), int(abstracts[e])
+                    )
+                out[e] = match
         return out
-
-    def _multi(self, cids: tuple[int, ...], rank: int, value: int) -> Match:
-        """``_make``, once per (chips, rank): for three matched chips or more."""
-        match = self._built_sets.get((cids, rank))
-        if match is None:
-            match = self._built_sets[cids, rank] = self._make(cids, rank, value)
-        return match
-
-    def _make(self, cids: tuple[int, ...], rank: int, value: int) -> Match:
-        """The Match of the paper at ``rank`` on a radar whose chips ``cids``
-        matched it (``value``: their packed counts and hits), as ``make_match``
-        builds it."""
-        title = (value >> self._title_at) & self._hits_mask
-        abstract = (value >> self._abs_at) & self._hits_mask
-        return Match(self._ranked_papers[rank], self._chips_of(cids), title, abstract)
 
     def _chips_of(self, cids: tuple[int, ...]) -> tuple[Chip, ...]:
         """The chips ``cids``, one tuple per distinct ``cids`` (Matches of equal
