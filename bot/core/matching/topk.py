@@ -91,7 +91,9 @@ class RadarPlanner(Generic[K]):
         ties = [paper_ties(p) for p in self.papers]
         by_rank = sorted(range(n), key=ties.__getitem__)
         self._at = np.asarray(by_rank, dtype=np.int64)
-        self._ranked_papers = [self.papers[i] for i in by_rank]  # rank -> paper
+        # rank -> paper (an object array: Matches take their papers by fancy index)
+        self._ranked_papers = np.empty(n, dtype=object)
+        self._ranked_papers[:] = [self.papers[i] for i in by_rank]
         rank_of = np.empty(n, dtype=np.int64)  # pool position -> tie-break rank
         rank_of[self._at] = np.arange(n, dtype=np.int64)
         # Paper key -> rank of its (first) paper, and of any other paper with
@@ -490,33 +492,41 @@ class RadarPlanner(Generic[K]):
         head[per_entry > 0] = first
         name[named] = ((head[named] + 1) * (n_chips + 1) + second[named] + 1) * n + ranks[named]
         names, where, inverse = np.unique(name, return_index=True, return_inverse=True)
-        # Every entry's keyword hits, decoded from its packed value at once; the
-        # loop only looks up and builds (tens of thousands of Matches).
+        # Every entry's keyword hits, decoded from its packed value at once.
         titles = (values >> self._title_at) & self._hits_mask
         abstracts = (values >> self._abs_at) & self._hits_mask
-        pairs, name_ranks = np.divmod(names, n)
-        built, chips_of, papers = self._built, self._chips_of, self._ranked_papers
-        unique: list[Match | None] = []
-        for code, pair, rank, title, abstract in zip(
-            names.tolist(),
-            pairs.tolist(),
-            name_ranks.tolist(),
-            titles[where].tolist(),
-            abstracts[where].tolist(),
-            strict=True,
-        ):
-            if code < 0:
-                unique.append(None)
-                continue
-            match = built.get(code)
-            if match is None:
-                one, other = divmod(pair, n_chips + 1)
-                cids = (one - 1,) if other == 0 else (one - 1, other - 1)
-                match = built[code] = Match(papers[rank], chips_of(cids), title, abstract)
-            unique.append(match)
-        objects = np.empty(len(unique), dtype=object)
-        objects[:] = unique
-        out: list[Match] = objects[inverse].tolist()
+        # Named Matches not built before (by an earlier call: ``matches`` after
+        # ``picks``) are built by ``map`` from arrays: tens of thousands of
+        # them, with no Python loop of ours around the constructor.
+        named_at = np.flatnonzero(names >= 0)  # -1 (not named) sorts first: at most one
+        codes = names[named_at].tolist()
+        unique = np.empty(len(names), dtype=object)
+        unique[named_at] = found = list(map(self._built.get, codes))
+        if None in found:
+            new = named_at[np.equal(np.asarray(found, dtype=object), None)]
+            pairs, new_ranks = np.divmod(names[new], n)
+            distinct, chip_set = np.unique(pairs, return_inverse=True)
+            one, other = np.divmod(distinct, n_chips + 1)
+            chip_sets = np.fromiter(
+                (
+                    self._chips_of((a - 1,) if b == 0 else (a - 1, b - 1))
+                    for a, b in zip(one.tolist(), other.tolist(), strict=True)
+                ),
+                dtype=object,
+                count=len(distinct),
+            )
+            built = list(
+                map(
+                    Match,
+                    self._ranked_papers[new_ranks].tolist(),
+                    chip_sets[chip_set.ravel()].tolist(),
+                    titles[where[new]].tolist(),
+                    abstracts[where[new]].tolist(),
+                )
+            )
+            unique[new] = built
+            self._built.update(zip(names[new].tolist(), built, strict=True))
+        out: list[Match] = unique[inverse.ravel()].tolist()
         if not named.all():
             bounds = np.concatenate(([0], np.cumsum(per_entry))).tolist()
             chips = matched.tolist()
@@ -526,7 +536,10 @@ class RadarPlanner(Generic[K]):
                 match = self._built_sets.get(key)
                 if match is None:  # once per (chips, rank): three matched chips or more
                     match = self._built_sets[key] = Match(
-                        papers[key[1]], chips_of(cids), int(titles[e]), int(abstracts[e])
+                        self._ranked_papers[key[1]],
+                        self._chips_of(cids),
+                        int(titles[e]),
+                        int(abstracts[e]),
                     )
                 out[e] = match
         return out
