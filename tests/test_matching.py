@@ -17,14 +17,15 @@ from bot.core import text as text_module
 from bot.core.chips import Chip, ChipKind
 from bot.core.matching.filters import author_in_paper, category_in_paper, keyword_in_paper
 from bot.core.matching.index import RadarIndex
-from bot.core.matching.keywords import KeywordQuery, keyword_hits, paper_text, paper_tokens
+from bot.core.matching.keywords import KeywordQuery, keyword_hits, paper_text
 from bot.core.matching.querytable import QueryTable
 from bot.core.matching.radar import Radar, match_paper
+from bot.core.matching.tokencodes import FormCodes
 from bot.core.matching.topk import RadarPlanner
 from bot.core.names import parse_name
 from bot.core.paper import Paper
 from bot.core.ranking import rank
-from bot.core.text import strip_latex, tokenize, word_forms
+from bot.core.text import strip_latex, token_bytes, tokenize, word_forms
 
 BASE = datetime(2026, 4, 29, 17, 0, tzinfo=UTC)
 
@@ -498,6 +499,7 @@ _WORDS = [
     "agent",
     "agents",
     "diffusion",
+    "representation",
     "graph",
     "neural",
     "network",
@@ -616,13 +618,21 @@ def test_the_query_table_equals_keyword_hits_pair_by_pair(
     of pairs), plural forms, several phrases per query, text in title or
     abstract, empty fields. The texts are made of the queries' own words in
     their forms, so phrases do occur (and almost occur, also across the end of
-    a title or of a paper: the table reads all fields as one stream)."""
+    a title or of a paper: the table reads all fields as one stream), written
+    as papers write them (capitals, accents, LaTeX, apostrophes) or nearly
+    (a letter more or less: the table reads a token of up to 8 bytes as one
+    integer, a longer one by its first 8)."""
     queries = list(dict.fromkeys(KeywordQuery.parse(v) for v in values))
     words = sorted({f for q in queries for p in q.forms for fs in p for f in fs} | {"x", "-"})
-    text = st.lists(st.sampled_from(words), max_size=12).map(" ".join)
+    written = st.sampled_from(words).flatmap(
+        lambda w: st.sampled_from(
+            [w, w.upper(), w + "x", w[:-1], w.replace("a", "á", 1), f"\\emph{{{w}}}", w + "'s"]
+        )
+    )
+    text = st.lists(st.one_of(st.sampled_from(words), written), max_size=12).map(" ".join)
     texts = data.draw(st.lists(st.tuples(text, text), max_size=8))
     papers = [paper_text(paper(title=t, abstract=a)) for t, a in texts]
-    got = QueryTable(queries).hits([(t.title, t.abstract) for t in papers])
+    got = QueryTable(queries).hits(texts)
     assert all(a.dtype == np.int32 for a in vars(got).values())
     order = list(zip(got.query.tolist(), got.paper.tolist(), strict=True))
     assert order == sorted(set(order))  # by query, then paper, each pair once
@@ -659,7 +669,7 @@ def test_the_query_table_finds_phrases_within_one_field_only() -> None:
         ("", ""),
         ("a model of agent", "agents graph model"),  # 4: found, in one field each
     ]
-    got = QueryTable(queries).hits([paper_tokens(paper(title=t, abstract=a)) for t, a in texts])
+    got = QueryTable(queries).hits(texts)
     assert list(
         zip(
             got.query.tolist(),
@@ -673,8 +683,8 @@ def test_the_query_table_finds_phrases_within_one_field_only() -> None:
 
 def test_a_query_table_with_nothing_to_match_finds_nothing() -> None:
     """No queries, no papers, or papers with no text: empty int32 hits."""
-    some = [paper_tokens(paper(title="graph model", abstract="model of agents"))]
-    blank = [paper_tokens(paper(title="", abstract=""))] * 3
+    some = [("graph model", "model of agents")]
+    blank = [("", "")] * 3
     one = [KeywordQuery.parse('"graph model" "model of agents"')]
     for table, texts in ((QueryTable([]), some), (QueryTable(one), []), (QueryTable(one), blank)):
         got = table.hits(texts)
@@ -688,3 +698,50 @@ def test_a_phrase_longer_than_the_text_is_simply_absent() -> None:
     assert not kw('"model model model model"', "model model")
     assert not kw('"a b c"', "b", "c")
     assert kw('"model model"', "x", "model model")
+
+
+@given(
+    st.text(max_size=80)
+    | st.text(alphabet="aeSßéα1\u0301\u2019\u02bc'`$\\{} –-“\U0001d54a", max_size=60)
+)
+def test_token_bytes_split_into_tokenize_s_tokens(text: str) -> None:
+    assert token_bytes(text).split() == [t.encode() for t in tokenize(text)]
+
+
+_FORM = st.text(alphabet="abcdefghijklmnopqrstuvwxyzéαß0123456789", min_size=1, max_size=24)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_FORM, min_size=0, max_size=60, unique=True), st.data())
+def test_form_codes_are_a_lookup_of_each_token(forms: list[str], data: st.DataObject) -> None:
+    """Tokens of up to 16 bytes are coded as integers through a hash table,
+    longer ones as bytes: every token gets exactly its form's code. Forms and
+    near misses (a letter more or less, 8 and 16 bytes long and around) are
+    mixed, and enough forms fill the table for probes to read on."""
+    forms = [t for t in dict.fromkeys(f for form in forms for f in tokenize(form))]
+    codes = {f: i * 7 for i, f in enumerate(forms)}
+    table = FormCodes(codes)
+    near = st.sampled_from(forms or ["x"]).flatmap(
+        lambda f: st.sampled_from([f, f + "s", f[:-1], f.upper(), f + "a" * (16 - len(f))])
+    )
+    field = st.lists(st.one_of(near, _FORM), max_size=10).map(" ".join)
+    texts = data.draw(st.lists(st.tuples(field, field), max_size=6))
+    code, bounds = table.codes(texts)
+    tokens = [tokenize(f) for t in texts for f in t]
+    assert bounds.tolist() == [0, *np.cumsum([len(t) for t in tokens]).tolist()]
+    assert code.tolist() == [codes.get(t, -1) for ts in tokens for t in ts]
+
+
+def test_form_codes_with_a_crowded_table() -> None:
+    """Thousands of forms that share their first 8 or 16 bytes: the table is
+    read exactly, a token never taken for a form it only begins like."""
+    forms = [f"{p}{i}" for p in ("representation", "represent", "x") for i in range(1500)]
+    codes = {f: i for i, f in enumerate(forms)}
+    table = FormCodes(codes)
+    text = " ".join([*forms, *(f + "z" for f in forms), "representatio", "representation"])
+    code, _ = table.codes([(text, "")])
+    assert code.tolist() == [*range(len(forms)), *[-1] * len(forms), -1, -1]
+    # No form longer than 16 bytes: a longer token is still none of them.
+    short = FormCodes({"representation10": 1, "representations": 2})
+    code, _ = short.codes([("representation10z representations representation10", "")])
+    assert code.tolist() == [-1, 2, 1]

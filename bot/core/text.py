@@ -162,6 +162,9 @@ _ASCII_WORDS = bytes(
     ord(chr(c).lower()) if chr(c).isalnum() else ord(" ") for c in range(128)
 ) + bytes(128)  # never looked up: the text is ASCII
 _ASCII_APOSTROPHES = bytes(c for c in _APOSTROPHES if c < 128)  # the ASCII ones
+#: For folded text: every character that is not a letter or digit to a space,
+#: and no change of case (folding has done it, except where NFKD made a capital).
+_ASCII_SPACES = bytes(c if chr(c).isalnum() else ord(" ") for c in range(128)) + bytes(128)
 
 
 def tokenize(text: str) -> tuple[str, ...]:
@@ -172,17 +175,41 @@ def tokenize(text: str) -> tuple[str, ...]:
     the memory, and looking their tokens up touches fewer places of it.
     """
     if text.isascii():
-        # Most titles and abstracts, also most with LaTeX: unwrapped ASCII stays
-        # ASCII, where folding is lower-casing and the apostrophes are ASCII,
-        # so one translate and a split give the tokens below, faster than any
-        # pattern (a day's run tokenises every paper of the pool).
-        words = strip_latex(text).encode().translate(_ASCII_WORDS, _ASCII_APOSTROPHES)
-        return tuple(map(intern, words.decode().split()))
+        return tuple(map(intern, _ascii_token_bytes(text).decode().split()))
     folded = fold(strip_latex(text))
     for apostrophe in _APOSTROPHE_CHARS:  # what translating by ``_APOSTROPHES`` does
         if apostrophe in folded:
             folded = folded.replace(apostrophe, "")
-    return tuple(map(intern, _TOKEN.findall(folded)))
+    if not folded.isascii():
+        # Most text still not ASCII once folded is so for a dash or a quote,
+        # which only separate tokens: with spaces in their place it takes the
+        # ASCII path, where the unicode pattern costs several times as much.
+        for c in set(folded):
+            if not c.isascii() and not c.isalnum():  # isalnum: the pattern's letters
+                folded = folded.replace(c, " ")
+        if not folded.isascii():
+            return tuple(map(intern, _TOKEN.findall(folded)))
+    return tuple(map(intern, folded.encode().translate(_ASCII_SPACES).decode().split()))
+
+
+def token_bytes(text: str) -> bytes:
+    """``tokenize(text)`` as UTF-8 with spaces between the tokens (and maybe
+    around them, in runs): ``bytes.split()`` gives the tokens back.
+
+    For the pool-wide keyword matcher, which reads every token of a day's
+    papers as array data: no string object per token, no interning.
+    """
+    if text.isascii():
+        return _ascii_token_bytes(text)
+    return " ".join(tokenize(text)).encode()
+
+
+def _ascii_token_bytes(text: str) -> bytes:
+    # Most titles and abstracts, also most with LaTeX: unwrapped ASCII stays
+    # ASCII, where folding is lower-casing and the apostrophes are ASCII, so
+    # one translate gives the tokens and the spaces between them, faster than
+    # any pattern (a day's run tokenises every paper of the pool).
+    return strip_latex(text).encode().translate(_ASCII_WORDS, _ASCII_APOSTROPHES)
 
 
 @lru_cache(maxsize=1 << 16)

@@ -26,7 +26,7 @@ import numpy as np
 
 from bot.core.chips import Chip, ChipKind
 from bot.core.matching.filters import category_lookups
-from bot.core.matching.keywords import KeywordQuery, paper_tokens
+from bot.core.matching.keywords import KeywordQuery
 from bot.core.matching.querytable import QueryTable
 from bot.core.matching.radar import (
     Evidence,
@@ -334,7 +334,7 @@ class RadarIndex(Generic[K]):
         excluded_paper = np.zeros(0, dtype=np.int32)
         if self._queries:
             table = QueryTable(self._queries)
-            hits = table.hits([paper_tokens(p) for p in papers])
+            hits = table.hits([(p.title, p.abstract) for p in papers])
             # A query's hits become hits of each of its watch chips...
             per_query = np.array([len(c) for c in self._query_chips], dtype=np.int64)
             flat = np.fromiter(

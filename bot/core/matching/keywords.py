@@ -18,10 +18,8 @@ from bot.core.text import tokenize, word_forms
 __all__ = [
     "KeywordQuery",
     "PaperText",
-    "PaperTokens",
     "keyword_hits",
     "paper_text",
-    "paper_tokens",
     "phrase_in",
 ]
 
@@ -116,27 +114,9 @@ class PaperText:
         return self.title_words | self.abstract_words
 
 
-#: A paper's title tokens and abstract tokens.
-PaperTokens = tuple[tuple[str, ...], tuple[str, ...]]
-
-
-@lru_cache(maxsize=8192)
-def _tokens_of(title: str, abstract: str) -> PaperTokens:
-    return tokenize(title), tokenize(abstract)
-
-
-def paper_tokens(paper: Paper) -> PaperTokens:
-    """The tokenised title and abstract of ``paper`` (cached), without the word
-    sets of :class:`PaperText`: all the pool-wide matcher
-    (:class:`~bot.core.matching.querytable.QueryTable`) reads. Tuples of
-    strings are dropped from the cyclic collector's view once it has seen
-    them; a day's 4,000 word sets would be walked by every full collection."""
-    return _tokens_of(paper.title, paper.abstract)
-
-
 @lru_cache(maxsize=8192)
 def _text_of(title: str, abstract: str) -> PaperText:
-    t, a = _tokens_of(title, abstract)
+    t, a = tokenize(title), tokenize(abstract)
     return PaperText(t, a, frozenset(t), frozenset(a))
 
 

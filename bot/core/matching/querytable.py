@@ -7,8 +7,9 @@ same answers come out of one pass over the pool's tokens, a few array passes
 and a few sparse products:
 
 * every form of every query token gets a code; every token of every title and
-  abstract is mapped to its code (-1 for a token no query has) in one pass in
-  C, the fields one after another, so all later work is on integer arrays;
+  abstract is mapped to its code (-1 for a token no query has) by array
+  passes over the tokens' bytes (:mod:`~bot.core.matching.tokencodes`), the
+  fields one after another, so all later work is on integer arrays;
 * a one-token phrase is in a field when one of its forms is; a two-token
   phrase when one of its (form, form) pairs is a pair of adjacent tokens of
   the field: adjacent codes are looked up among the registered pairs (sorted
@@ -25,7 +26,6 @@ The rule is :func:`keyword_hits`'s exactly (token agreement by
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain, pairwise, repeat
@@ -33,7 +33,8 @@ from itertools import chain, pairwise, repeat
 import numpy as np
 import scipy.sparse as sp
 
-from bot.core.matching.keywords import KeywordQuery, PaperTokens
+from bot.core.matching.keywords import KeywordQuery
+from bot.core.matching.tokencodes import FormCodes
 
 __all__ = ["QueryHits", "QueryTable"]
 
@@ -102,6 +103,7 @@ class QueryTable:
                 q_rows.append(ph)
                 q_cols.append(qid)
         self._form_id = form_id
+        self._form_codes = FormCodes(form_id)
         self._n_phrases = n_ph = len(phrase_id)
         n_forms, self._n_pairs = len(form_id), len(pair_id)
         # Rows: forms, then pairs (the columns of the token matrix of ``hits``).
@@ -130,24 +132,16 @@ class QueryTable:
             raise ValueError(f"a keyword query of {top} phrases is more than can be matched")
         self._lane = max(1, top.bit_length())
 
-    def hits(self, texts: Sequence[PaperTokens]) -> QueryHits:
-        """Every query's hits among ``texts``, each paper's (title tokens,
-        abstract tokens) (a paper's position is its row)."""
+    def hits(self, texts: Sequence[tuple[str, str]]) -> QueryHits:
+        """Every query's hits among ``texts``, each paper's (title, abstract)
+        (a paper's position is its row)."""
         n = len(texts)
         if not self.queries or not n:
             empty = np.zeros(0, dtype=np.int32)
             return QueryHits(empty, empty, empty, empty)
         # The fields one after another: paper p's title is field 2p, its
         # abstract 2p + 1; field i holds the positions bounds[i] to bounds[i + 1].
-        fields = [f for t in texts for f in t]
-        bounds = np.zeros(2 * n + 1, dtype=np.int64)
-        np.cumsum(np.fromiter(map(len, fields), np.int64, count=2 * n), out=bounds[1:])
-        # Every token's code: a dict lookup per token, in C (a token no query
-        # has is stored with -1 by the C factory, once per distinct token).
-        codes = defaultdict(repeat(-1).__next__, self._form_id)
-        code = np.fromiter(
-            map(codes.__getitem__, chain.from_iterable(fields)), np.int32, int(bounds[-1])
-        )
+        code, bounds = self._form_codes.codes(texts)
         at = np.flatnonzero(code >= 0)
         form = code[at]
         pair_at, pair = self._pairs_at(at, form, bounds)
