@@ -4,7 +4,9 @@ A figure means little without its machine: two cores shared with a test run
 give half the throughput of the same two cores idle. Every script in bench/
 calls ``print_machine()`` first, so each output carries the CPU count, the
 model, the memory and the load averages it was measured under, and says so
-when the machine was busy.
+when the machine was busy. It also times a fixed pure-Python workload: on a
+VM, a busy host slows every figure while the guest's own load stays low, and
+this one number tells two days (or two machines) apart.
 
     .venv/bin/python bench/machine.py      # just the machine line
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 from typing import TextIO
 
@@ -50,6 +53,26 @@ def memory_gib() -> float | None:
     return None
 
 
+def python_speed_ms(rounds: int = 5) -> float:
+    """Milliseconds (the best of ``rounds``) of a fixed pure-Python workload made
+    of what this project's hot paths are made of: splitting text, dict and set
+    updates, small tuples. Lower is faster; the best run is the machine's, the
+    others are whatever else it was doing."""
+    text = " ".join(f"w{i % 997}" for i in range(20_000))
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(5):
+            counts: dict[str, int] = {}
+            for word in text.split():
+                counts[word] = counts.get(word, 0) + 1
+            heads = {word[:3] for word in counts}
+            pairs = [(word, n) for word, n in counts.items() if n > 1 and word[:3] in heads]
+        best = min(best, time.perf_counter() - start)
+    assert pairs  # the workload ran
+    return best * 1000
+
+
 def describe() -> list[str]:
     """The machine and its current load, as lines for a bench's output."""
     cpus = usable_cpus()
@@ -59,6 +82,8 @@ def describe() -> list[str]:
         f"machine   {cpus} usable CPU{'s' if cpus != 1 else ''} (nproc; {total} on the host), "
         f"{cpu_model()}" + (f", {mem:.1f} GiB RAM" if mem is not None else ""),
         f"software  Python {platform.python_version()}, {platform.system()} {platform.release()}",
+        f"speed     {python_speed_ms():.1f} ms for a fixed pure-Python workload "
+        f"(bench/machine.py; lower is faster; compare it before comparing figures)",
     ]
     try:
         one, five, fifteen = os.getloadavg()

@@ -39,6 +39,8 @@ def test_machine_line_names_cpus_and_load(monkeypatch: pytest.MonkeyPatch) -> No
     assert f"{cpus} usable CPU" in text
     assert f"load      {cpus * 3.0:.2f} 1.50 0.25 (1/5/15 min averages)" in text
     assert "BUSY" in text
+    speed = float(text.split("speed     ", 1)[1].split(" ms for a fixed pure-Python workload")[0])
+    assert 0 < speed < 60_000
     monkeypatch.setattr(machine.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     assert "quiet" in "\n".join(machine.describe()) and "BUSY" not in "\n".join(machine.describe())
 
