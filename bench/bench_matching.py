@@ -383,8 +383,7 @@ def main() -> int:
         f"yesterday's run, as a running bot plans them (the chips parsed the day before); "
         f"'warm' is today's again (every paper tokenised too). "
         f"Start-up objects are frozen out of the cyclic collector's sight, as in "
-        f"`paper-radar run`; the planner pauses the cyclic collector itself "
-        f"(bot.core.collector) and the collection deferred to its end is in its figures."
+        f"`paper-radar run`; the collector stays on throughout (its passes are in the figures)."
     )
     if args.liked_share > 0:
         per_channel = naive_wall / len(subset)

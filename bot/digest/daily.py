@@ -14,7 +14,6 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from bot.core.chips import Chip
-from bot.core.collector import collector_paused
 from bot.core.matching.radar import make_match
 from bot.core.matching.topk import RadarPlanner
 from bot.core.paper import Paper
@@ -60,22 +59,7 @@ def plan_radars(
 ) -> dict[int, DigestPlan]:
     """``plan_all`` once its reads are done: each radar's digest over ``pool``,
     skipping the paper keys in ``seen`` (by channel), ``caps`` cards each (else
-    :data:`DEFAULT_CAP`). Equal, channel by channel, to ``plan_digest``.
-
-    The cyclic collector is paused meanwhile: planning makes no cycles, and
-    each full collection it set off walked every live object to free nothing
-    (:mod:`bot.core.collector`)."""
-    with collector_paused():
-        return _plan_radars(radars, pool, seen, caps, ranking)
-
-
-def _plan_radars(
-    radars: Mapping[int, Sequence[Chip]],
-    pool: Sequence[Paper],
-    seen: Mapping[int, Collection[str]],
-    caps: Mapping[int, int],
-    ranking: ChannelRanking | None,
-) -> dict[int, DigestPlan]:
+    :data:`DEFAULT_CAP`). Equal, channel by channel, to ``plan_digest``."""
     planner = RadarPlanner(radars, pool)
     orders = ranking.orders(radars, pool, planner.ranked) if ranking is not None else {}
     picks = planner.picks(seen, caps, DEFAULT_CAP, [c for c in radars if c not in orders])
