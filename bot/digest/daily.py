@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from bot.core.chips import Chip
-from bot.core.matching.radar import make_match
+from bot.core.matching.radar import Match, make_match
 from bot.core.matching.topk import RadarPlanner
 from bot.core.paper import Paper
 from bot.digest.plan import ChannelRanking, DigestPlan
@@ -62,7 +62,11 @@ def plan_radars(
     :data:`DEFAULT_CAP`). Equal, channel by channel, to ``plan_digest``."""
     planner = RadarPlanner(radars, pool)
     orders = ranking.orders(radars, pool, planner.ranked) if ranking is not None else {}
-    picks = planner.picks(seen, caps, DEFAULT_CAP, [c for c in radars if c not in orders])
+
+    def plan(cid: int, matches: tuple[Match, ...], fresh: int, considered: int) -> DigestPlan:
+        return DigestPlan(matches, max(0, fresh - caps.get(cid, DEFAULT_CAP)), considered)
+
+    plans = planner.picks(seen, caps, DEFAULT_CAP, plan, [c for c in radars if c not in orders])
     chosen: dict[int, list[int]] = {}
     fresh: dict[int, int] = {}
     for cid, order in orders.items():
@@ -74,17 +78,12 @@ def plan_radars(
     on_radar = planner.matches(
         {c: [p for p in chosen[c] if p not in orders[c].watched] for c in orders}
     )
-    plans: dict[int, DigestPlan] = {}
-    for cid in radars:
-        cap = caps.get(cid, DEFAULT_CAP)
-        if cid not in orders:
-            pick = picks[cid]
-            plans[cid] = DigestPlan(pick.matches, max(0, pick.fresh - cap), pick.considered)
-            continue
-        order, found = orders[cid], iter(on_radar[cid])
+    for cid, order in orders.items():
+        found = iter(on_radar[cid])
         matches = tuple(
             make_match(pool[p], order.watched[p], 0, 0) if p in order.watched else next(found)
             for p in chosen[cid]
         )
+        cap = caps.get(cid, DEFAULT_CAP)
         plans[cid] = DigestPlan(matches, max(0, fresh[cid] - cap), len(order.papers))
-    return plans
+    return plans if not orders else {cid: plans[cid] for cid in radars}

@@ -29,7 +29,7 @@ matches.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, pairwise, repeat
 from typing import Generic, TypeVar
@@ -43,9 +43,10 @@ from bot.core.matching.radar import Match, paper_ties, radar_of
 from bot.core.paper import Paper
 from bot.core.ranking import top
 
-__all__ = ["FIELD_BITS", "Pick", "RadarPlanner", "Ranked", "ranges"]
+__all__ = ["FIELD_BITS", "MakePick", "RadarPlanner", "Ranked", "ranges"]
 
 K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
 
 #: Bits per packed field (author, keyword, category chips; title, abstract
 #: hits): a radar with 256 or more chips (or phrases) of one kind is planned
@@ -54,14 +55,12 @@ FIELD_BITS = 8
 _KIND = {ChipKind.AUTHOR: 0, ChipKind.KEYWORD: 1, ChipKind.CATEGORY: 2}
 
 
-@dataclass(frozen=True)
-class Pick:
-    """One radar's digest: its first ``cap`` unseen matches in ranking order,
-    how many unseen matches it has (``fresh``), and how many in all."""
-
-    matches: tuple[Match, ...]
-    fresh: int
-    considered: int
+#: What :meth:`RadarPlanner.picks` makes of one radar's digest, given the
+#: radar's key, its first ``cap`` unseen matches in ranking order, how many
+#: unseen matches it has, and how many in all. The caller's own object (a
+#: digest plan), made once: an intermediate one per radar would be 10,000
+#: more objects alive at once for the cyclic collector to count and walk.
+MakePick = Callable[[K, tuple[Match, ...], int, int], T]
 
 
 @dataclass(frozen=True)
@@ -226,21 +225,24 @@ class RadarPlanner(Generic[K]):
         seen: Mapping[K, Collection[str]],
         caps: Mapping[K, int],
         default_cap: int,
+        make: MakePick[K, T],
         keys: Collection[K] | None = None,
-    ) -> dict[K, Pick]:
-        """Each radar's digest (every radar's, or those of ``keys``): its first
-        ``cap`` matches whose paper key is not in ``seen`` (what the channel
-        was shown), in ranking order. ``caps`` by radar, else ``default_cap``."""
+    ) -> dict[K, T]:
+        """Each radar's digest (every radar's, or those of ``keys``), as ``make``
+        makes it: its first ``cap`` matches whose paper key is not in ``seen``
+        (what the channel was shown), in ranking order. ``caps`` by radar, else
+        ``default_cap``."""
         wanted = list(self.index.keys) if keys is None else [k for k in keys if k in self._row]
-        out: dict[K, Pick] = {}
+        out: dict[K, T] = {}
         fast: list[K] = []
         for key in wanted:
             if self._row[key] in self._slow:
-                out[key] = self._slow_pick(key, seen.get(key, ()), caps.get(key, default_cap))
+                cap = caps.get(key, default_cap)
+                out[key] = make(key, *self._slow_pick(key, seen.get(key, ()), cap))
             else:
                 fast.append(key)
         if fast:
-            out.update(self._fast_picks(fast, seen, caps, default_cap))
+            out.update(self._fast_picks(fast, seen, caps, default_cap, make))
         return {k: out[k] for k in wanted}
 
     def _fast_picks(
@@ -249,7 +251,8 @@ class RadarPlanner(Generic[K]):
         seen: Mapping[K, Collection[str]],
         caps: Mapping[K, int],
         default_cap: int,
-    ) -> dict[K, Pick]:
+        make: MakePick[K, T],
+    ) -> dict[K, T]:
         rows = np.asarray([self._row[k] for k in keys], dtype=np.int64)
         if len(rows) == len(self.index) and bool((rows == np.arange(len(rows))).all()):
             # The usual run, every radar: no gathering.
@@ -300,10 +303,8 @@ class RadarPlanner(Generic[K]):
         bounds = np.searchsorted(p_local, np.arange(len(rows) + 1)).tolist()
         fresh = (counts - n_seen).tolist()
         total = counts.tolist()
-        return {
-            key: Pick(tuple(matches[bounds[i] : bounds[i + 1]]), fresh[i], total[i])
-            for i, key in enumerate(keys)
-        }
+        digests = map(tuple, map(matches.__getitem__, map(slice, bounds, bounds[1:])))
+        return dict(zip(keys, map(make, keys, digests, fresh, total), strict=True))
 
     def ranked(self, keys: Collection[K]) -> dict[K, Ranked]:
         """The whole match list of each radar of ``keys``, in ranking order."""
@@ -563,10 +564,12 @@ class RadarPlanner(Generic[K]):
         found = ((p, radar.match(self.papers[p])) for p in sorted(self._at[list(ranks)].tolist()))
         return sorted(((p, m) for p, m in found if m is not None), key=lambda pm: pm[1].order)
 
-    def _slow_pick(self, key: K, seen: Collection[str], cap: int) -> Pick:
+    def _slow_pick(
+        self, key: K, seen: Collection[str], cap: int
+    ) -> tuple[tuple[Match, ...], int, int]:
         found = [m for _, m in self._slow_matches(key)]
         fresh = [m for m in found if m.paper.key not in seen]
-        return Pick(tuple(top(fresh, cap)), len(fresh), len(found))
+        return tuple(top(fresh, cap)), len(fresh), len(found)
 
 
 def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
