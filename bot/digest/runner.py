@@ -47,6 +47,7 @@ from bot.core.cards import Reply, ReplyKind
 from bot.core.channel import ChannelRef, ChannelState
 from bot.core.chips import watches
 from bot.core.outgoing import Outbound, Outgoing, for_run
+from bot.core.paper import Paper
 from bot.digest.daily import plan_all
 from bot.digest.deliver import DeliveryFailed, Poster, deliver
 from bot.digest.harvest_gate import HarvestGate
@@ -78,7 +79,9 @@ class DigestReplies(Protocol):
     """What a run posts, from the service (``RadarService``): the digest of a
     claimed run, and the automatic briefing due after it."""
 
-    def run_reply(self, run: RunInfo, state: ChannelState) -> Reply: ...
+    def run_reply(
+        self, run: RunInfo, state: ChannelState, known: Mapping[str, Paper] | None = None
+    ) -> Reply: ...
 
     def auto_brief(self, state: ChannelState, now: datetime) -> Outbound | None: ...
 
@@ -251,7 +254,10 @@ class DigestRunner:
                     self._retry_due.update((state.id, item) for state, item in batch)
                     continue
                 for (state, item), run in zip(batch, runs, strict=True):
-                    posted = None if run is None else await self.deliver(state, run)
+                    plan = plans.get(state.id)
+                    # The plan's papers, so the cards need no read of the store.
+                    known = {m.paper.key: m.paper for m in plan.matches} if plan else None
+                    posted = None if run is None else await self.deliver(state, run, known)
                     outcomes.append(Outcome(state.id, item.occurrence.run_key, run, posted))
 
         await asyncio.gather(*(worker() for _ in range(workers)))
@@ -303,8 +309,12 @@ class DigestRunner:
 
     # -- delivery ------------------------------------------------------------------
 
-    async def deliver(self, state: ChannelState, run: RunInfo) -> int | None:
+    async def deliver(
+        self, state: ChannelState, run: RunInfo, known: Mapping[str, Paper] | None = None
+    ) -> int | None:
         """Post what is left of ``run`` if no other process is posting it.
+        ``known``: papers already in hand (the day's plan), by key; the others
+        of the run are read from the store.
 
         Returns the messages posted now, or None when the run was not ours to
         post (locked elsewhere, finished meanwhile) or failed (retried later).
@@ -316,7 +326,7 @@ class DigestRunner:
         self._delivering.add(run.id)
         opened: tuple[RunInfo, Reply | None] | None = None
         try:
-            opened = await asyncio.to_thread(self._open, locks, run, state)
+            opened = await asyncio.to_thread(self._open, locks, run, state, known)
             if opened is None:
                 return None
             run, reply = opened
@@ -374,7 +384,11 @@ class DigestRunner:
                 await asyncio.shield(asyncio.to_thread(locks.release, Locks.RUN, run.id))
 
     def _open(
-        self, locks: Locks, run: RunInfo, state: ChannelState
+        self,
+        locks: Locks,
+        run: RunInfo,
+        state: ChannelState,
+        known: Mapping[str, Paper] | None = None,
     ) -> tuple[RunInfo, Reply | None] | None:
         """In one trip to a worker thread: the run's lock and what the run posts
         (None: nothing, a quiet day). None when another deliverer holds the
@@ -384,7 +398,7 @@ class DigestRunner:
             log.debug("event=digest.busy channel=%d run=%d", state.id, run.id)
             return None
         try:
-            return run, self._reply_for(run, state)
+            return run, self._reply_for(run, state, known)
         except BaseException:
             locks.release(Locks.RUN, run.id)
             raise
@@ -417,11 +431,13 @@ class DigestRunner:
             done.posted,
         )
 
-    def _reply_for(self, run: RunInfo, state: ChannelState) -> Reply | None:
+    def _reply_for(
+        self, run: RunInfo, state: ChannelState, known: Mapping[str, Paper] | None = None
+    ) -> Reply | None:
         """The messages a claimed run posts: its cards, or on a quiet day the
         one-line note (None: post nothing, ``schedule.quiet_days_note`` off)."""
         if run.planned:
-            return self.replies.run_reply(run, state)
+            return self.replies.run_reply(run, state, known)
         if not self.settings.quiet_days_note:
             return None
         since = run.started_at - timedelta(days=1)

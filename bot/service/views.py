@@ -11,7 +11,7 @@ so the next one differs).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 from bot.core import commands as c
@@ -20,6 +20,7 @@ from bot.core.channel import ChannelRef, ChannelState
 from bot.core.chips import ChipKind, watches
 from bot.core.matching.radar import Match, match_paper
 from bot.core.outgoing import Outbound, for_run
+from bot.core.paper import Paper
 from bot.digest.plan import filter_view, matched_labels, plan_digest, radar_matches
 from bot.digest.schedule import run_key_day
 from bot.errors import UsageError
@@ -64,12 +65,22 @@ class Views(ServiceBase):
         run = self.store.claim_run(state.id, key, trigger, keys, plan.more, now)
         if run is None:
             return Reply("This digest was already posted.", kind=ReplyKind.INFO, ephemeral=True)
-        return for_run(state.ref, state.id, run.id, self.run_reply(run, state, lines))
+        return for_run(state.ref, state.id, run.id, self.run_reply(run, state, lines=lines))
 
-    def run_reply(self, run: RunInfo, state: ChannelState, lines: Sequence[str] = ()) -> Reply:
-        """The digest a claimed run posts, rebuilt from the run alone, so a run
-        interrupted by a crash resumes with the same cards in the same order."""
-        papers = self.store.papers_by_key(list(run.planned))
+    def run_reply(
+        self,
+        run: RunInfo,
+        state: ChannelState,
+        known: Mapping[str, Paper] | None = None,
+        lines: Sequence[str] = (),
+    ) -> Reply:
+        """The digest a claimed run posts, rebuilt from the run's paper keys, so
+        a run interrupted by a crash resumes with the same cards in the same
+        order. ``known``: papers the caller holds already, by key (the day's
+        plan, read from the store moments before); the others are read."""
+        papers = {k: known[k] for k in run.planned if k in known} if known else {}
+        if len(papers) < len(run.planned):
+            papers.update(self.store.papers_by_key([k for k in run.planned if k not in papers]))
         kept = [papers[k] for k in run.planned if k in papers]
         reasons = (
             self.ranker.reasons(state.id, state.chip_list, kept) if self.ranker is not None else {}
