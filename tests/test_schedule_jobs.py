@@ -476,7 +476,8 @@ def test_a_days_cards_come_from_its_plan_and_a_rebuilt_run_reads_the_same_from_t
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The day's run holds the papers it planned: its cards need no read of the
-    store (at 10,000 channels, a tenth of the run's CPU went to those reads).
+    store (at 10,000 channels, a tenth of the run's CPU went to those reads),
+    and a channel planned without a relevance signal needs no reason lines.
     A run rebuilt without the plan (a restart resuming it) reads the store and
     makes the same cards."""
     with server() as srv:
@@ -491,17 +492,29 @@ def test_a_days_cards_come_from_its_plan_and_a_rebuilt_run_reads_the_same_from_t
             return stored(keys)
 
         monkeypatch.setattr(app.store, "papers_by_key", counted)
+        ranker = app.service.ranker
+        assert ranker is not None
+        asked: list[int] = []
+        reasons = ranker.reasons
+
+        def counted_reasons(cid: int, *args: Any) -> dict[str, str | None]:
+            asked.append(cid)
+            return reasons(cid, *args)
+
+        monkeypatch.setattr(ranker, "reasons", counted_reasons)
         run(boot(app, log))
         [(_, _, status, rid)] = runs(app)
         assert status == "done"
         planned = list(app.store.run(rid).planned)
         assert planned not in reads  # (the harvest reads what it stores: other keys)
+        assert asked == []
         posted = [title for marker, title in log.messages["lab"] if ":card:" in marker]
         state = app.store.channel(ChannelRef("slack", "T1", "lab"))
         rebuilt = app.service.run_reply(app.store.run(rid), state)
         assert len(posted) > 3
         assert posted == [card.title for card in rebuilt.cards]
         assert reads[-1] == planned
+        assert asked == [state.id] and all(card.reason is None for card in rebuilt.cards)
         app.close()
 
 

@@ -85,5 +85,5 @@ def plan_radars(
             for p in chosen[cid]
         )
         cap = caps.get(cid, DEFAULT_CAP)
-        plans[cid] = DigestPlan(matches, max(0, fresh[cid] - cap), len(order.papers))
+        plans[cid] = DigestPlan(matches, max(0, fresh[cid] - cap), len(order.papers), ranked=True)
     return plans if not orders else {cid: plans[cid] for cid in radars}

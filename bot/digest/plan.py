@@ -7,7 +7,7 @@ preview), so what a channel sees is decided in one place.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -27,11 +27,17 @@ from bot.store.repo import Store
 
 @dataclass(frozen=True)
 class DigestPlan:
-    """The cards a digest would post now, and how many more matched."""
+    """The cards a digest would post now, and how many more matched.
+
+    ``ranked``: the daily planner ordered it by the channel's relevance signal
+    (likes, feedback). A digest planned without one has no reason lines to
+    show, so its delivery asks the store for none (not part of equality: a
+    typed digest's plan does not say)."""
 
     matches: tuple[Match, ...]
     more: int
     considered: int  # matching papers in the window, shown before or not
+    ranked: bool = field(default=False, compare=False)
 
 
 def radar_matches(chips: Sequence[Chip], papers: Sequence[Paper]) -> list[Match]:

@@ -47,7 +47,6 @@ from bot.core.cards import Reply, ReplyKind
 from bot.core.channel import ChannelRef, ChannelState
 from bot.core.chips import watches
 from bot.core.outgoing import Outbound, Outgoing, for_run
-from bot.core.paper import Paper
 from bot.digest.daily import plan_all
 from bot.digest.deliver import DeliveryFailed, Poster, deliver
 from bot.digest.harvest_gate import HarvestGate
@@ -80,7 +79,7 @@ class DigestReplies(Protocol):
     claimed run, and the automatic briefing due after it."""
 
     def run_reply(
-        self, run: RunInfo, state: ChannelState, known: Mapping[str, Paper] | None = None
+        self, run: RunInfo, state: ChannelState, plan: DigestPlan | None = None
     ) -> Reply: ...
 
     def auto_brief(self, state: ChannelState, now: datetime) -> Outbound | None: ...
@@ -254,10 +253,8 @@ class DigestRunner:
                     self._retry_due.update((state.id, item) for state, item in batch)
                     continue
                 for (state, item), run in zip(batch, runs, strict=True):
-                    plan = plans.get(state.id)
-                    # The plan's papers, so the cards need no read of the store.
-                    known = {m.paper.key: m.paper for m in plan.matches} if plan else None
-                    posted = None if run is None else await self.deliver(state, run, known)
+                    plan = plans.get(state.id)  # what the run was claimed with
+                    posted = None if run is None else await self.deliver(state, run, plan)
                     outcomes.append(Outcome(state.id, item.occurrence.run_key, run, posted))
 
         await asyncio.gather(*(worker() for _ in range(workers)))
@@ -310,11 +307,12 @@ class DigestRunner:
     # -- delivery ------------------------------------------------------------------
 
     async def deliver(
-        self, state: ChannelState, run: RunInfo, known: Mapping[str, Paper] | None = None
+        self, state: ChannelState, run: RunInfo, plan: DigestPlan | None = None
     ) -> int | None:
         """Post what is left of ``run`` if no other process is posting it.
-        ``known``: papers already in hand (the day's plan), by key; the others
-        of the run are read from the store.
+        ``plan``: the plan the run was claimed with, when in hand (its papers
+        need no read of the store); without it, the run is rebuilt from the
+        store.
 
         Returns the messages posted now, or None when the run was not ours to
         post (locked elsewhere, finished meanwhile) or failed (retried later).
@@ -326,7 +324,7 @@ class DigestRunner:
         self._delivering.add(run.id)
         opened: tuple[RunInfo, Reply | None] | None = None
         try:
-            opened = await asyncio.to_thread(self._open, locks, run, state, known)
+            opened = await asyncio.to_thread(self._open, locks, run, state, plan)
             if opened is None:
                 return None
             run, reply = opened
@@ -388,7 +386,7 @@ class DigestRunner:
         locks: Locks,
         run: RunInfo,
         state: ChannelState,
-        known: Mapping[str, Paper] | None = None,
+        plan: DigestPlan | None = None,
     ) -> tuple[RunInfo, Reply | None] | None:
         """In one trip to a worker thread: the run's lock and what the run posts
         (None: nothing, a quiet day). None when another deliverer holds the
@@ -398,7 +396,7 @@ class DigestRunner:
             log.debug("event=digest.busy channel=%d run=%d", state.id, run.id)
             return None
         try:
-            return run, self._reply_for(run, state, known)
+            return run, self._reply_for(run, state, plan)
         except BaseException:
             locks.release(Locks.RUN, run.id)
             raise
@@ -432,12 +430,12 @@ class DigestRunner:
         )
 
     def _reply_for(
-        self, run: RunInfo, state: ChannelState, known: Mapping[str, Paper] | None = None
+        self, run: RunInfo, state: ChannelState, plan: DigestPlan | None = None
     ) -> Reply | None:
         """The messages a claimed run posts: its cards, or on a quiet day the
         one-line note (None: post nothing, ``schedule.quiet_days_note`` off)."""
         if run.planned:
-            return self.replies.run_reply(run, state, known)
+            return self.replies.run_reply(run, state, plan)
         if not self.settings.quiet_days_note:
             return None
         since = run.started_at - timedelta(days=1)

@@ -11,7 +11,7 @@ so the next one differs).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 
 from bot.core import commands as c
@@ -20,8 +20,7 @@ from bot.core.channel import ChannelRef, ChannelState
 from bot.core.chips import ChipKind, watches
 from bot.core.matching.radar import Match, match_paper
 from bot.core.outgoing import Outbound, for_run
-from bot.core.paper import Paper
-from bot.digest.plan import filter_view, matched_labels, plan_digest, radar_matches
+from bot.digest.plan import DigestPlan, filter_view, matched_labels, plan_digest, radar_matches
 from bot.digest.schedule import run_key_day
 from bot.errors import UsageError
 from bot.service.base import ServiceBase
@@ -71,20 +70,22 @@ class Views(ServiceBase):
         self,
         run: RunInfo,
         state: ChannelState,
-        known: Mapping[str, Paper] | None = None,
+        plan: DigestPlan | None = None,
         lines: Sequence[str] = (),
     ) -> Reply:
         """The digest a claimed run posts, rebuilt from the run's paper keys, so
         a run interrupted by a crash resumes with the same cards in the same
-        order. ``known``: papers the caller holds already, by key (the day's
-        plan, read from the store moments before); the others are read."""
-        papers = {k: known[k] for k in run.planned if k in known} if known else {}
+        order. ``plan``: the plan the run was claimed with, when the caller
+        holds it (the day's run): its papers, read from the store moments
+        before, are not read again, and a plan made without a relevance signal
+        has no reason lines to look up."""
+        known = {m.paper.key: m.paper for m in plan.matches} if plan is not None else {}
+        papers = {k: known[k] for k in run.planned if k in known}
         if len(papers) < len(run.planned):
             papers.update(self.store.papers_by_key([k for k in run.planned if k not in papers]))
         kept = [papers[k] for k in run.planned if k in papers]
-        reasons = (
-            self.ranker.reasons(state.id, state.chip_list, kept) if self.ranker is not None else {}
-        )
+        ranker = self.ranker if plan is None or plan.ranked else None
+        reasons = ranker.reasons(state.id, state.chip_list, kept) if ranker is not None else {}
         likes = [chip for chip in state.chip_list if chip.kind is ChipKind.LIKE]
         cards = []
         for paper in kept:
