@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, pairwise, repeat
+from operator import is_
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -503,8 +504,9 @@ class RadarPlanner(Generic[K]):
         codes = names[named_at].tolist()
         unique = np.empty(len(names), dtype=object)
         unique[named_at] = found = list(map(self._built.get, codes))
-        if None in found:
-            new = named_at[np.equal(np.asarray(found, dtype=object), None)]
+        absent = np.fromiter(map(is_, found, repeat(None)), dtype=bool, count=len(found))
+        if absent.any():  # by identity: ``==`` would call Match.__eq__ on every one
+            new = named_at[absent]
             pairs, new_ranks = np.divmod(names[new], n)
             distinct, chip_set = np.unique(pairs, return_inverse=True)
             one, other = np.divmod(distinct, n_chips + 1)
