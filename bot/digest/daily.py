@@ -64,7 +64,8 @@ def plan_radars(
     orders = ranking.orders(radars, pool, planner.ranked) if ranking is not None else {}
 
     def plan(cid: int, matches: tuple[Match, ...], fresh: int, considered: int) -> DigestPlan:
-        return DigestPlan(matches, max(0, fresh - caps.get(cid, DEFAULT_CAP)), considered)
+        more = max(0, fresh - caps.get(cid, DEFAULT_CAP))
+        return DigestPlan(matches, more, considered, no_signal=True)  # not in ``orders``
 
     plans = planner.picks(seen, caps, DEFAULT_CAP, plan, [c for c in radars if c not in orders])
     chosen: dict[int, list[int]] = {}
@@ -85,5 +86,5 @@ def plan_radars(
             for p in chosen[cid]
         )
         cap = caps.get(cid, DEFAULT_CAP)
-        plans[cid] = DigestPlan(matches, max(0, fresh[cid] - cap), len(order.papers), ranked=True)
-    return plans if not orders else {cid: plans[cid] for cid in radars}
+        plans[cid] = DigestPlan(matches, max(0, fresh[cid] - cap), len(order.papers))
+    return {cid: plans[cid] for cid in radars}

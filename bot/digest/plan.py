@@ -29,15 +29,15 @@ from bot.store.repo import Store
 class DigestPlan:
     """The cards a digest would post now, and how many more matched.
 
-    ``ranked``: the daily planner ordered it by the channel's relevance signal
-    (likes, feedback). A digest planned without one has no reason lines to
-    show, so its delivery asks the store for none (not part of equality: a
-    typed digest's plan does not say)."""
+    ``no_signal``: the daily planner found no relevance signal (likes,
+    feedback) for the channel, so the digest has no reason lines to show and
+    its delivery asks the store for none. False where nobody looked (a typed
+    digest's plan): reasons are then looked up. Not part of equality."""
 
     matches: tuple[Match, ...]
     more: int
     considered: int  # matching papers in the window, shown before or not
-    ranked: bool = field(default=False, compare=False)
+    no_signal: bool = field(default=False, compare=False)
 
 
 def radar_matches(chips: Sequence[Chip], papers: Sequence[Paper]) -> list[Match]:

@@ -64,7 +64,7 @@ class Views(ServiceBase):
         run = self.store.claim_run(state.id, key, trigger, keys, plan.more, now)
         if run is None:
             return Reply("This digest was already posted.", kind=ReplyKind.INFO, ephemeral=True)
-        return for_run(state.ref, state.id, run.id, self.run_reply(run, state, lines=lines))
+        return for_run(state.ref, state.id, run.id, self.run_reply(run, state, plan, lines))
 
     def run_reply(
         self,
@@ -76,15 +76,15 @@ class Views(ServiceBase):
         """The digest a claimed run posts, rebuilt from the run's paper keys, so
         a run interrupted by a crash resumes with the same cards in the same
         order. ``plan``: the plan the run was claimed with, when the caller
-        holds it (the day's run): its papers, read from the store moments
-        before, are not read again, and a plan made without a relevance signal
-        has no reason lines to look up."""
+        holds it (a typed digest, the day's run): its papers, read from the
+        store moments before, are not read again, and a plan made without a
+        relevance signal has no reason lines to look up."""
         known = {m.paper.key: m.paper for m in plan.matches} if plan is not None else {}
         papers = {k: known[k] for k in run.planned if k in known}
         if len(papers) < len(run.planned):
             papers.update(self.store.papers_by_key([k for k in run.planned if k not in papers]))
         kept = [papers[k] for k in run.planned if k in papers]
-        ranker = self.ranker if plan is None or plan.ranked else None
+        ranker = None if plan is not None and plan.no_signal else self.ranker
         reasons = ranker.reasons(state.id, state.chip_list, kept) if ranker is not None else {}
         likes = [chip for chip in state.chip_list if chip.kind is ChipKind.LIKE]
         cards = []
