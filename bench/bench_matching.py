@@ -344,9 +344,8 @@ def main() -> int:
     del yesterday
     _, next_day, _ = timed(lambda: plan_radars(radars, papers, seen, caps))
     cold: list[tuple[float, float]] = []
-    plans: dict[int, DigestPlan] = {}
     for _ in range(max(1, args.repeat)):
-        plans = {}  # a running bot holds no earlier day's plans while it plans
+        plans: dict[int, DigestPlan] = {}  # a running bot holds no earlier day's plans
         clear_caches()
         plans, run_wall, run_cpu = timed(lambda: plan_radars(radars, papers, seen, caps))
         cold.append((run_wall, run_cpu))
