@@ -620,8 +620,8 @@ def test_the_query_table_equals_keyword_hits_pair_by_pair(
     their forms, so phrases do occur (and almost occur, also across the end of
     a title or of a paper: the table reads all fields as one stream), written
     as papers write them (capitals, accents, LaTeX, apostrophes) or nearly
-    (a letter more or less: the table reads a token of up to 8 bytes as one
-    integer, a longer one by its first 8)."""
+    (a letter more or less: the table reads a token of up to 16 bytes as two
+    integers, a longer one as bytes)."""
     queries = list(dict.fromkeys(KeywordQuery.parse(v) for v in values))
     words = sorted({f for q in queries for p in q.forms for fs in p for f in fs} | {"x", "-"})
     written = st.sampled_from(words).flatmap(
@@ -718,7 +718,7 @@ def test_form_codes_are_a_lookup_of_each_token(forms: list[str], data: st.DataOb
     longer ones as bytes: every token gets exactly its form's code. Forms and
     near misses (a letter more or less, 8 and 16 bytes long and around) are
     mixed, and enough forms fill the table for probes to read on."""
-    forms = [t for t in dict.fromkeys(f for form in forms for f in tokenize(form))]
+    forms = list(dict.fromkeys(f for form in forms for f in tokenize(form)))
     codes = {f: i * 7 for i, f in enumerate(forms)}
     table = FormCodes(codes)
     near = st.sampled_from(forms or ["x"]).flatmap(
