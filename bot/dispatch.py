@@ -15,14 +15,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import ParamSpec, TypeVar
 
 from bot import workpools
 from bot.core import buttons
 from bot.core import commands as c
 from bot.core.actor import Actor
+from bot.core.cards import Reply
 from bot.core.channel import ChannelRef
-from bot.core.outgoing import Outbound
+from bot.core.outgoing import Notice, Outbound, Outgoing
 from bot.core.recent import Recent
 from bot.digest.deliver import Delivered, Replier, deliver
 from bot.service import RadarService
@@ -36,20 +38,33 @@ T = TypeVar("T")
 #: name and whether they are an admin, which may cost the platform a look-up.
 Who = Callable[[bool], Awaitable[Actor]]
 
+#: Awaited before each step of an event's work (a job in a pool, a message
+#: posted): where a platform must answer other events first and fast (Slack's
+#: 3-second acks, which queue on the same event loop), it holds the work there
+#: (``AckGate.clear``). Work started in a lull of a burst thus stops at its next
+#: step when the burst goes on, instead of running beside the acks.
+Pause = Callable[[], Awaitable[None]]
+
 
 class Dispatcher:
     """The front door of one adapter. ``pools`` are the process's work pools
     (``App.pools``); None runs each call on a worker thread of the event
-    loop, unbounded (the console: one person, one line at a time)."""
+    loop, unbounded (the console: one person, one line at a time). ``pause``:
+    see :data:`Pause` (none: every step runs at once)."""
 
-    def __init__(self, service: RadarService, pools: WorkPools | None = None) -> None:
+    def __init__(
+        self, service: RadarService, pools: WorkPools | None = None, pause: Pause | None = None
+    ) -> None:
         self.service = service
         self.pools = pools
+        self.pause = pause
         #: Cards whose thread already has the Ask prompt (the button pressed again).
         self._prompted = Recent()
 
     async def _job(self, kind: str, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn`` as one job of ``kind``'s pool (waits for a slot)."""
+        if self.pause is not None:
+            await self.pause()
         if self.pools is None:
             return await asyncio.to_thread(fn, *args, **kwargs)
         async with self.pools.slot(kind):
@@ -168,9 +183,34 @@ class Dispatcher:
         if post.exactly_once and not post.channel_id:
             post = replace(post, channel_id=await self._call(self.service.channel_id, post.ref))
         service = self.service
+        if self.pause is not None:
+            replier = _Paused(replier, self.pause)
         done = await deliver(service.store, replier, service.clock, post)
         await replier.acknowledge(done.notice)
         return done
 
 
-__all__ = ["Dispatcher", "Who"]
+class _Paused:
+    """``replier``, each message of it after ``pause``."""
+
+    def __init__(self, replier: Replier, pause: Pause) -> None:
+        self.replier = replier
+        self.pause = pause
+
+    async def send(self, ref: ChannelRef, out: Outgoing, thread: str | None = None) -> str:
+        await self.pause()
+        return await self.replier.send(ref, out, thread)
+
+    async def find(self, ref: ChannelRef, marker: str, since: datetime) -> str | None:
+        await self.pause()
+        return await self.replier.find(ref, marker, since)
+
+    async def send_private(self, ref: ChannelRef, reply: Reply) -> None:
+        await self.pause()
+        await self.replier.send_private(ref, reply)
+
+    async def acknowledge(self, notice: Notice | None) -> None:
+        await self.replier.acknowledge(notice)
+
+
+__all__ = ["Dispatcher", "Pause", "Who"]

@@ -317,6 +317,45 @@ def test_work_waits_while_requests_are_acknowledged_and_at_most_hold_max() -> No
     assert asyncio.run(scenario()) == ["ack", "reply"]
 
 
+def test_work_under_way_posts_nothing_while_a_new_request_is_acknowledged(
+    tmp_path: Path,
+) -> None:
+    """Work that started in a lull (its job already running) does not post its
+    replies beside the acks of requests that come meanwhile: each message waits
+    for the gate, so a burst's acks never queue behind another command's posts."""
+    import sqlite3
+
+    with slack_rig(tmp_path) as rig:
+        gate = rig.adapter.acks
+        gate.hold_max = 60.0  # work waits for the ack however long it takes
+        database = sqlite3.connect(tmp_path / "radar.db", isolation_level=None)
+        acking = gate.acknowledging()
+        try:
+            database.execute("BEGIN IMMEDIATE")  # holds the command's job in its pool
+            assert rig.slack.command("keyword distillation").status_code == 200
+            pool = rig.adapter.pools["command"]
+            rig.fake.wait_for(lambda: pool.running == 1)
+
+            async def ack_begins() -> None:
+                acking.__enter__()  # another request, being acknowledged from now on
+
+            rig.loop.run(ack_begins())
+        finally:
+            database.execute("ROLLBACK")
+            database.close()
+        rig.fake.wait_for(lambda: rig.chips() == [("keyword", "distillation")])
+        rig.fake.wait_for(lambda: pool.running == 0)
+        time.sleep(0.3)  # the job is done: only the gate keeps its replies back
+        assert rig.posted() == [] and rig.private() == []
+
+        async def ack_ends() -> None:
+            acking.__exit__(None, None, None)
+
+        rig.loop.run(ack_ends())
+        rig.settle()
+        assert header_text(rig.posted()[0]) == "ada added keyword chip distillation."
+
+
 BAD_INPUT = [
     "bogus",
     "author",

@@ -105,11 +105,11 @@ class SlackAdapter(SlackEvents):
         self._tasks: set[asyncio.Task[None]] = set()
         self._own_pools = pools is None
         self.pools = pools or WorkPools()
-        self.dispatch = Dispatcher(service, self.pools)
+        self.acks = AckGate()
+        self.dispatch = Dispatcher(service, self.pools, pause=self.acks.clear)
         self.people = People(self.client)
         self.connect_timeout = connect_timeout
         self.reconnect_backoff = reconnect_backoff
-        self.acks = AckGate()
         self._session: aiohttp.ClientSession | None = None
         self._auth: dict[str, Any] | None = None
         self._http: HttpEndpoint | None = None
