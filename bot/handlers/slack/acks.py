@@ -10,11 +10,19 @@ starts (its parse, database reads, look-ups, posts) waits behind
 
 - ``AckGate`` counts the requests being acknowledged (HTTP mode's from body
   to response, Socket Mode's from envelope to its ack) and releases held
-  work once none is and none has come or gone for ``QUIET`` (a burst's next
-  request is usually that close), or once the work has waited ``HOLD_MAX``
-  (a steady stream of requests still gets its replies). One timer serves
-  every held piece of work, so a burst of a hundred commands does not also
-  wake a hundred polling tasks.
+  work once none is and none has come or gone for ``QUIET``, or once the
+  work has waited ``HOLD_MAX`` (a steady stream of requests still gets its
+  replies). One timer serves every held piece of work, so a burst of a
+  hundred commands does not also wake a hundred polling tasks. The
+  dispatcher checks the gate again before each step of the work (a job, a
+  message), so work that started in a lull stops when the burst goes on.
+
+  ``QUIET`` is 30 ms, not a few: on a loaded machine a burst arrives in
+  waves, and between two waves the loop spends several milliseconds on the
+  listeners the first wave started. At 5 ms the gate opened there, the
+  work's threads took the GIL from the next wave's acks, and a tenth of a
+  burst's acks came 200 ms late (``bench/bench_slack_ack.py``, rounds of p99
+  3-4x the baseline's). A reply 30 ms later is not something a person sees.
 - ``Direct`` runs a middleware as Bolt's own do, with ``(req, resp, next)``;
   a plain function given to Bolt would have its arguments looked up by name
   on every request (``build_async_required_kwargs``), the ack path's most
@@ -40,7 +48,7 @@ from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-QUIET = 0.005  # seconds with no request coming or going before held work starts
+QUIET = 0.03  # seconds with no request coming or going before held work starts (see above)
 HOLD_MAX = 0.25  # the longest work waits for such a pause
 
 Next = Callable[[], Awaitable[Any]]

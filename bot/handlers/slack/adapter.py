@@ -139,7 +139,11 @@ class SlackAdapter(SlackEvents):
             # window and replay) before Bolt sees them, on the raw bytes; Socket
             # Mode's need none.
             request_verification_enabled=False,
-            process_before_response=False,
+            # Listeners run inline, before the response: each only spawns its
+            # work (commands and actions are acked first, ``_ack_first``; Bolt
+            # acks events right after), so the ack waits for nothing, and no
+            # task per request is made on the ack path.
+            process_before_response=True,
             logger=bolt_log,
         )
         # Middleware in Bolt's own form (``Direct``): on the ack path of every request.

@@ -145,9 +145,9 @@ class SlackEvents:
         return await next()
 
     async def _ack_first(self, req: AsyncBoltRequest, resp: BoltResponse, next: Next) -> None:
-        """Acknowledge before the listener even starts. Slack gets its empty 200 as
-        soon as Bolt has matched the request (Bolt otherwise polls every 10 ms for a
-        listener's ack); the work, however slow, runs afterwards."""
+        """Acknowledge before the listener even starts: a command or an action
+        is acknowledged as soon as Bolt has matched it, whatever its listener
+        does; the work, however slow, runs afterwards (``_spawn``)."""
         await req.context.ack()
         await next()
 
