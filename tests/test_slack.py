@@ -874,7 +874,9 @@ def test_forged_stale_and_replayed_requests_get_401_and_change_nothing(rig: Rig)
         rig.slack.send(body, form, signature="v0=" + "0" * 64),
         rig.slack.send(body, form, signature=sign("not-the-secret", str(now), body)),
         rig.slack.send(body, form, timestamp=now - 301),  # correctly signed, too old
-        rig.slack.send(body, form, timestamp=now + 301),
+        # Well past the window: ``now`` is whole seconds, and at +301 a request
+        # checked after the next second began was 300.x s ahead, inside it.
+        rig.slack.send(body, form, timestamp=now + 310),
         rig.slack.send(body + "&text=clear", form, signature=sign(SIGNING_SECRET, str(now), body)),
         rig.slack.session.post(rig.slack.endpoint, data=body, timeout=5),  # unsigned
         rig.slack.send(body, form, headers={"X-Slack-Request-Timestamp": "soon"}),
