@@ -260,6 +260,31 @@ def test_slow_work_continues_after_the_ack(tmp_path: Path) -> None:
         assert any("Janis Mohr" in m.blocks[0]["text"]["text"] for m in rig.posted()[1:])
 
 
+def test_a_command_is_acked_before_bolt_routes_it_and_still_goes_through_bolt(
+    tmp_path: Path,
+) -> None:
+    """A slash command's ack is the same empty 200 whatever it says, so HTTP
+    mode sends it once the request is verified and parsed; Bolt (its
+    middleware, the listener) runs after, off the ack path of a burst."""
+    with slack_rig(tmp_path) as rig:
+        seen: list[str] = []
+
+        async def slow_middleware(body: dict[str, Any], next: Any) -> None:
+            seen.append(str(body.get("command") or body.get("type")))
+            await asyncio.sleep(1.0)  # Bolt is busy: the ack does not wait for it
+            await next()
+
+        rig.adapter.app.middleware(slow_middleware)
+        started = time.perf_counter()
+        response = rig.slack.command("category cs.LG")
+        acked = time.perf_counter() - started
+        assert response.status_code == 200 and response.text == ""
+        assert acked < 0.5, acked
+        rig.settle()
+        assert seen == ["/radar"]  # it went through Bolt once, after the ack
+        assert header_text(rig.posted()[0]) == "ada added category chip cs.LG."
+
+
 def test_commands_are_acked_while_the_database_is_locked_and_answered_after(
     tmp_path: Path,
 ) -> None:
@@ -315,6 +340,34 @@ def test_work_waits_while_requests_are_acknowledged_and_at_most_hold_max() -> No
         return order
 
     assert asyncio.run(scenario()) == ["ack", "reply"]
+
+
+def test_work_handed_over_during_an_ack_starts_after_it_in_order_whatever_fails() -> None:
+    """``AckGate.after``, what a listener's ``_spawn`` uses: nothing starts
+    while a request is being acknowledged; then everything, oldest first, and
+    one start that raises does not strand the others."""
+    from bot.handlers.slack.acks import AckGate
+
+    async def scenario() -> list[str]:
+        gate, order = AckGate(quiet=0.0, hold_max=60.0), []
+
+        def fails() -> None:
+            order.append("second")
+            raise RuntimeError("boom")
+
+        with gate.acknowledging():
+            assert gate.after(lambda: order.append("first"))
+            assert gate.after(fails)
+            assert gate.after(lambda: order.append("third"))
+            for _ in range(5):
+                await asyncio.sleep(0)
+            order.append("ack")
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not gate.after(lambda: order.append("at once"))  # nothing held, nobody acking
+        return order
+
+    assert asyncio.run(scenario()) == ["ack", "first", "second", "third", "at once"]
 
 
 def test_work_under_way_posts_nothing_while_a_new_request_is_acknowledged(

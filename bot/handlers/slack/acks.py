@@ -4,9 +4,10 @@ nothing else.
 Slack waits at most 3 seconds for an ack, and a burst of commands queues on
 one event loop: what one ack costs, the hundredth request of a burst pays a
 hundred times. So the ack path is only what the ack needs (the body, its
-signature, one parse, Bolt's routing, ``ack()``), and the work each event
-starts (its parse, database reads, look-ups, posts) waits behind
-``AckGate`` until no ack is being made:
+signature, one parse; for anything but a slash command, Bolt's routing and
+``ack()``: a command's ack is always the same, so Bolt sees it afterwards,
+``HttpEndpoint``), and the work each event starts (its parse, database reads,
+look-ups, posts) waits behind ``AckGate`` until no ack is being made:
 
 - ``AckGate`` counts the requests being acknowledged (HTTP mode's from body
   to response, Socket Mode's from envelope to its ack) and releases held
@@ -36,10 +37,12 @@ acks, on the same server stack.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from slack_bolt.authorization import AuthorizeResult
@@ -47,6 +50,8 @@ from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+
+log = logging.getLogger("bot.handlers.slack.adapter")
 
 QUIET = 0.03  # seconds with no request coming or going before held work starts (see above)
 HOLD_MAX = 0.25  # the longest work waits for such a pause
@@ -64,7 +69,8 @@ class AckGate:
         #: Requests being acknowledged now.
         self.acking = 0
         self._changed = 0.0  # monotonic: the last request that came or went
-        self._held: deque[tuple[float, asyncio.Future[None]]] = deque()
+        #: (latest start, what starts it), oldest first.
+        self._held: deque[tuple[float, Callable[[], object]]] = deque()
         self._timer: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle] | None = None
 
     @contextmanager
@@ -84,15 +90,24 @@ class AckGate:
     async def clear(self) -> None:
         """Return once no request is being acknowledged and none came or went
         for ``quiet`` seconds, or after ``hold_max`` seconds at the latest."""
-        now = time.monotonic()
-        if not self._held and self._open(now):
-            return
         loop = asyncio.get_running_loop()
         released: asyncio.Future[None] = loop.create_future()
-        self._held.append((now + self.hold_max, released))
+        if self.after(partial(_release, released)):
+            await released
+
+    def after(self, start: Callable[[], object]) -> bool:
+        """Call ``start`` (on the event loop) when ``clear`` would return: at
+        once, or later (then True). What a request's listener hands over while
+        it is being acknowledged costs no task or future until it starts."""
+        now = time.monotonic()
+        if not self._held and self._open(now):
+            start()
+            return False
+        self._held.append((now + self.hold_max, start))
+        loop = asyncio.get_running_loop()
         if self._timer is None or self._timer[0] is not loop:  # none yet, or a past loop's
             self._timer = (loop, loop.call_later(self.quiet, self._tick, loop))
-        await released
+        return True
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
         """Every ``quiet`` seconds while work is held: release what may start,
@@ -101,11 +116,18 @@ class AckGate:
         now = time.monotonic()
         open_ = self._open(now)
         while self._held and (open_ or self._held[0][0] <= now):
-            _, released = self._held.popleft()
-            if not released.done():  # not cancelled meanwhile (a stop)
-                released.set_result(None)
+            _, start = self._held.popleft()
+            try:
+                start()
+            except Exception:  # one start that fails must not strand the rest
+                log.exception("held work failed to start")
         if self._held:
             self._timer = (loop, loop.call_later(self.quiet, self._tick, loop))
+
+
+def _release(released: asyncio.Future[None]) -> None:
+    if not released.done():  # not cancelled meanwhile (a stop)
+        released.set_result(None)
 
 
 class Direct(AsyncMiddleware):

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 import aiohttp
@@ -103,6 +103,7 @@ class SlackAdapter(SlackEvents):
         self._events = Recent()
         self._messages = Recent()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: set[Coroutine[Any, Any, None]] = set()
         self._own_pools = pools is None
         self.pools = pools or WorkPools()
         self.acks = AckGate()
@@ -208,6 +209,8 @@ class SlackAdapter(SlackEvents):
                     path=self.settings.path,
                     body_timeout=self.settings.body_timeout_seconds,
                     acks=self.acks,
+                    acked_first=_is_command,
+                    later=self._spawn,
                 )
                 self.port = await self._http.start()
             else:
@@ -232,6 +235,7 @@ class SlackAdapter(SlackEvents):
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._drop_waiting()
         await self._close_session()
         if self._own_pools:
             self.pools.close()
@@ -256,3 +260,9 @@ class SlackAdapter(SlackEvents):
             response = await self.client.auth_test()
             self._auth = dict(response.data) if isinstance(response.data, dict) else {}
         return self._auth
+
+
+def _is_command(payload: dict[str, Any]) -> bool:
+    """A `/radar` slash command: acknowledged before Bolt routes it (``_ack_first``
+    would ack it the same way, empty, whatever the line says)."""
+    return bool(COMMAND.match(str(payload.get("command") or "")))

@@ -28,6 +28,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -86,6 +87,7 @@ class SlackEvents:
     _session: aiohttp.ClientSession | None
 
     _tasks: set[asyncio.Task[None]]
+    _waiting: set[Coroutine[Any, Any, None]]  # held at the gate, not started
     acks: AckGate
 
     async def _identity(self) -> dict[str, Any]: ...  # auth.test, once (``SlackAdapter``)
@@ -93,13 +95,8 @@ class SlackEvents:
     # -- after the ack ----------------------------------------------------------------
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` after the ack, tracked so ``drain`` and ``stop`` can wait for it."""
-        task = asyncio.get_running_loop().create_task(self._when_quiet(work))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _when_quiet(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` once no request is being acknowledged.
+        """Run ``work`` once no request is being acknowledged, tracked so
+        ``drain`` and ``stop`` can wait for it.
 
         Slack's 3-second ack deadline is hard; the work's is not. Work on the
         event loop delays the acks queued behind it, and work in worker threads
@@ -107,26 +104,53 @@ class SlackEvents:
         waits (``AckGate``: at most ``HOLD_MAX``) until every ack is out. Then
         the dispatcher runs it in its kind's pool (``bot.workpools``): five
         stuck questions fill the "ask" pool, and a command still runs at once.
+        Until it starts it is only a coroutine in the gate's queue: no task,
+        nothing more made on the ack path of the requests still coming.
         """
+        self._waiting.add(work)
+        self.acks.after(partial(self._start, work))
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        if work not in self._waiting:
+            return  # dropped at stop
+        self._waiting.discard(work)
+        task = asyncio.get_running_loop().create_task(self._run(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, work: Coroutine[Any, Any, None]) -> None:
         try:
-            await self.acks.clear()
             await work
         except Exception:  # work guards itself (``_guard``); this is the last resort
             log.exception("Slack work failed")
-        finally:
-            work.close()  # never started (cancelled while waiting): no "never awaited"
+
+    def _drop_waiting(self) -> None:
+        """Forget work that never started (a stop past its grace period)."""
+        for work in self._waiting:
+            work.close()  # no "never awaited" warning
+        self._waiting.clear()
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait until the work started by requests so far (and any it started) is done."""
         deadline = None if timeout is None else time.monotonic() + timeout
         for _ in range(3):  # let listeners Bolt scheduled after an ack spawn their work
             await asyncio.sleep(0)
-        while self._tasks:
+        while self._tasks or self._waiting:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                log.warning("Slack: %d tasks still running at stop", len(self._tasks))
+                log.warning(
+                    "Slack: %d tasks still running at stop",
+                    len(self._tasks) + len(self._waiting),
+                )
                 return
-            await asyncio.wait(set(self._tasks), timeout=left)
+            if not self._tasks:  # held at the gate: it opens within ``hold_max``
+                await asyncio.sleep(self.acks.quiet)
+                continue
+            # Work held meanwhile starts as a new task: look again every ``quiet``.
+            wait = self.acks.quiet if self._waiting else left
+            if wait is not None and left is not None:
+                wait = min(wait, left)
+            await asyncio.wait(set(self._tasks), timeout=wait)
 
     async def _events_once(self, req: AsyncBoltRequest, resp: BoltResponse, next: Next) -> Any:
         """Acknowledge and skip an event already handled: an ``event_id`` seen
@@ -152,12 +176,15 @@ class SlackEvents:
         await next()
 
     async def _on_command(self, command: dict[str, Any], context: Any) -> None:
-        # Acknowledged by ``_ack_first``; even reading the command waits for the
-        # acks still being made (a burst of commands is acked first).
-        self._spawn(self._command(command, context))
-
-    async def _command(self, command: dict[str, Any], context: Any) -> None:
+        # Acknowledged by ``_ack_first``; the work waits for the acks still
+        # being made (a burst of commands is acked first). It keeps the channel
+        # and the command's fields, not Bolt's context: a hundred held commands
+        # holding a hundred contexts (a Web API client each, and its helpers)
+        # made every young collection during the burst walk them.
         ref = self._ref(context, command.get("channel_id"), command.get("channel_name"))
+        self._spawn(self._command(ref, command))
+
+    async def _command(self, ref: ChannelRef, command: dict[str, Any]) -> None:
         user = command.get("user_id") or ""
         replier = self._replier(user, command.get("response_url") or "")
         line = from_slack(str(command.get("text") or ""))

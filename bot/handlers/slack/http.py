@@ -7,7 +7,9 @@ connection closed (slow-loris); a correctly signed body that is not a Slack
 payload gets 400 before Bolt sees it (``read_payload``). What passes goes to
 Bolt as the payload parsed here, so one parser decides what a request says,
 and it parses it once. From the body read to the response, the request counts
-as being acknowledged (``AckGate``): no event's work starts meanwhile.
+as being acknowledged (``AckGate``): no event's work starts meanwhile. A slash
+command is answered here, its empty 200 sent before Bolt routes it; it goes
+through Bolt (middleware, listener) once the burst's acks are out.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -64,7 +67,13 @@ class ReplayGuard:
 class HttpEndpoint:
     """The aiohttp server Slack posts to: ``path`` for events, commands and
     interactivity, ``/healthz`` for a load balancer. ``acks`` is the adapter's
-    ``AckGate``, told which requests are being acknowledged."""
+    ``AckGate``, told which requests are being acknowledged.
+
+    ``acked_first`` says which payloads are acknowledged before Bolt sees them
+    (the adapter's slash commands, whose ack is always the same empty 200):
+    they are handed to ``later`` (the adapter's tracked, gated work) to go
+    through Bolt after the ack, so Bolt's routing, context and listeners are
+    not on the ack path of a burst of commands."""
 
     def __init__(
         self,
@@ -76,11 +85,15 @@ class HttpEndpoint:
         path: str,
         body_timeout: float,
         acks: AckGate,
+        acked_first: Callable[[dict[str, Any]], bool] | None = None,
+        later: Callable[[Coroutine[Any, Any, None]], None] | None = None,
     ) -> None:
         self.app = app
         self.host, self.port, self.path = host, port, path
         self.body_timeout = body_timeout
         self.acks = acks
+        self.acked_first = acked_first if later is not None else None
+        self.later = later
         self._verifier = SignatureVerifier(signing_secret)
         self._replays = ReplayGuard()
         self._runner: web.AppRunner | None = None
@@ -158,7 +171,17 @@ class HttpEndpoint:
             headers=request.headers,  # type: ignore[arg-type]  # a mapping of str
             mode="socket_mode",
         )
+        if self.acked_first is not None and self.later is not None and self.acked_first(payload):
+            self.later(self._dispatch_after_ack(bolt_request))
+            return web.Response(status=200, body=b"", content_type="text/plain")
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+
+    async def _dispatch_after_ack(self, bolt_request: AsyncBoltRequest) -> None:
+        """A request already acknowledged, through Bolt: its listener acks
+        (nothing more is sent) and starts the work."""
+        response = await self.app.async_dispatch(bolt_request)
+        if response.status != 200:
+            log.warning("Slack request acknowledged, then refused by Bolt: %d", response.status)
 
 
 async def listen(server: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
