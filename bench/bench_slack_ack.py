@@ -10,7 +10,8 @@ server stack (``bot.handlers.slack.http.listen``):
 
 - **Paper Radar**: the real app (``bot.app.build`` on SQLite, arXiv replayed
   from the bundled real capture, ``SlackAdapter`` in HTTP mode: signature,
-  replay guard, payload check, Bolt, then the command's work in its pool),
+  replay guard, payload check, the ack; then, once the burst's acks are out,
+  Bolt (middleware, listener) and the command's work in its pool),
   posting to a local fake Slack Web API (``tests/fakeslack.py``, a third process);
 - **minimal Bolt**: ``AsyncApp(signing_secret=...)`` with one listener,
   ``async def radar(ack): await ack()``, served by Bolt's own aiohttp handler
