@@ -143,14 +143,13 @@ class SlackEvents:
                     len(self._tasks) + len(self._waiting),
                 )
                 return
-            if not self._tasks:  # held at the gate: it opens within ``hold_max``
-                await asyncio.sleep(self.acks.quiet)
-                continue
-            # Work held meanwhile starts as a new task: look again every ``quiet``.
-            wait = self.acks.quiet if self._waiting else left
-            if wait is not None and left is not None:
-                wait = min(wait, left)
-            await asyncio.wait(set(self._tasks), timeout=wait)
+            # Work held at the gate becomes a task when it opens (within
+            # ``hold_max``): while any is held, look again every ``quiet``.
+            step = min(self.acks.quiet, left or self.acks.quiet) if self._waiting else left
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=step)
+            else:
+                await asyncio.sleep(step or 0.0)
 
     async def _events_once(self, req: AsyncBoltRequest, resp: BoltResponse, next: Next) -> Any:
         """Acknowledge and skip an event already handled: an ``event_id`` seen

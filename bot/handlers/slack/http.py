@@ -92,7 +92,7 @@ class HttpEndpoint:
         self.host, self.port, self.path = host, port, path
         self.body_timeout = body_timeout
         self.acks = acks
-        self.acked_first = acked_first if later is not None else None
+        self.acked_first = acked_first
         self.later = later
         self._verifier = SignatureVerifier(signing_secret)
         self._replays = ReplayGuard()
@@ -171,7 +171,7 @@ class HttpEndpoint:
             headers=request.headers,  # type: ignore[arg-type]  # a mapping of str
             mode="socket_mode",
         )
-        if self.acked_first is not None and self.later is not None and self.acked_first(payload):
+        if self.later is not None and self.acked_first is not None and self.acked_first(payload):
             self.later(self._dispatch_after_ack(bolt_request))
             return web.Response(status=200, body=b"", content_type="text/plain")
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
