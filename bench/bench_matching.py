@@ -414,8 +414,7 @@ def main() -> int:
         f"yesterday's run, as a running bot plans them (the chips parsed the day before); "
         f"'warm' is today's again (every paper tokenised too). "
         f"Start-up objects are frozen out of the cyclic collector's sight, as in "
-        f"`paper-radar run`; the planner pauses the cyclic collector while it plans, as it "
-        f"does in the bot (bot/gcpause.py), and it is on for everything else."
+        f"`paper-radar run`; the collector stays on throughout (its passes are in the figures)."
     )
     if args.liked_share > 0:
         per_channel = (naive_cold - once) / len(subset)

@@ -18,7 +18,6 @@ from bot.core.matching.radar import Match, make_match
 from bot.core.matching.topk import RadarPlanner
 from bot.core.paper import Paper
 from bot.digest.plan import ChannelRanking, DigestPlan
-from bot.gcpause import collector_paused
 from bot.store.repo import Store
 
 #: A channel's digest cap when the store has none for it.
@@ -51,7 +50,6 @@ def plan_all(
     return plan_radars(radars, pool, seen, caps, ranking)
 
 
-@collector_paused()
 def plan_radars(
     radars: Mapping[int, Sequence[Chip]],
     pool: Sequence[Paper],
@@ -61,10 +59,7 @@ def plan_radars(
 ) -> dict[int, DigestPlan]:
     """``plan_all`` once its reads are done: each radar's digest over ``pool``,
     skipping the paper keys in ``seen`` (by channel), ``caps`` cards each (else
-    :data:`DEFAULT_CAP`). Equal, channel by channel, to ``plan_digest``.
-
-    The cyclic collector is paused meanwhile (:mod:`bot.gcpause`): the plan
-    is a burst of allocations that live on, with no cycles to find."""
+    :data:`DEFAULT_CAP`). Equal, channel by channel, to ``plan_digest``."""
     planner = RadarPlanner(radars, pool)
     orders = ranking.orders(radars, pool, planner.ranked) if ranking is not None else {}
 
