@@ -452,3 +452,26 @@ def test_the_scorer_gives_a_models_own_scores_whatever_is_scored_with_them(data)
         assert np.allclose(scores, model.score(vecs.rows(rows)), rtol=1e-5, atol=1e-7)
         alone = Scorer(vecs.rows(rows[::7]))
         assert np.array_equal(alone(model, np.arange(len(rows[::7]))), scores[::7])
+        assert np.array_equal(scorer(model, rows[5:6]), scores[5:6])  # one row alone
+
+
+def test_channels_scored_in_one_batch_get_what_each_gets_alone(
+    data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daily run scores thousands of channels in blocks of one product; a
+    typed digest scores one. Each channel's scores are the very same numbers
+    either way, whoever shares its block."""
+    _, vecs = data
+    rng = np.random.default_rng(4)
+    models = [fit(vecs, fb, SETTINGS) for fb in _feedbacks(list(vecs.keys), 9, seed=21)[1:]]
+    models = [m for m in models if m is not None]
+    assert len(models) >= 6
+    rows = [rng.choice(len(vecs), int(rng.integers(1, 60)), replace=False) for _ in models]
+    rows[2] = rows[2][:0]  # a channel with no paper to score
+    scorer = Scorer(vecs)
+    alone = [scorer(m, r) for m, r in zip(models, rows, strict=True)]
+    monkeypatch.setattr(scoring, "SCORE_BYTES", 4 * 4 * len(vecs))  # blocks of 4 channels
+    together = scorer.many(models, rows)
+    assert all(np.array_equal(a, b) for a, b in zip(alone, together, strict=True))
+    for model, got, at in zip(models, together, rows, strict=True):
+        assert np.allclose(got, model.score(vecs.rows(at)), rtol=1e-5, atol=1e-7)

@@ -483,18 +483,30 @@ class _RocchioWeights:
         return pair_row[nonzero], pair_col[nonzero], weights[nonzero]
 
 
+#: Bytes of one block's TF-IDF scores in :meth:`Scorer.many` (a papers x
+#: channels float32 table, and about twice that while the sparse product
+#: that fills it is alive): 1,024 channels a block over 2,000 papers.
+SCORE_BYTES = 8 << 20
+
+
 class Scorer:
     """Channel models' scores for rows of one batch of paper vectors:
     ``ChannelModel.score``'s, minus its cost, and computed so that a paper's
     score depends on nothing but its vectors and the model (not on which
     other papers or channels are scored alongside, nor on BLAS threads).
 
-    ``ChannelModel.score`` transposes a weight row as wide as the hashed space
-    on every call. Here a model's weights are spread into one dense row reused
-    from call to call, over the batch's own columns only, numbered most
-    frequent first so that the row's busy part stays in the CPU's caches
-    (each paper's entries keep their stored order: the TF-IDF part is the
-    same sum as ``ChannelModel.score``'s).
+    The TF-IDF part of a block of channels is one sparse product, papers x
+    terms @ terms x channels, over the batch's own columns only. Each score
+    is then the sum ``ChannelModel.score`` makes: the paper's entries in
+    their stored order, each times the model's weight (scipy's sparse product
+    adds them one by one per (paper, channel); a weight the model does not
+    have adds an exact zero there, nothing here). A channel gets the whole
+    batch's scores and keeps its rows: a product over every paper costs less
+    than selecting a channel's few hundred rows, thousands of times.
+
+    The embedding part is a row-by-row dot product of each row the channel
+    asks for (not a BLAS product: its kernel, and so its rounding, may change
+    with the matrix's shape and threads; a row's own dot product never does).
     """
 
     def __init__(self, papers: PaperVectors) -> None:
@@ -502,32 +514,49 @@ class Scorer:
         tfidf = papers.tfidf
         frequency = np.bincount(tfidf.indices, minlength=tfidf.shape[1])
         columns = np.flatnonzero(frequency)
-        # Each hashed column's slot in the row (-1: no paper here has it): one
-        # lookup per model weight, not a search.
+        # Each hashed column's slot (-1: no paper here has it): one lookup per
+        # model weight, not a search.
         self._slot = np.full(tfidf.shape[1], -1, dtype=np.int32)
-        self._slot[columns[np.argsort(-frequency[columns], kind="stable")]] = np.arange(
-            len(columns), dtype=np.int32
-        )
+        self._slot[columns] = np.arange(len(columns), dtype=np.int32)
         self._tfidf = sp.csr_matrix(
             (tfidf.data, self._slot[tfidf.indices], tfidf.indptr),
             shape=(tfidf.shape[0], len(columns)),
         )
-        self._row = np.zeros(len(columns), dtype=np.float32)
 
     def __call__(self, model: ChannelModel, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """``model.score(papers.rows(rows))``."""
-        if (model.tfidf_id, model.model_id) != (self.papers.tfidf_id, self.papers.model_id):
-            raise ValueError("model and papers come from different vector spaces")
-        w = model.tfidf_weights
-        slots = self._slot[w.indices]
-        known = slots >= 0  # a column no paper here has adds nothing
-        slots = slots[known]
-        self._row[slots] = w.data[known]
-        try:
-            sparse = self._tfidf[rows] @ self._row
-        finally:
-            self._row[slots] = 0.0
-        # Not a BLAS product: its threads would be woken once per channel, and
-        # its kernel may differ with the matrix's shape; a row's own sum never does.
-        dense = (self.papers.embedding[rows] * model.embedding_weights).sum(axis=1)
-        return (sparse + dense).astype(np.float32, copy=False)
+        [scores] = self.many([model], [rows])
+        return scores
+
+    def many(
+        self, models: Sequence[ChannelModel], rows: Sequence[Sequence[int] | np.ndarray]
+    ) -> list[np.ndarray]:
+        """Each model's scores for its rows (``rows[k]`` for ``models[k]``)."""
+        for model in models:
+            if (model.tfidf_id, model.model_id) != (self.papers.tfidf_id, self.papers.model_id):
+                raise ValueError("model and papers come from different vector spaces")
+        embedding = self.papers.embedding
+        out: list[np.ndarray] = []
+        step = max(1, SCORE_BYTES // (4 * max(1, self._tfidf.shape[0])))
+        for start in range(0, len(models), step):
+            block = models[start : start + step]
+            sparse = (self._tfidf @ self._weights(block)).toarray()  # papers x channels
+            for k, model in enumerate(block):
+                at = np.asarray(rows[start + k], dtype=np.int64)
+                dense = np.einsum("ij,j->i", embedding[at], model.embedding_weights)
+                out.append((sparse[at, k] + dense).astype(np.float32, copy=False))
+        return out
+
+    def _weights(self, models: Sequence[ChannelModel]) -> sp.csr_matrix:
+        """The models' TF-IDF weights as columns, over the batch's slots (a
+        weight on a column no paper here has adds nothing: dropped)."""
+        slots = [self._slot[m.tfidf_weights.indices] for m in models]
+        values = [m.tfidf_weights.data for m in models]
+        lengths = np.fromiter(map(len, slots), np.int64, len(slots))
+        slot, value = np.concatenate(slots), np.concatenate(values)
+        channel = np.repeat(np.arange(len(models)), lengths)
+        known = slot >= 0
+        return sp.csr_matrix(
+            (value[known].astype(np.float32), (slot[known], channel[known])),
+            shape=(self._tfidf.shape[1], len(models)),
+        )

@@ -162,19 +162,28 @@ class Ranker:
             self.settings,
             [rows for _, rows, _ in lists],
         )
-        scorer = Scorer(vectors) if any(m is not None for m in models) else None
+        # Every model's scores in one batch (a channel's papers without
+        # vectors score -inf: last).
+        fitted = [
+            (i, model, at[at >= 0])
+            for i, ((_, at, _), model) in enumerate(zip(lists, models, strict=True))
+            if model is not None
+        ]
+        scores: dict[int, np.ndarray] = {}
+        if fitted:
+            scored = Scorer(vectors).many([m for _, m, _ in fitted], [r for _, _, r in fitted])
+            scores = dict(zip((i for i, _, _ in fitted), scored, strict=True))
         out: list[np.ndarray | None] = []
-        for (_, at, followed), model in zip(lists, models, strict=True):
-            if model is None or scorer is None:
+        for i, (_, at, followed) in enumerate(lists):
+            if i not in scores:
                 out.append(None)
                 continue
             have = at >= 0
             if have.all():
-                score = scorer(model, at)
+                score = scores[i]
             else:
                 score = np.full(len(at), -np.inf, dtype=np.float32)
-                if have.any():
-                    score[have] = scorer(model, at[have])
+                score[have] = scores[i]
             # Stable sorts: equal keys keep the list's order.
             if followed.any():  # followed people's papers first
                 order = np.lexsort((-score, ~followed))
