@@ -239,9 +239,13 @@ def fit_many(
     return out
 
 
-#: Channels whose weights are computed together (bounds the memory: a block's
-#: head is ``FIT_BLOCK x HEAD x max_terms`` doubles, 16 MB by default).
-FIT_BLOCK = 256
+#: Channels whose weights are computed together. A block's head is
+#: ``FIT_BLOCK x HEAD x max_terms`` doubles (4 MB by default), and its
+#: coefficients a papers x ``FIT_BLOCK`` table that the head's product reads
+#: once per entry of the papers' vectors: at 64 channels (1 MB for 2,000
+#: papers) it stays in the CPU's cache, and fitting 2,000 channels took 0.78 s
+#: against 0.92 s in blocks of 256 (2026-12-02, Intel Xeon VM; 128: 0.81 s).
+FIT_BLOCK = 64
 #: The first columns, computed for every channel: this many times ``max_terms``.
 HEAD = 8
 _TINY = float(np.finfo(np.float64).tiny)
