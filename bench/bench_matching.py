@@ -371,15 +371,17 @@ def main() -> int:
     # Cold each time, ``--naive-repeat`` times, the median by wall time: on a
     # shared VM one run of a few seconds swung by a fifth from run to run, as
     # much as the planner's single runs (whose median is taken above).
-    naive_runs = []
+    # Every run plans the same; only the last one's plans are kept.
+    naive_runs: list[tuple[float, float]] = []
+    naive: dict[int, DigestPlan] = {}
     for _ in range(max(1, args.naive_repeat)):
-        naive = {}  # only one subset's plans alive at a time
+        naive = {}  # the previous run's plans freed before this one
         clear_caches()
-        naive_runs.append(timed(naive_subset))
-    naive_runs.sort(key=lambda run: run[1])
-    naive, naive_cold, naive_cpu_cold = naive_runs[len(naive_runs) // 2]
-    naive_range = (naive_runs[0][1], naive_runs[-1][1])
-    del naive_runs
+        naive, run_wall, run_cpu = timed(naive_subset)
+        naive_runs.append((run_wall, run_cpu))
+    naive_runs.sort()
+    naive_cold, naive_cpu_cold = naive_runs[len(naive_runs) // 2]
+    naive_range = (naive_runs[0][0], naive_runs[-1][0])
     scale = len(radars) / len(subset)
     naive_wall = naive_cold - once * (1 - 1 / scale)  # the subset's share: scaled below
     naive_cpu = naive_cpu_cold - cpu_once * (1 - 1 / scale)
