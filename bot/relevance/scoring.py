@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from bot.core.matching.topk import ranges
+from bot.core.matching.arrays import ranges
 from bot.relevance.model import (
     ChannelModel,
     Feedback,

@@ -6,18 +6,23 @@ category chip alone brings hundreds), but each digest posts ten. So:
 
 1. :meth:`RadarIndex.scan` finds, per distinct chip, the papers it matches
    (once per chip, whatever the number of channels holding it);
-2. a radar is the union of its chips' rows: one sparse product
-   ``radars x chips`` @ ``chips x papers`` whose values add up, per (radar,
-   paper), the matched author, keyword and category chips and the keyword
-   hits, packed into one integer whose order *is* the documented ranking order
-   (:mod:`bot.core.ranking`) before its tie-breaks (the tier needs no field of
-   its own: "any author chip" and "any keyword chip" are what the author and
-   keyword counts say first);
-3. papers are numbered by those tie-breaks (newest first, then key), so one
+2. a radar's author and keyword matches are the union of those chips' rows:
+   one sparse product ``radars x chips`` @ ``chips x papers`` whose values add
+   up, per (radar, paper), the matched author and keyword chips and the
+   keyword hits, packed into one integer whose order *is* the documented
+   ranking order (:mod:`bot.core.ranking`) before its tie-breaks (the tier
+   needs no field of its own: "any author chip" and "any keyword chip" are
+   what the author and keyword counts say first); the radar's matched
+   category chips are added as the lowest field;
+3. category chips stay out of that product: they bring most of a day's
+   pairs, and rank last. Radars with the same category chips and limits
+   share one ordered tail (:mod:`bot.core.matching.tails`), read only as far
+   as a digest with room left needs;
+4. papers are numbered by the tie-breaks (newest first, then key), so one
    integer per entry sorts a radar's matches exactly as ``rank`` would;
-4. source and exclusion chips remove entries, papers the channel has seen are
+5. source and exclusion chips remove entries, papers the channel has seen are
    skipped, and each radar keeps its first ``cap``;
-5. only those get a :class:`Match`, with the fields the reference matcher's
+6. only those get a :class:`Match`, with the fields the reference matcher's
    ``make_match`` gives it, one object shared by every channel with the same
    chips matching the same paper.
 
@@ -39,8 +44,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from bot.core.chips import Chip, ChipKind
+from bot.core.matching.arrays import ranges
 from bot.core.matching.index import ChipScan, RadarIndex
 from bot.core.matching.radar import Match, paper_ties, radar_of
+from bot.core.matching.tails import CategoryTails
 from bot.core.paper import Paper
 from bot.core.ranking import top
 
@@ -74,6 +81,18 @@ class Ranked:
 
     papers: np.ndarray
     followed: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """The shown papers on the radars being planned: per (local row, paper rank)
+    pair, whether it is one of the row's entries (an author or keyword match),
+    and the positions of those that are."""
+
+    rows: np.ndarray
+    ranks: np.ndarray
+    found: np.ndarray
+    entries: np.ndarray
 
 
 class RadarPlanner(Generic[K]):
@@ -142,38 +161,75 @@ class RadarPlanner(Generic[K]):
             + (scan.title_hits.astype(np.int64) << self._title_at)
             + (scan.abstract_hits.astype(np.int64) << self._abs_at)
         ).astype(vtype)
-        chips = sp.csr_matrix((value, (scan.chip, rank_of[scan.paper])), shape=(n_chips, n))
+        ranks = rank_of[scan.paper]
+        chips = sp.csr_matrix((value, (scan.chip, ranks)), shape=(n_chips, n))
         chips.sort_indices()
         # Which chips of a radar matched a paper is a lookup here (only for the
         # papers a digest posts): a binary search within the chip's row.
         self._hits = chips
-        # Radars x chips (0/1; the slow radars' rows are zeros: nothing of theirs
-        # comes out of the product).
+        self._rank_of = rank_of
+        limits, admit = self._limits(scan)
+
+        # Category chips stay out of the product: their papers are shared tails.
+        is_category = kind == _KIND[ChipKind.CATEGORY]
+        local = np.cumsum(is_category) - 1  # category chip id -> its column in the tails
+        on_category = is_category[self._watch_flat] & fast[owner]
+        category_ptr = np.concatenate(
+            ([0], np.cumsum(np.bincount(owner[on_category], minlength=n_radars)))
+        )
+        category_flat = local[self._watch_flat[on_category]].tolist()
+        hit_category = is_category[scan.chip]
+        self._tails = CategoryTails(
+            n,
+            int(is_category.sum()),
+            local[scan.chip[hit_category]],
+            ranks[hit_category],
+            [category_flat[a:b] for a, b in pairwise(category_ptr.tolist())],
+            limits,
+            admit,
+        )
+        # Radars x author and keyword chips (0/1; the slow radars' rows are
+        # zeros: nothing of theirs comes out of the product).
+        held = ~is_category[self._watch_flat]
         holders = sp.csr_matrix(
-            (fast[owner].astype(vtype), self._watch_flat.astype(np.int32), self._watch_ptr),
+            (
+                fast[owner[held]].astype(vtype),
+                self._watch_flat[held].astype(np.int32),
+                np.concatenate(([0], np.cumsum(np.bincount(owner[held], minlength=n_radars)))),
+            ),
             shape=(n_radars, n_chips),
+        )
+        by_paper = sp.csr_matrix(
+            (value[~hit_category], (ranks[~hit_category], scan.chip[~hit_category])),
+            shape=(n, n_chips),
         )
         # Radars x papers, each row's papers in rank order: computed as the
         # transpose's product, whose CSC form has every column's rows sorted by
-        # construction (a linear pass), instead of sorting the product's millions
-        # of entries row by row (three times the cost).
-        on = (chips.T.tocsr() @ holders.T.tocsr()).tocsc()
+        # construction (a linear pass), instead of sorting the product's
+        # entries row by row (three times the cost).
+        on = (by_paper @ holders.T.tocsr()).tocsc()
         per_radar = np.diff(on.indptr)
         cols, values = on.indices.astype(np.int32, copy=False), on.data
         indptr = on.indptr
-        del on, holders  # the arrays live on in ``cols`` and ``values``
-        dropped = self._refused(indptr, per_radar, cols, scan, rank_of)
+        del on, holders, by_paper  # the arrays live on in ``cols`` and ``values``
+        dropped = self._refused(indptr, per_radar, cols, limits, admit)
         if len(dropped):
             keep = np.ones(len(cols), dtype=bool)
             keep[dropped] = False
             dropped_rows = np.searchsorted(indptr, dropped, side="right") - 1
             per_radar = per_radar - np.bincount(dropped_rows, minlength=n_radars)
             cols, values = cols[keep], values[keep]
+        # Each entry's category chips, added to its packed value (their field is
+        # the lowest); and per radar, how many of its entries are in its tail.
+        rows = np.repeat(np.arange(n_radars, dtype=np.int64), per_radar)
+        in_tail = self._tails.counts_of(rows, cols)
+        values = values + in_tail.astype(values.dtype)
+        self._overlap = np.bincount(rows[in_tail > 0], minlength=n_radars)
+        del rows, in_tail
         # The entries: (paper rank, packed value), row after row (a radar's
         # entries at ``_ptr[row]:_ptr[row + 1]``), each row's sorted by rank.
         self._cols, self._values = cols, values
         self._ptr = np.concatenate(([0], np.cumsum(per_radar))).astype(np.int64)
-        self._rank_of = rank_of
         # Each entry's class: the rank of its packed value among the distinct
         # values (0 = best), and each radar's count of entries per class. A
         # digest's first ``cap`` are then found without sorting every entry.
@@ -188,35 +244,40 @@ class RadarPlanner(Generic[K]):
         self._built: dict[int, Match] = {}  # by (first chip, second chip, paper rank)
         self._built_sets: dict[tuple[tuple[int, ...], int], Match] = {}
 
-    def _refused(
-        self,
-        indptr: np.ndarray,
-        counts: np.ndarray,
-        cols: np.ndarray,
-        scan: ChipScan,
-        rank_of: np.ndarray,
-    ) -> np.ndarray:
-        """Positions of the entries that the radars' source and exclusion chips
-        keep out (only radars with such chips are looked at)."""
+    def _limits(self, scan: ChipScan) -> tuple[np.ndarray, np.ndarray]:
+        """Each radar's combination of source and exclusion chips (-1: none) and,
+        per combination, which paper ranks it admits (bool, combinations x papers)."""
         index, n = self.index, self._n
         combos: dict[tuple[frozenset[str] | None, tuple[int, ...]], int] = {}
         combo_of = np.full(len(index), -1, dtype=np.int64)
         for r, limits in enumerate(zip(index.radar_sources, index.radar_exclusions, strict=True)):
             if limits[0] is not None or limits[1]:
                 combo_of[r] = combos.setdefault(limits, len(combos))
-        if not combos:
-            return np.zeros(0, dtype=np.int64)
-        admit = np.ones((len(combos), n), dtype=bool)  # by paper rank
+        admit = np.ones((len(combos), n), dtype=bool)
         for (sources, exclusions), c in combos.items():
             ok = np.ones(n, dtype=bool)
             if sources is not None:
                 ok[:] = [not sources.isdisjoint(s) for s in scan.sources]
             if exclusions:
                 ok[scan.excluded_paper[np.isin(scan.excluded, exclusions)]] = False
-            admit[c, rank_of] = ok
-        limited = np.flatnonzero(combo_of >= 0)
+            admit[c, self._rank_of] = ok
+        return combo_of, admit
+
+    def _refused(
+        self,
+        indptr: np.ndarray,
+        counts: np.ndarray,
+        cols: np.ndarray,
+        limits: np.ndarray,
+        admit: np.ndarray,
+    ) -> np.ndarray:
+        """Positions of the entries that the radars' source and exclusion chips
+        keep out (only radars with such chips are looked at)."""
+        limited = np.flatnonzero(limits >= 0)
+        if not len(limited):
+            return np.zeros(0, dtype=np.int64)
         entries = ranges(indptr[limited].astype(np.int64), counts[limited])
-        ok = admit[np.repeat(combo_of[limited], counts[limited]), cols[entries]]
+        ok = admit[np.repeat(limits[limited], counts[limited]), cols[entries]]
         return entries[~ok]
 
     # -- digests ---------------------------------------------------------------------
@@ -268,7 +329,7 @@ class RadarPlanner(Generic[K]):
         # with a row number per entry (millions of scattered reads).
         starts = np.cumsum(counts) - counts
         shown = self._shown(keys, seen, starts, counts, cols)
-        n_seen = np.bincount(shown[0], minlength=len(rows))
+        n_seen = np.bincount(shown.rows[shown.found], minlength=len(rows))
         cap = np.fromiter((caps.get(k, default_cap) for k in keys), dtype=np.int64, count=len(keys))
         cap = np.maximum(cap, 0)  # a cap of 0 or less takes none, as ``top`` does
         # Candidates: each row's first (cap + its shown entries) in class order
@@ -287,7 +348,7 @@ class RadarPlanner(Generic[K]):
             at_cut & (order_at_cut <= np.repeat(limit.astype(order_at_cut.dtype), counts))
         )
         del cut_at, at_cut, order_at_cut
-        take[shown[1]] = False
+        take[shown.entries] = False
         picked = np.flatnonzero(take)
         del take
         where = picked if entries is None else entries[picked]
@@ -300,12 +361,76 @@ class RadarPlanner(Generic[K]):
         position = np.arange(len(p_local)) - (np.cumsum(n_picked) - n_picked)[p_local]
         chosen = position < cap[p_local]
         p_local, p_cols, p_values = p_local[chosen], p_cols[chosen], p_values[chosen]
+        # Digests with room left take their first unseen category-only matches.
+        t_local, t_ranks, t_values, tail_size, tail_seen = self._tail_picks(
+            rows, starts, counts, cols, cap, n_seen, shown
+        )
+        if len(t_local):  # after each radar's other cards: stable by radar
+            local = np.concatenate((p_local, t_local))
+            order = np.argsort(local, kind="stable")
+            p_local = local[order]
+            p_cols = np.concatenate((p_cols, t_ranks))[order]
+            p_values = np.concatenate((p_values, t_values))[order]
         matches = self._matches(rows[p_local], p_cols, p_values)
         bounds = np.searchsorted(p_local, np.arange(len(rows) + 1)).tolist()
-        fresh = (counts - n_seen).tolist()
-        total = counts.tolist()
+        fresh = (counts + tail_size - n_seen - tail_seen).tolist()
+        total = (counts + tail_size).tolist()
         digests = map(tuple, map(matches.__getitem__, map(slice, bounds, bounds[1:])))
         return dict(zip(keys, map(make, keys, digests, fresh, total), strict=True))
+
+    def _tail_picks(
+        self,
+        rows: np.ndarray,
+        starts: np.ndarray,
+        counts: np.ndarray,
+        cols: np.ndarray,
+        cap: np.ndarray,
+        n_seen: np.ndarray,
+        shown: _Shown,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The category-only cards of the digests of ``rows`` (their entries at
+        ``starts``/``counts`` in ``cols``) that have room after their other
+        matches: (local row, paper rank, packed value) in card order, and per
+        row its category-only matches and how many of them it was shown.
+
+        A radar's category-only matches are its tail minus its own entries; its
+        first unseen ones are among the tail's first (room + entries in the
+        tail + shown ones in the tail), so only that far is read."""
+        tails, n = self._tails, self._n
+        t_start, t_len = tails.tail_of(rows)
+        overlap = self._overlap[rows]
+        size = t_len - overlap
+        # Shown papers that are not among a radar's entries, but in its tail.
+        elsewhere = ~shown.found
+        s_local, s_ranks = shown.rows[elsewhere], shown.ranks[elsewhere]
+        s_radars = rows[s_local]
+        in_tail = (tails.counts_of(s_radars, s_ranks) > 0) & tails.admitted(s_radars, s_ranks)
+        s_local, s_ranks = s_local[in_tail], s_ranks[in_tail]
+        tail_seen = np.bincount(s_local, minlength=len(rows))
+        room = np.minimum(np.maximum(cap - (counts - n_seen), 0), size - tail_seen)
+        filled = np.flatnonzero(room > 0)
+        nothing = np.zeros(0, dtype=np.int64)
+        if not len(filled):
+            return nothing, nothing, nothing, size, tail_seen
+        read = np.minimum(t_len[filled], room[filled] + overlap[filled] + tail_seen[filled])
+        where = ranges(t_start[filled], read)
+        c_at = np.repeat(np.arange(len(filled), dtype=np.int64), read)  # position in ``filled``
+        c_ranks = tails.ranks[where]
+        c_codes = c_at * n + c_ranks
+        # Not one of the radar's own entries (those rank higher)...
+        own = ranges(starts[filled], counts[filled])
+        own_codes = np.repeat(np.arange(len(filled), dtype=np.int64), counts[filled]) * n
+        keep = ~_isin_sorted(c_codes, own_codes + cols[own])
+        # ... and not shown before.
+        at = np.searchsorted(filled, s_local)
+        hit = at < len(filled)
+        hit[hit] = filled[at[hit]] == s_local[hit]
+        keep &= ~_isin_sorted(c_codes, np.unique(at[hit] * n + s_ranks[hit]))
+        c_at, c_ranks, c_values = c_at[keep], c_ranks[keep], tails.counts[where][keep]
+        per = np.bincount(c_at, minlength=len(filled))
+        position = np.arange(len(c_at)) - (np.cumsum(per) - per)[c_at]
+        chosen = position < room[filled][c_at]
+        return filled[c_at[chosen]], c_ranks[chosen], c_values[chosen], size, tail_seen
 
     def ranked(self, keys: Collection[K]) -> dict[K, Ranked]:
         """The whole match list of each radar of ``keys``, in ranking order."""
@@ -322,12 +447,21 @@ class RadarPlanner(Generic[K]):
             rows = np.asarray([self._row[k] for k in fast], dtype=np.int64)
             entries, counts = self._entries_of(rows)
             local = np.repeat(np.arange(len(rows), dtype=np.int64), counts)
-            cols, values = self._cols[entries], self._values[entries]
-            local, cols, values = self._sort(
-                local.astype(np.int64), cols.astype(np.int64), values.astype(np.int64)
-            )
-            papers = self._at[cols].astype(np.int64, copy=False)
-            followed = values >= (1 << self._author_at)
+            cols, values = self._cols[entries].astype(np.int64), self._values[entries]
+            # Then each row's tail, but for the row's own entries (ranked above).
+            t_start, t_len = self._tails.tail_of(rows)
+            t_local = np.repeat(np.arange(len(rows), dtype=np.int64), t_len)
+            t_ranks = self._tails.ranks[ranges(t_start, t_len)]
+            alone = ~_isin_sorted(t_local * self._n + t_ranks, local * self._n + cols)
+            t_local, t_ranks = t_local[alone], t_ranks[alone]
+            local, cols, values = self._sort(local, cols, values.astype(np.int64))
+            local = np.concatenate((local, t_local))
+            order = np.argsort(local, kind="stable")
+            papers = self._at[np.concatenate((cols, t_ranks))[order]].astype(np.int64, copy=False)
+            followed = np.concatenate(
+                (values >= (1 << self._author_at), np.zeros(len(t_ranks), dtype=bool))
+            )[order]
+            counts = np.bincount(local, minlength=len(rows))
             bounds = np.concatenate(([0], np.cumsum(counts))).tolist()
             for i, key in enumerate(fast):
                 out[key] = Ranked(
@@ -358,9 +492,15 @@ class RadarPlanner(Generic[K]):
             ranks = self._rank_of[np.asarray(positions, dtype=np.int64)]
             codes = self._codes_of(row_arr, ranks)
             entry_codes = self._codes()
-            at = np.searchsorted(entry_codes, codes)
-            assert bool((entry_codes[at] == codes).all()), "a paper not on the radar"
-            found = self._matches(row_arr, ranks, self._values[at].astype(np.int64))
+            own = _isin_sorted(codes, entry_codes)
+            values = np.empty(len(codes), dtype=np.int64)
+            values[own] = self._values[np.searchsorted(entry_codes, codes[own])]
+            # The others are category-only matches: their value is their count.
+            tail_rows, tail_ranks = row_arr[~own], ranks[~own]
+            values[~own] = self._tails.counts_of(tail_rows, tail_ranks)
+            assert bool((values > 0).all()), "a paper not on the radar"
+            assert bool(self._tails.admitted(tail_rows, tail_ranks).all()), "a refused paper"
+            found = self._matches(row_arr, ranks, values)
             start = 0
             for key in fast:
                 end = start + len(wanted[key])
@@ -399,11 +539,11 @@ class RadarPlanner(Generic[K]):
         starts: np.ndarray,
         counts: np.ndarray,
         cols: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(row, position) of each entry whose paper the channel was shown: rows
-        ``keys``' entries lie at ``starts``/``counts``, each in paper-rank order
-        (``cols``). Only the rows with shown papers are searched, each shown
-        paper one binary search among them."""
+    ) -> _Shown:
+        """Each (row, rank) of a paper a channel was shown, and whether it is one
+        of the row's entries (and which): rows ``keys``' entries lie at
+        ``starts``/``counts``, each in paper-rank order (``cols``). Only the rows
+        with shown papers are searched, each shown paper one binary search."""
         n = self._n
         shown = [seen.get(key, ()) for key in keys]
         # Each shown key's rank in C (``map``; -1: not in the pool): a day's
@@ -423,9 +563,9 @@ class RadarPlanner(Generic[K]):
             ]
             extra = np.asarray(more, dtype=np.int64).reshape(-1, 2)
             rows, ranks = np.concatenate((rows, extra[:, 0])), np.concatenate((ranks, extra[:, 1]))
-        nothing = np.zeros(0, dtype=np.int64)
         if not len(rows):
-            return nothing, nothing
+            nothing = np.zeros(0, dtype=np.int64)
+            return _Shown(nothing, nothing, np.zeros(0, dtype=bool), nothing)
         # The searched rows' entries, renumbered 0.. so that (row, rank) codes
         # stay small and sorted.
         searched = np.flatnonzero(np.bincount(rows, minlength=len(shown)))
@@ -436,7 +576,7 @@ class RadarPlanner(Generic[K]):
         at = np.searchsorted(entry_codes, wanted)
         ok = at < len(entry_codes)
         ok[ok] = entry_codes[at[ok]] == wanted[ok]
-        return rows[ok], where[at[ok]]
+        return _Shown(rows, ranks, ok, where[at[ok]])
 
     def _sort(
         self, local: np.ndarray, cols: np.ndarray, values: np.ndarray
@@ -574,14 +714,6 @@ class RadarPlanner(Generic[K]):
         return tuple(top(fresh, cap)), len(fresh), len(found)
 
 
-def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """``concatenate([arange(s, s + c) for s, c in zip(starts, counts)])``, without
-    the loop: the positions of many CSR rows' entries at once."""
-    total = int(counts.sum())
-    offsets = np.cumsum(counts) - counts
-    return np.repeat(starts - offsets, counts) + np.arange(total, dtype=np.int64)
-
-
 def _classes(values: np.ndarray, bits: int) -> tuple[np.ndarray, int]:
     """Each value's class (its rank among the distinct values, largest first,
     int32) and the number of classes (at least one, so that a radar's class
@@ -596,3 +728,12 @@ def _classes(values: np.ndarray, bits: int) -> tuple[np.ndarray, int]:
         return rank[values], max(1, len(distinct))
     distinct, inverse = np.unique(-values, return_inverse=True)
     return inverse.astype(np.int32), max(1, len(distinct))
+
+
+def _isin_sorted(values: np.ndarray, sorted_codes: np.ndarray) -> np.ndarray:
+    """Whether each of ``values`` is in ``sorted_codes`` (ascending): one binary
+    search each."""
+    at = np.searchsorted(sorted_codes, values)
+    hit = at < len(sorted_codes)
+    hit[hit] = sorted_codes[at[hit]] == values[hit]
+    return hit

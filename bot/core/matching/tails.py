@@ -1,0 +1,154 @@
+"""The category part of every radar: one ordered list per category set, shared.
+
+A category chip brings a whole category's new papers: on a day of 2,000
+papers, several hundred per chip, two thirds of all (radar, paper) pairs of
+a day's run. Yet those papers rank last (``bot.core.ranking``: tier 3, only
+categories matched), and a digest posts ten cards. So the planner
+(:mod:`bot.core.matching.topk`) never pairs a radar with its category papers
+one by one. Radars with the same category chips and the same source and
+exclusion limits share one :class:`CategoryTails` list: every paper those
+chips put on such a radar, in the order a category-only match ranks
+(more matched category chips first, then the tie-break rank), without the
+papers the limits refuse. A radar's own category-only matches are that list
+minus the papers its author and keyword chips already matched; the planner
+reads from it only as far as a digest needs.
+
+:meth:`CategoryTails.counts` gives any (radar, paper)'s matched category
+chips: what the planner adds to an author or keyword match's packed value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["CategoryTails"]
+
+
+class CategoryTails:
+    """Radars' category chips, and the ordered tail of each distinct set of them.
+
+    ``chips_hit`` / ``papers_hit``: the category chips' hits as (local chip id,
+    paper rank) pairs (local ids ``0 .. n_chips - 1``); ``radar_chips``: per
+    radar, its category chips' local ids (empty for a radar the planner does
+    not plan this way); ``limits``: per radar its limit combination (-1: none),
+    and ``admit``, per combination, which paper ranks it admits.
+    """
+
+    def __init__(
+        self,
+        n_papers: int,
+        n_chips: int,
+        chips_hit: np.ndarray,
+        papers_hit: np.ndarray,
+        radar_chips: Sequence[Sequence[int]],
+        limits: np.ndarray,
+        admit: np.ndarray,
+    ) -> None:
+        n_radars = len(radar_chips)
+        self._n = n_papers
+        # Paper rank x chip, with one more column that no paper is in: the
+        # chip of a radar's k-th slot when it has fewer than k + 1 chips.
+        self._in = np.zeros((n_papers, n_chips + 1), dtype=bool)
+        self._in[papers_hit, chips_hit] = True
+        sizes = np.fromiter(map(len, radar_chips), dtype=np.int64, count=n_radars)
+        self._sizes = sizes
+        self._ptr = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+        self._flat = np.fromiter(
+            (c for chips in radar_chips for c in chips), dtype=np.int64, count=int(sizes.sum())
+        )
+        # Each radar's first chip (the extra column when it has none).
+        self._first = np.full(n_radars, n_chips, dtype=np.int64)
+        self._first[sizes > 0] = self._flat[self._ptr[:-1][sizes > 0]]
+        self._limits = limits
+        self._admit = admit
+        # Profiles: distinct (chip set, limits), each radar's one (-1: none).
+        profile_of = np.full(n_radars, -1, dtype=np.int64)
+        profiles: dict[tuple[tuple[int, ...], int], int] = {}
+        for r in np.flatnonzero(sizes).tolist():
+            key = (tuple(sorted(radar_chips[r])), int(limits[r]))
+            profile_of[r] = profiles.setdefault(key, len(profiles))
+        self._profile_of = profile_of
+        self._build(list(profiles), n_chips, chips_hit, papers_hit)
+
+    def _build(
+        self,
+        profiles: list[tuple[tuple[int, ...], int]],
+        n_chips: int,
+        chips_hit: np.ndarray,
+        papers_hit: np.ndarray,
+    ) -> None:
+        """Each profile's papers (admitted, with their count of its chips) in
+        tail order: one sparse product, then one sort of packed integers."""
+        n = self._n
+        sizes = np.fromiter((len(c) for c, _ in profiles), dtype=np.int64, count=len(profiles))
+        holders = sp.csr_matrix(
+            (
+                np.ones(int(sizes.sum()), dtype=np.int32),
+                np.fromiter(
+                    (c for chips, _ in profiles for c in chips), np.int32, int(sizes.sum())
+                ),
+                np.concatenate(([0], np.cumsum(sizes))),
+            ),
+            shape=(len(profiles), max(n_chips, 1)),
+        )
+        hits = sp.csr_matrix(
+            (np.ones(len(chips_hit), dtype=np.int32), (chips_hit, papers_hit)),
+            shape=(max(n_chips, 1), n),
+        )
+        tails = (holders @ hits).tocsr()
+        rows = np.repeat(np.arange(len(profiles), dtype=np.int64), np.diff(tails.indptr))
+        ranks = tails.indices.astype(np.int64)
+        counts = tails.data.astype(np.int64)
+        limited = np.fromiter((lim for _, lim in profiles), np.int64, len(profiles))
+        if (limited >= 0).any():
+            lim = limited[rows]
+            ok = lim < 0
+            ok[~ok] = self._admit[lim[~ok], ranks[~ok]]
+            rows, ranks, counts = rows[ok], ranks[ok], counts[ok]
+        # Tail order: profile, more chips first, then rank (one int64 each).
+        rank_bits = max(1, n.bit_length())
+        top = int(sizes.max()) if len(sizes) else 0
+        count_bits = max(1, top.bit_length())
+        assert len(profiles).bit_length() + count_bits + rank_bits <= 63, "too many radars"
+        packed = (rows << (count_bits + rank_bits)) | ((top - counts) << rank_bits) | ranks
+        packed.sort()
+        self.ranks = packed & ((1 << rank_bits) - 1)
+        self.counts = top - ((packed >> rank_bits) & ((1 << count_bits) - 1))
+        self.ptr = np.searchsorted(
+            packed >> (count_bits + rank_bits), np.arange(len(profiles) + 1)
+        ).astype(np.int64)
+
+    # -- reading ---------------------------------------------------------------------
+
+    def tail_of(self, radars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where each radar's tail starts in :attr:`ranks` / :attr:`counts`, and
+        its length (0 for a radar without category chips)."""
+        profile = self._profile_of[radars]
+        has = profile >= 0
+        at = np.where(has, profile, 0)
+        if len(self.ptr) < 2:  # no radar has category chips
+            return np.zeros(len(radars), dtype=np.int64), np.zeros(len(radars), dtype=np.int64)
+        starts = self.ptr[at]
+        return starts, np.where(has, self.ptr[at + 1] - starts, 0)
+
+    def counts_of(self, radars: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+        """How many of its radar's category chips match each paper rank (pairs,
+        int32; admission not checked: a refused paper still has its count).
+        One gather per chip slot: the first for every pair, the k-th only for
+        the pairs of radars with more than k chips (few)."""
+        out = self._in[ranks, self._first[radars]].astype(np.int32)
+        sizes = self._sizes[radars]
+        for k in range(1, int(sizes.max()) if len(sizes) else 0):
+            some = np.flatnonzero(sizes > k)
+            out[some] += self._in[ranks[some], self._flat[self._ptr[radars[some]] + k]]
+        return out
+
+    def admitted(self, radars: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+        """Whether each radar's limits admit the paper at that rank (pairs)."""
+        limits = self._limits[radars]
+        ok = limits < 0
+        ok[~ok] = self._admit[limits[~ok], ranks[~ok]]
+        return ok
