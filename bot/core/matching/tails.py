@@ -19,8 +19,6 @@ chips: what the planner adds to an author or keyword match's packed value.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -31,10 +29,11 @@ class CategoryTails:
     """Radars' category chips, and the ordered tail of each distinct set of them.
 
     ``chips_hit`` / ``papers_hit``: the category chips' hits as (local chip id,
-    paper rank) pairs (local ids ``0 .. n_chips - 1``); ``radar_chips``: per
-    radar, its category chips' local ids (empty for a radar the planner does
-    not plan this way); ``limits``: per radar its limit combination (-1: none),
-    and ``admit``, per combination, which paper ranks it admits.
+    paper rank) pairs (local ids ``0 .. n_chips - 1``); ``radar_ptr`` /
+    ``radar_chips``: each radar's category chips' local ids, radar after radar
+    (none for a radar the planner does not plan this way); ``limits``: per
+    radar its limit combination (-1: none), and ``admit``, per combination,
+    which paper ranks it admits.
     """
 
     def __init__(
@@ -43,53 +42,54 @@ class CategoryTails:
         n_chips: int,
         chips_hit: np.ndarray,
         papers_hit: np.ndarray,
-        radar_chips: Sequence[Sequence[int]],
+        radar_ptr: np.ndarray,
+        radar_chips: np.ndarray,
         limits: np.ndarray,
         admit: np.ndarray,
     ) -> None:
-        n_radars = len(radar_chips)
         self._n = n_papers
         # Paper rank x chip, with one more column that no paper is in: the
         # chip of a radar's k-th slot when it has fewer than k + 1 chips.
         self._in = np.zeros((n_papers, n_chips + 1), dtype=bool)
         self._in[papers_hit, chips_hit] = True
-        sizes = np.fromiter(map(len, radar_chips), dtype=np.int64, count=n_radars)
-        self._sizes = sizes
-        self._ptr = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
-        self._flat = np.fromiter(
-            (c for chips in radar_chips for c in chips), dtype=np.int64, count=int(sizes.sum())
-        )
+        self._ptr = radar_ptr.astype(np.int64)
+        self._flat = radar_chips.astype(np.int64)
+        self._sizes = sizes = np.diff(self._ptr)
+        with_chips = np.flatnonzero(sizes)
         # Each radar's first chip (the extra column when it has none).
-        self._first = np.full(n_radars, n_chips, dtype=np.int64)
-        self._first[sizes > 0] = self._flat[self._ptr[:-1][sizes > 0]]
+        self._first = np.full(len(sizes), n_chips, dtype=np.int64)
+        self._first[with_chips] = self._flat[self._ptr[with_chips]]
         self._limits = limits
         self._admit = admit
-        # Profiles: distinct (chip set, limits), each radar's one (-1: none).
-        profile_of = np.full(n_radars, -1, dtype=np.int64)
-        profiles: dict[tuple[tuple[int, ...], int], int] = {}
-        for r in np.flatnonzero(sizes).tolist():
-            key = (tuple(sorted(radar_chips[r])), int(limits[r]))
-            profile_of[r] = profiles.setdefault(key, len(profiles))
-        self._profile_of = profile_of
-        self._build(list(profiles), n_chips, chips_hit, papers_hit)
+        # Profiles: distinct (chip set, limits), found as the distinct rows of
+        # a table with a radar's chips sorted (padded with ``n_chips``) and its
+        # limits in the last column. Each radar's profile: -1 for none.
+        width = int(sizes.max()) if len(sizes) else 0
+        table = np.full((len(with_chips), width + 1), n_chips, dtype=np.int64)
+        slot = np.arange(len(self._flat)) - np.repeat(self._ptr[:-1], sizes)
+        table[np.repeat(np.arange(len(with_chips)), sizes[with_chips]), slot] = self._flat
+        table[:, :width].sort(axis=1)
+        table[:, width] = limits[with_chips]
+        profiles, inverse = np.unique(table, axis=0, return_inverse=True)
+        self._profile_of = np.full(len(sizes), -1, dtype=np.int64)
+        self._profile_of[with_chips] = inverse.ravel()
+        self._build(profiles, n_chips, chips_hit, papers_hit)
 
     def _build(
-        self,
-        profiles: list[tuple[tuple[int, ...], int]],
-        n_chips: int,
-        chips_hit: np.ndarray,
-        papers_hit: np.ndarray,
+        self, profiles: np.ndarray, n_chips: int, chips_hit: np.ndarray, papers_hit: np.ndarray
     ) -> None:
         """Each profile's papers (admitted, with their count of its chips) in
-        tail order: one sparse product, then one sort of packed integers."""
+        tail order: one sparse product, then one sort of packed integers.
+        ``profiles``: a row each, its chips (padded with ``n_chips``), then its
+        limits."""
         n = self._n
-        sizes = np.fromiter((len(c) for c, _ in profiles), dtype=np.int64, count=len(profiles))
+        chips, limited = profiles[:, :-1], profiles[:, -1]
+        held = chips < n_chips
+        sizes = held.sum(axis=1)
         holders = sp.csr_matrix(
             (
                 np.ones(int(sizes.sum()), dtype=np.int32),
-                np.fromiter(
-                    (c for chips, _ in profiles for c in chips), np.int32, int(sizes.sum())
-                ),
+                chips[held].astype(np.int32),
                 np.concatenate(([0], np.cumsum(sizes))),
             ),
             shape=(len(profiles), max(n_chips, 1)),
@@ -102,11 +102,8 @@ class CategoryTails:
         rows = np.repeat(np.arange(len(profiles), dtype=np.int64), np.diff(tails.indptr))
         ranks = tails.indices.astype(np.int64)
         counts = tails.data.astype(np.int64)
-        limited = np.fromiter((lim for _, lim in profiles), np.int64, len(profiles))
         if (limited >= 0).any():
-            lim = limited[rows]
-            ok = lim < 0
-            ok[~ok] = self._admit[lim[~ok], ranks[~ok]]
+            ok = self.admitted_by(limited[rows], ranks)
             rows, ranks, counts = rows[ok], ranks[ok], counts[ok]
         # Tail order: profile, more chips first, then rank (one int64 each).
         rank_bits = max(1, n.bit_length())
@@ -148,7 +145,10 @@ class CategoryTails:
 
     def admitted(self, radars: np.ndarray, ranks: np.ndarray) -> np.ndarray:
         """Whether each radar's limits admit the paper at that rank (pairs)."""
-        limits = self._limits[radars]
+        return self.admitted_by(self._limits[radars], ranks)
+
+    def admitted_by(self, limits: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+        """Whether each limit combination (-1: none) admits the paper at that rank."""
         ok = limits < 0
         ok[~ok] = self._admit[limits[~ok], ranks[~ok]]
         return ok

@@ -174,17 +174,14 @@ class RadarPlanner(Generic[K]):
         is_category = kind == _KIND[ChipKind.CATEGORY]
         local = np.cumsum(is_category) - 1  # category chip id -> its column in the tails
         on_category = is_category[self._watch_flat] & fast[owner]
-        category_ptr = np.concatenate(
-            ([0], np.cumsum(np.bincount(owner[on_category], minlength=n_radars)))
-        )
-        category_flat = local[self._watch_flat[on_category]].tolist()
         hit_category = is_category[scan.chip]
         self._tails = CategoryTails(
             n,
             int(is_category.sum()),
             local[scan.chip[hit_category]],
             ranks[hit_category],
-            [category_flat[a:b] for a, b in pairwise(category_ptr.tolist())],
+            np.concatenate(([0], np.cumsum(np.bincount(owner[on_category], minlength=n_radars)))),
+            local[self._watch_flat[on_category]],
             limits,
             admit,
         )
@@ -240,7 +237,8 @@ class RadarPlanner(Generic[K]):
             (np.ones(len(values), dtype=np.int32), self._classes, self._ptr),
             shape=(n_radars, n_classes),
         ).toarray()
-        self._chip_sets: dict[tuple[int, ...], tuple[Chip, ...]] = {}
+        self._chip_sets: dict[tuple[int, ...], tuple[Chip, ...]] = {}  # three chips or more
+        self._pair_sets: dict[int, tuple[Chip, ...]] = {}  # one or two, by pair code
         self._built: dict[int, Match] = {}  # by (first chip, second chip, paper rank)
         self._built_sets: dict[tuple[tuple[int, ...], int], Match] = {}
 
@@ -650,10 +648,18 @@ class RadarPlanner(Generic[K]):
             pairs, new_ranks = np.divmod(names[new], n)
             distinct, chip_set = np.unique(pairs, return_inverse=True)
             one, other = np.divmod(distinct, n_chips + 1)
+            # One tuple per distinct chip pair, kept across calls (Matches of
+            # equal chips share it), with no method call each.
+            chips, pair_sets = self.index.chips, self._pair_sets
             chip_sets = np.fromiter(
                 (
-                    self._chips_of((a - 1,) if b == 0 else (a - 1, b - 1))
-                    for a, b in zip(one.tolist(), other.tolist(), strict=True)
+                    pair_sets.get(code)
+                    or pair_sets.setdefault(
+                        code, (chips[a - 1],) if b == 0 else (chips[a - 1], chips[b - 1])
+                    )
+                    for code, a, b in zip(
+                        distinct.tolist(), one.tolist(), other.tolist(), strict=True
+                    )
                 ),
                 dtype=object,
                 count=len(distinct),
