@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from bot.core.matching.arrays import ranges
+
 __all__ = ["CategoryTails"]
 
 
@@ -131,16 +133,34 @@ class CategoryTails:
         starts = self.ptr[at]
         return starts, np.where(has, self.ptr[at + 1] - starts, 0)
 
-    def counts_of(self, radars: np.ndarray, ranks: np.ndarray) -> np.ndarray:
-        """How many of its radar's category chips match each paper rank (pairs,
-        int32; admission not checked: a refused paper still has its count).
-        One gather per chip slot: the first for every pair, the k-th only for
-        the pairs of radars with more than k chips (few)."""
-        out = self._in[ranks, self._first[radars]].astype(np.int32)
+    def counts_of(
+        self, radars: np.ndarray, ranks: np.ndarray, grouped: np.ndarray | None = None
+    ) -> np.ndarray:
+        """How many of its radar's category chips match each paper rank (int32;
+        admission not checked: a refused paper still has its count). The pairs
+        are ``radars`` and ``ranks``; or, with ``grouped``, entries radar after
+        radar, ``grouped[i]`` of them for ``radars[i]`` (a day's 1.2M entries:
+        a radar's chip then reaches its entries by ``np.repeat``, a sequential
+        pass). One lookup per chip slot: the first for every pair, the k-th
+        only for the pairs of radars with more than k chips (few)."""
+        width = self._in.shape[1]
+        flat = self._in.ravel()
+        rows = ranks.astype(np.int64) * width
         sizes = self._sizes[radars]
+        if grouped is None:
+            out = flat.take(rows + self._first[radars]).astype(np.int32)
+            for k in range(1, int(sizes.max()) if len(sizes) else 0):
+                some = np.flatnonzero(sizes > k)
+                chip = self._flat[self._ptr[radars[some]] + k]
+                out[some] += flat.take(rows[some] + chip)
+            return out
+        out = flat.take(rows + np.repeat(self._first[radars], grouped)).astype(np.int32)
+        starts = np.cumsum(grouped) - grouped
         for k in range(1, int(sizes.max()) if len(sizes) else 0):
             some = np.flatnonzero(sizes > k)
-            out[some] += self._in[ranks[some], self._flat[self._ptr[radars[some]] + k]]
+            where = ranges(starts[some], grouped[some])
+            chip = np.repeat(self._flat[self._ptr[radars[some]] + k], grouped[some])
+            out[where] += flat.take(rows[where] + chip)
         return out
 
     def admitted(self, radars: np.ndarray, ranks: np.ndarray) -> np.ndarray:

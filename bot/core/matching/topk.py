@@ -218,11 +218,11 @@ class RadarPlanner(Generic[K]):
             cols, values = cols[keep], values[keep]
         # Each entry's category chips, added to its packed value (their field is
         # the lowest); and per radar, how many of its entries are in its tail.
-        rows = np.repeat(np.arange(n_radars, dtype=np.int64), per_radar)
-        in_tail = self._tails.counts_of(rows, cols)
+        in_tail = self._tails.counts_of(np.arange(n_radars), cols, grouped=per_radar)
         values = values + in_tail.astype(values.dtype)
+        rows = np.repeat(np.arange(n_radars, dtype=np.int32), per_radar)
         self._overlap = np.bincount(rows[in_tail > 0], minlength=n_radars)
-        del rows, in_tail
+        del in_tail, rows
         # The entries: (paper rank, packed value), row after row (a radar's
         # entries at ``_ptr[row]:_ptr[row + 1]``), each row's sorted by rank.
         self._cols, self._values = cols, values
