@@ -322,8 +322,14 @@ class RadarIndex(Generic[K]):
         chip: list[int] = []
         paper: list[int] = []
         bylines: dict[str, tuple[int, ...]] = {}
+        # A day's papers repeat a few hundred category lists: each is looked up once.
+        categories: dict[tuple[tuple[str, ...], str], list[int]] = {}
         for i, p in enumerate(papers):
-            cids = self._people(p, bylines) + self._categories(p)
+            listed = (p.categories, p.primary_category)
+            in_categories = categories.get(listed)
+            if in_categories is None:
+                in_categories = categories[listed] = self._categories(p)
+            cids = self._people(p, bylines) + in_categories
             chip.extend(cids)
             paper.extend([i] * len(cids))
         chips = np.asarray(chip, dtype=np.int32)
