@@ -114,8 +114,12 @@ class CategoryTails:
         assert len(profiles).bit_length() + count_bits + rank_bits <= 63, "too many radars"
         packed = (rows << (count_bits + rank_bits)) | ((top - counts) << rank_bits) | ranks
         packed.sort()
-        self.ranks = packed & ((1 << rank_bits) - 1)
-        self.counts = top - ((packed >> rank_bits) & ((1 << count_bits) - 1))
+        # Kept narrow (6 bytes an entry): with a long window and many distinct
+        # category sets, the tails hold as many entries as the radars' own
+        # category matches would have. Ranks fit 31 bits, counts 8 (the planner
+        # plans a radar of 256 chips of one kind the slow way).
+        self.ranks = (packed & ((1 << rank_bits) - 1)).astype(np.int32)
+        self.counts = (top - ((packed >> rank_bits) & ((1 << count_bits) - 1))).astype(np.int16)
         self.ptr = np.searchsorted(
             packed >> (count_bits + rank_bits), np.arange(len(profiles) + 1)
         ).astype(np.int64)
