@@ -129,11 +129,11 @@ class CategoryTails:
     def tail_of(self, radars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where each radar's tail starts in :attr:`ranks` / :attr:`counts`, and
         its length (0 for a radar without category chips)."""
+        if len(self.ptr) < 2:  # no radar has category chips
+            return np.zeros(len(radars), dtype=np.int64), np.zeros(len(radars), dtype=np.int64)
         profile = self._profile_of[radars]
         has = profile >= 0
         at = np.where(has, profile, 0)
-        if len(self.ptr) < 2:  # no radar has category chips
-            return np.zeros(len(radars), dtype=np.int64), np.zeros(len(radars), dtype=np.int64)
         starts = self.ptr[at]
         return starts, np.where(has, self.ptr[at + 1] - starts, 0)
 
@@ -145,20 +145,14 @@ class CategoryTails:
         are ``radars`` and ``ranks``; or, with ``grouped``, entries radar after
         radar, ``grouped[i]`` of them for ``radars[i]`` (a day's 1.2M entries:
         a radar's chip then reaches its entries by ``np.repeat``, a sequential
-        pass). One lookup per chip slot: the first for every pair, the k-th
-        only for the pairs of radars with more than k chips (few)."""
-        width = self._in.shape[1]
-        flat = self._in.ravel()
-        rows = ranks.astype(np.int64) * width
-        sizes = self._sizes[radars]
+        pass). One lookup per chip slot: the first for every entry, the k-th
+        only for the entries of radars with more than k chips (few)."""
         if grouped is None:
-            out = flat.take(rows + self._first[radars]).astype(np.int32)
-            for k in range(1, int(sizes.max()) if len(sizes) else 0):
-                some = np.flatnonzero(sizes > k)
-                chip = self._flat[self._ptr[radars[some]] + k]
-                out[some] += flat.take(rows[some] + chip)
-            return out
+            grouped = np.ones(len(radars), dtype=np.int64)  # a group per pair
+        flat = self._in.ravel()
+        rows = ranks.astype(np.int64) * self._in.shape[1]
         out = flat.take(rows + np.repeat(self._first[radars], grouped)).astype(np.int32)
+        sizes = self._sizes[radars]
         starts = np.cumsum(grouped) - grouped
         for k in range(1, int(sizes.max()) if len(sizes) else 0):
             some = np.flatnonzero(sizes > k)

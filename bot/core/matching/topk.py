@@ -51,7 +51,7 @@ from bot.core.matching.tails import CategoryTails
 from bot.core.paper import Paper
 from bot.core.ranking import top
 
-__all__ = ["FIELD_BITS", "MakePick", "RadarPlanner", "Ranked", "ranges"]
+__all__ = ["FIELD_BITS", "MakePick", "RadarPlanner", "Ranked"]
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
@@ -418,12 +418,10 @@ class RadarPlanner(Generic[K]):
         # Not one of the radar's own entries (those rank higher)...
         own = ranges(starts[filled], counts[filled])
         own_codes = np.repeat(np.arange(len(filled), dtype=np.int64), counts[filled]) * n
-        keep = ~_isin_sorted(c_codes, own_codes + cols[own])
+        keep = ~_find_sorted(c_codes, own_codes + cols[own])[0]
         # ... and not shown before.
-        at = np.searchsorted(filled, s_local)
-        hit = at < len(filled)
-        hit[hit] = filled[at[hit]] == s_local[hit]
-        keep &= ~_isin_sorted(c_codes, np.unique(at[hit] * n + s_ranks[hit]))
+        hit, at = _find_sorted(s_local, filled)
+        keep &= ~_find_sorted(c_codes, np.unique(at[hit] * n + s_ranks[hit]))[0]
         c_at, c_ranks, c_values = c_at[keep], c_ranks[keep], tails.counts[where][keep]
         per = np.bincount(c_at, minlength=len(filled))
         position = np.arange(len(c_at)) - (np.cumsum(per) - per)[c_at]
@@ -450,7 +448,7 @@ class RadarPlanner(Generic[K]):
             t_start, t_len = self._tails.tail_of(rows)
             t_local = np.repeat(np.arange(len(rows), dtype=np.int64), t_len)
             t_ranks = self._tails.ranks[ranges(t_start, t_len)]
-            alone = ~_isin_sorted(t_local * self._n + t_ranks, local * self._n + cols)
+            alone = ~_find_sorted(t_local * self._n + t_ranks, local * self._n + cols)[0]
             t_local, t_ranks = t_local[alone], t_ranks[alone]
             local, cols, values = self._sort(local, cols, values.astype(np.int64))
             local = np.concatenate((local, t_local))
@@ -490,9 +488,9 @@ class RadarPlanner(Generic[K]):
             ranks = self._rank_of[np.asarray(positions, dtype=np.int64)]
             codes = self._codes_of(row_arr, ranks)
             entry_codes = self._codes()
-            own = _isin_sorted(codes, entry_codes)
+            own, at = _find_sorted(codes, entry_codes)
             values = np.empty(len(codes), dtype=np.int64)
-            values[own] = self._values[np.searchsorted(entry_codes, codes[own])]
+            values[own] = self._values[at[own]]
             # The others are category-only matches: their value is their count.
             tail_rows, tail_ranks = row_arr[~own], ranks[~own]
             values[~own] = self._tails.counts_of(tail_rows, tail_ranks)
@@ -571,9 +569,7 @@ class RadarPlanner(Generic[K]):
         code_rows = np.repeat(np.arange(len(searched), dtype=np.int64), counts[searched])
         entry_codes = self._codes_of(code_rows, cols[where])
         wanted = (np.searchsorted(searched, rows) * n + ranks).astype(entry_codes.dtype)
-        at = np.searchsorted(entry_codes, wanted)
-        ok = at < len(entry_codes)
-        ok[ok] = entry_codes[at[ok]] == wanted[ok]
+        ok, at = _find_sorted(wanted, entry_codes)
         return _Shown(rows, ranks, ok, where[at[ok]])
 
     def _sort(
@@ -736,10 +732,10 @@ def _classes(values: np.ndarray, bits: int) -> tuple[np.ndarray, int]:
     return inverse.astype(np.int32), max(1, len(distinct))
 
 
-def _isin_sorted(values: np.ndarray, sorted_codes: np.ndarray) -> np.ndarray:
-    """Whether each of ``values`` is in ``sorted_codes`` (ascending): one binary
-    search each."""
-    at = np.searchsorted(sorted_codes, values)
-    hit = at < len(sorted_codes)
-    hit[hit] = sorted_codes[at[hit]] == values[hit]
-    return hit
+def _find_sorted(values: np.ndarray, ascending: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each of ``values`` is in ``ascending``, and where (the position
+    is meaningful only where found): one binary search each."""
+    at = np.searchsorted(ascending, values)
+    found = at < len(ascending)
+    found[found] = ascending[at[found]] == values[found]
+    return found, at
