@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from bot.core.chips import Chip, ChipKind
-from bot.core.matching.radar import make_match, match_paper
+from bot.core.matching.radar import make_match, make_matches, match_paper
 from bot.core.paper import Paper
 from bot.core.ranking import rank
 
@@ -122,3 +125,24 @@ def test_naive_datetimes_read_as_utc() -> None:
 
 def test_empty() -> None:
     assert rank([]) == []
+
+
+def test_matches_built_in_bulk_are_the_constructors_matches() -> None:
+    """The planner's bulk constructor writes Match's slots itself: every field
+    must be set as ``Match(...)`` sets it, and the Match must stay frozen."""
+    papers = [paper("a", days_ago=1), paper("b"), paper("c", days_ago=2)]
+    chip_sets = [(RADAR[0],), (RADAR[2], RADAR[4]), (RADAR[4],)]
+    titles, abstracts = [0, 2, 0], [0, 1, 0]
+    bulk = make_matches(papers, chip_sets, titles, abstracts)
+    one_by_one = list(map(make_match, papers, chip_sets, titles, abstracts))
+    assert bulk == one_by_one
+    for built, expected in zip(bulk, one_by_one, strict=True):
+        for f in dataclasses.fields(expected):  # a slot left unset raises here
+            assert getattr(built, f.name) == getattr(expected, f.name)
+        assert hash(built) == hash(expected)
+        assert built.order == expected.order
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            built.title_hits = 5  # type: ignore[misc]
+    assert [m.paper.key for m in rank(bulk)] == ["a", "b", "c"]
+    with pytest.raises(ValueError):
+        make_matches(papers, chip_sets, titles, abstracts[:2])

@@ -22,7 +22,7 @@ author, keyword or category chip, comes from one of the radar's SOURCE chips
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -40,6 +40,7 @@ __all__ = [
     "compile_chip",
     "identity_in_paper",
     "make_match",
+    "make_matches",
     "match_paper",
     "name_match_confirmed",
     "paper_ties",
@@ -144,6 +145,40 @@ def paper_ties(paper: Paper) -> tuple[float, str]:
 def make_match(paper: Paper, chips: Sequence[Chip], title_hits: int, abstract_hits: int) -> Match:
     """The one constructor both matchers use, so their results compare equal."""
     return Match(paper, tuple(chips), title_hits, abstract_hits)
+
+
+#: Match's fields in order, each slot's own store (see ``make_matches``).
+_MATCH_STORES = tuple(getattr(Match, f.name).__set__ for f in fields(Match))
+
+
+def make_matches(
+    papers: Iterable[Paper],
+    chips: Iterable[tuple[Chip, ...]],
+    title_hits: Iterable[int],
+    abstract_hits: Iterable[int],
+) -> list[Match]:
+    """``make_match`` over parallel iterables (``chips`` already tuples), in
+    about half the time: the daily planner builds 40,000 Matches at once.
+
+    A frozen dataclass's ``__init__`` stores each field through
+    ``object.__setattr__``, found by name; here each slot's descriptor stores
+    it directly, as that ``__init__`` ends up doing. A field added to Match
+    is stored here too, or a test that reads every field fails."""
+    new = object.__new__
+    paper_, chips_, title_, abstract_, order_ = _MATCH_STORES
+    out: list[Match] = []
+    append = out.append
+    for paper, chip_set, title, abstract in zip(
+        papers, chips, title_hits, abstract_hits, strict=True
+    ):
+        match = new(Match)
+        paper_(match, paper)
+        chips_(match, chip_set)
+        title_(match, title)
+        abstract_(match, abstract)
+        order_(match, None)
+        append(match)
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,7 @@ import scipy.sparse as sp
 from bot.core.chips import Chip, ChipKind
 from bot.core.matching.arrays import ranges
 from bot.core.matching.index import ChipScan, RadarIndex
-from bot.core.matching.radar import Match, paper_ties, radar_of
+from bot.core.matching.radar import Match, make_matches, paper_ties, radar_of
 from bot.core.matching.tails import CategoryTails
 from bot.core.paper import Paper
 from bot.core.ranking import top
@@ -632,8 +632,8 @@ class RadarPlanner(Generic[K]):
         titles = (values >> self._title_at) & self._hits_mask
         abstracts = (values >> self._abs_at) & self._hits_mask
         # Named Matches not built before (by an earlier call: ``matches`` after
-        # ``picks``) are built by ``map`` from arrays: tens of thousands of
-        # them, with no Python loop of ours around the constructor.
+        # ``picks``) are built from arrays in one call: tens of thousands of
+        # them (``make_matches``).
         named_at = np.flatnonzero(names >= 0)  # -1 (not named) sorts first: at most one
         codes = names[named_at].tolist()
         unique = np.empty(len(names), dtype=object)
@@ -660,14 +660,11 @@ class RadarPlanner(Generic[K]):
                 dtype=object,
                 count=len(distinct),
             )
-            built = list(
-                map(
-                    Match,
-                    self._ranked_papers[new_ranks].tolist(),
-                    chip_sets[chip_set.ravel()].tolist(),
-                    titles[where[new]].tolist(),
-                    abstracts[where[new]].tolist(),
-                )
+            built = make_matches(
+                self._ranked_papers[new_ranks].tolist(),
+                chip_sets[chip_set.ravel()].tolist(),
+                titles[where[new]].tolist(),
+                abstracts[where[new]].tolist(),
             )
             unique[new] = built
             self._built.update(zip(names[new].tolist(), built, strict=True))
