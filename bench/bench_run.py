@@ -69,10 +69,11 @@ from bot.store import models as m  # noqa: E402
 NOW = datetime(2026, 4, 30, 18, 0, tzinfo=UTC)  # the capture's papers are new
 DUE = "17:59"  # every channel's digest time (UTC): all due together
 #: Channels per second (fire -> post) on the 2-core development machine, the
-#: scheduler in this process on SQLite: 10,000 in 93 s at load 0.5 (the slower
-#: of two runs on 2026-12-02; README, Benchmarks; update both together). Only
-#: the start-up estimate uses it; progress lines use this run's own rate.
-REFERENCE_RATE = 108.0
+#: scheduler in this process on SQLite: 10,000 in 65.3 s at load 0.7 to 1.1
+#: (the slower of the last two runs, 2026-12-02, the Intel Xeon VM; README,
+#: Benchmarks; update both together). Only the start-up estimate uses it;
+#: progress lines use this run's own rate.
+REFERENCE_RATE = 153.0
 
 
 # -- the fake Slack, in its own process -------------------------------------------------
