@@ -153,7 +153,6 @@ def fold(text: str) -> str:
     return decomposed
 
 
-_TOKEN = re.compile(r"[^\W_]+")
 #: For ASCII text, one translate does the whole of folding and splitting but
 #: the split itself: capitals to lower case, apostrophes deleted, every other
 #: character that is not a letter or digit to a space. On bytes: a table
@@ -162,34 +161,24 @@ _ASCII_WORDS = bytes(
     ord(chr(c).lower()) if chr(c).isalnum() else ord(" ") for c in range(128)
 ) + bytes(128)  # never looked up: the text is ASCII
 _ASCII_APOSTROPHES = bytes(c for c in _APOSTROPHES if c < 128)  # the ASCII ones
-#: For folded text: every character that is not a letter or digit to a space,
-#: and no change of case (folding has done it, except where NFKD made a capital).
-_ASCII_SPACES = bytes(c if chr(c).isalnum() else ord(" ") for c in range(128)) + bytes(128)
+#: For folded text as UTF-8: every ASCII character that is not a letter or
+#: digit to a space, no change of case (folding has done it, except where
+#: NFKD made a capital), and the bytes of every other character kept (by then
+#: each is a letter or digit: ``_folded_token_bytes``).
+_UTF8_SPACES = bytes(c if chr(c).isalnum() else ord(" ") for c in range(128)) + bytes(
+    range(128, 256)
+)
 
 
 def tokenize(text: str) -> tuple[str, ...]:
-    """Normalised tokens of ``text`` (LaTeX unwrapped, folded, apostrophes joined).
+    """Normalised tokens of ``text`` (LaTeX unwrapped, folded, apostrophes
+    joined): the maximal runs of letters and digits (``str.isalnum``).
 
     Tokens are interned: a day's pool repeats a few thousand words hundreds of
     thousands of times, so the tokenised papers a running bot keeps take half
     the memory, and looking their tokens up touches fewer places of it.
     """
-    if text.isascii():
-        return tuple(map(intern, _ascii_token_bytes(text).decode().split()))
-    folded = fold(strip_latex(text))
-    for apostrophe in _APOSTROPHE_CHARS:  # what translating by ``_APOSTROPHES`` does
-        if apostrophe in folded:
-            folded = folded.replace(apostrophe, "")
-    if not folded.isascii():
-        # Most text still not ASCII once folded is so for a dash or a quote,
-        # which only separate tokens: with spaces in their place it takes the
-        # ASCII path, where the unicode pattern costs several times as much.
-        for c in set(folded):
-            if not c.isascii() and not c.isalnum():  # isalnum: the pattern's letters
-                folded = folded.replace(c, " ")
-        if not folded.isascii():
-            return tuple(map(intern, _TOKEN.findall(folded)))
-    return tuple(map(intern, folded.encode().translate(_ASCII_SPACES).decode().split()))
+    return tuple(map(intern, token_bytes(text).decode().split()))
 
 
 def token_bytes(text: str) -> bytes:
@@ -201,7 +190,24 @@ def token_bytes(text: str) -> bytes:
     """
     if text.isascii():
         return _ascii_token_bytes(text)
-    return " ".join(tokenize(text)).encode()
+    return _folded_token_bytes(text)
+
+
+def _folded_token_bytes(text: str) -> bytes:
+    # Text that is not ASCII: unwrapped, folded, apostrophes deleted. What is
+    # left outside ASCII and is no letter or digit (most often a dash or a
+    # quote) becomes a space, so every byte outside ASCII is part of a letter
+    # or digit, and one translate of the UTF-8 bytes separates the tokens:
+    # a third of the time the unicode pattern ``[^\W_]+`` takes to find them.
+    folded = fold(strip_latex(text))
+    for apostrophe in _APOSTROPHE_CHARS:  # what translating by ``_APOSTROPHES`` does
+        if apostrophe in folded:
+            folded = folded.replace(apostrophe, "")
+    if not folded.isascii():
+        for c in set(folded):
+            if not c.isascii() and not c.isalnum():
+                folded = folded.replace(c, " ")
+    return folded.encode().translate(_UTF8_SPACES)
 
 
 def _ascii_token_bytes(text: str) -> bytes:
