@@ -163,7 +163,7 @@ def make_matches(
     A frozen dataclass's ``__init__`` stores each field through
     ``object.__setattr__``, found by name; here each slot's descriptor stores
     it directly, as that ``__init__`` ends up doing. A field added to Match
-    is stored here too, or a test that reads every field fails."""
+    must be stored here too: until it is, unpacking ``_MATCH_STORES`` fails."""
     new = object.__new__
     paper_, chips_, title_, abstract_, order_ = _MATCH_STORES
     out: list[Match] = []
