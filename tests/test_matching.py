@@ -718,7 +718,8 @@ def test_form_codes_are_a_lookup_of_each_token(forms: list[str], data: st.DataOb
     """Tokens of up to 16 bytes are coded as integers through a hash table,
     longer ones as bytes: every token gets exactly its form's code. Forms and
     near misses (a letter more or less, 8 and 16 bytes long and around) are
-    mixed, and enough forms fill the table for probes to read on."""
+    mixed, and enough forms fill the table for probes to read on; chunks of
+    any size code the same."""
     forms = list(dict.fromkeys(f for form in forms for f in tokenize(form)))
     codes = {f: i * 7 for i, f in enumerate(forms)}
     table = FormCodes(codes)
@@ -727,7 +728,10 @@ def test_form_codes_are_a_lookup_of_each_token(forms: list[str], data: st.DataOb
     )
     field = st.lists(st.one_of(near, _FORM), max_size=10).map(" ".join)
     texts = data.draw(st.lists(st.tuples(field, field), max_size=6))
-    code, bounds = table.codes(texts)
+    # Coded a chunk of fields at a time: chunks from one field each (or an
+    # empty one) to all of them at once.
+    chunk = data.draw(st.integers(min_value=1, max_value=400))
+    code, bounds = table.codes(texts, chunk)
     tokens = [tokenize(f) for t in texts for f in t]
     assert bounds.tolist() == [0, *np.cumsum([len(t) for t in tokens]).tolist()]
     assert code.tolist() == [codes.get(t, -1) for ts in tokens for t in ts]

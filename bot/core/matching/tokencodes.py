@@ -34,6 +34,11 @@ _KEEP = np.array(
     dtype=np.uint64,
 )
 _SPREAD = 0x9E3779B97F4A7C15  # odd: multiplying by it mixes bits upward
+#: Text coded at a time (bytes, in whole fields). On a day's pool of 2,000
+#: papers (2.5 MB of tokens), chunks of 128 to 512 KiB coded it in about three
+#: quarters of the time of one pass over the whole pool, with no page faults
+#: against 6,600 (bench world, AMD EPYC VM, 2026-12-03).
+_CHUNK_BYTES = 1 << 18
 
 
 class FormCodes:
@@ -65,17 +70,37 @@ class FormCodes:
         mixed = lo ^ (hi * np.uint64(_SPREAD))
         return ((mixed * np.uint64(_SPREAD)) >> self._shift).astype(np.intp)
 
-    def codes(self, texts: Sequence[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+    def codes(
+        self, texts: Sequence[tuple[str, str]], chunk_bytes: int = _CHUNK_BYTES
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Every token's code (int32, -1 for a token that is no form), field
         after field (paper p's title is field 2p, its abstract 2p + 1), and
-        where each field's tokens begin (``2 len(texts) + 1`` bounds)."""
+        where each field's tokens begin (``2 len(texts) + 1`` bounds).
+
+        Coded ``chunk_bytes`` of text at a time (whole fields): a day's pool
+        at once made tens of MiB of temporaries (several 8-byte integers a
+        token), mapped afresh by the allocator on every run, each page a fault;
+        a chunk's arrays stay in the CPU's cache and are reused."""
         fields = [token_bytes(f) for t in texts for f in t]
-        sizes = np.fromiter(map(len, fields), np.int64, count=len(fields))
+        sizes = [len(f) for f in fields]
+        codes: list[np.ndarray] = []
+        bounds = [np.zeros(1, dtype=np.int64)]
+        tokens = 0
+        for lo, hi in _chunks(sizes, chunk_bytes):
+            code, ends = self._codes_of(fields[lo:hi], sizes[lo:hi])
+            codes.append(code)
+            bounds.append(ends[1:] + tokens)
+            tokens += len(code)
+        return np.concatenate(codes), np.concatenate(bounds)
+
+    def _codes_of(self, fields: list[bytes], sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`codes` of some fields, as token bytes (their bounds from 0)."""
         buffer = b" ".join(fields) + b" "  # every token ends at a space
         raw = np.frombuffer(buffer, dtype=np.uint8)
         edges = np.flatnonzero(np.diff(raw != ord(" "), prepend=False))  # starts, ends alternate
         starts, ends = edges[0::2], edges[1::2]
-        field_at = np.concatenate(([0], np.cumsum(sizes + 1)))  # each field's first byte
+        field_at = np.zeros(len(fields) + 1, dtype=np.int64)  # each field's first byte
+        np.cumsum(np.asarray(sizes, dtype=np.int64) + 1, out=field_at[1:])
         bounds = np.searchsorted(starts, field_at)
         lengths = ends - starts
         padded = np.concatenate((raw, np.zeros(_WIDTH, dtype=np.uint8)))
@@ -116,6 +141,21 @@ class FormCodes:
             if not len(pending):
                 return
         raise AssertionError("a probe ran past every run of full slots")
+
+
+def _chunks(sizes: list[int], limit: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of fields, each at least ``limit`` bytes long (the
+    last one: what is left, possibly nothing) with the space after each."""
+    out: list[tuple[int, int]] = []
+    lo, total = 0, 0
+    for i, size in enumerate(sizes):
+        total += size + 1
+        if total >= limit:
+            out.append((lo, i + 1))
+            lo, total = i + 1, 0
+    if lo < len(sizes) or not out:
+        out.append((lo, len(sizes)))
+    return out
 
 
 def _longest_run(flags: np.ndarray) -> int:
