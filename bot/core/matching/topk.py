@@ -670,10 +670,15 @@ class RadarPlanner(Generic[K]):
             self._built.update(zip(names[new].tolist(), built, strict=True))
         out: list[Match] = unique[inverse.ravel()].tolist()
         if not named.all():
-            bounds = np.concatenate(([0], np.cumsum(per_entry))).tolist()
-            chips = matched.tolist()
-            for e in np.flatnonzero(~named).tolist():
-                cids = tuple(chips[bounds[e] : bounds[e + 1]])
+            # Only these entries' chips as lists: a day has a thousand of them
+            # among a hundred thousand, and the whole of ``matched`` as a list
+            # cost more than all they need.
+            unnamed = np.flatnonzero(~named)
+            sizes = per_entry[unnamed]
+            chips = matched[ranges(starts[unnamed], sizes)].tolist()
+            bounds = np.concatenate(([0], np.cumsum(sizes))).tolist()
+            for k, e in enumerate(unnamed.tolist()):
+                cids = tuple(chips[bounds[k] : bounds[k + 1]])
                 key = (cids, int(ranks[e]))
                 match = self._built_sets.get(key)
                 if match is None:  # once per (chips, rank): three matched chips or more
