@@ -70,9 +70,9 @@ NOW = datetime(2026, 4, 30, 18, 0, tzinfo=UTC)  # the capture's papers are new
 DUE = "17:59"  # every channel's digest time (UTC): all due together
 #: Channels per second (fire -> post) on the 2-core development machine, the
 #: scheduler in this process on SQLite: 10,000 in 65.3 s at load 0.7 to 1.1
-#: (the slower of the last two runs, 2026-12-02, the Intel Xeon VM; README,
-#: Benchmarks; update both together). Only the start-up estimate uses it;
-#: progress lines use this run's own rate.
+#: (the slower of the last two runs, 2026-12-02, the Intel Xeon VM; its
+#: session in docs/benchmarks.md; 74.2 s on the AMD EPYC VM, 2026-12-03).
+#: Only the start-up estimate uses it; progress lines use this run's own rate.
 REFERENCE_RATE = 153.0
 
 
