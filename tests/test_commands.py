@@ -118,7 +118,12 @@ def test_filter_terms_narrow_with_and() -> None:
         ("keyword ti:attention", "matched literally"),
         ("keyword cat:*", "matched literally"),
         ("keyword -", "empty term"),
-        ("keyword diffusion -survey", "exclusions on their own"),
+        ("keyword diffusion -survey", "`/radar keyword diffusion`, then `/radar keyword -survey`"),
+        (
+            'keyword "diffusion model" -survey agents -"position paper"',
+            '`/radar keyword "diffusion model" agents`, then `/radar keyword -survey` and '
+            '`/radar keyword -"position paper"`',
+        ),
         ('keyword ""', "empty quoted phrase"),
         ("category cs.XX", "not an arXiv category"),
         ("category cs.CL cs.LG", "One category per chip"),
@@ -167,6 +172,31 @@ def test_unknown_command_suggests_the_close_one() -> None:
 def test_bad_time_zone_suggests_the_close_one() -> None:
     with pytest.raises(UsageError, match="Europe/Berlin"):
         c.parse("schedule 09:00 Europe/Berln")
+
+
+def usage_examples() -> list[tuple[str, str]]:
+    """Every example a usage line offers after "e.g." (what people copy)."""
+    out = []
+    for name, usage in c.USAGE.items():
+        if "e.g." in usage:
+            tail = usage.split("e.g.", 1)[1]
+            for example in re.findall(r"/radar [^,;|(]*[^,;|(\s]", tail):
+                out.append((name, example))
+    return out
+
+
+def test_the_usage_lines_offer_examples() -> None:
+    assert {name for name, _ in usage_examples()} >= {"author", "keyword", "filter", "ask"}
+    assert ("keyword", "/radar keyword -survey") in usage_examples()
+
+
+@pytest.mark.parametrize(("name", "example"), usage_examples())
+def test_every_usage_example_is_accepted(name: str, example: str) -> None:
+    """A usage line's example, typed as shown, is the command it illustrates
+    (the keyword line once showed a mix of words and an exclusion that the
+    parser refuses)."""
+    command = c.parse(example)
+    assert not isinstance(command, c.Help), example
 
 
 @settings(max_examples=400, deadline=None)

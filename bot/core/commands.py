@@ -36,8 +36,8 @@ USAGE: dict[str, str] = {
     "": "/radar  (show this channel's radar)",
     "author": "/radar author <name> [openalex:A…]   e.g. /radar author Yehui Tang",
     "pick": "/radar pick <n> | /radar pick name   (answer the last `/radar author` question)",
-    "keyword": '/radar keyword <words or "a phrase">   (-word excludes), e.g. '
-    '/radar keyword "diffusion model" -survey',
+    "keyword": '/radar keyword <words or "a phrase"> | /radar keyword -<word>   (excludes it '
+    'from the whole radar), e.g. /radar keyword "diffusion model", /radar keyword -survey',
     "category": "/radar category <arXiv category>   e.g. /radar category cs.CL",
     "source": "/radar source <" + "|".join(KNOWN_SOURCES) + ">",
     "remove": "/radar remove <chip number or text>   e.g. /radar remove 2",
@@ -503,19 +503,26 @@ def author_name(raw: str, command: str) -> str:
 def _keyword(rest: str) -> Command:
     rest = _need(rest, "keyword", 'words or a "phrase"')
     terms = split_terms(rest, "keyword")
-    excluded = [t for t in terms if t[0].startswith("-")]
-    if excluded and len(excluded) != len(terms):
-        raise UsageError(
-            "Add exclusions on their own: `/radar keyword -survey`, then the words you want.",
-            USAGE["keyword"],
-        )
-    kind = ChipKind.EXCLUDE if excluded else ChipKind.KEYWORD
     parts: list[str] = []
     for term, quoted in terms:
         body = term[1:] if term.startswith("-") else term
         keyword_term(body, "keyword")
-        parts.append(f'"{body}"' if quoted else body)
-    value = " ".join(parts)
+        parts.append(("-" if term.startswith("-") else "") + (f'"{body}"' if quoted else body))
+    excluded = [p for p in parts if p.startswith("-")]
+    if excluded and len(excluded) != len(parts):
+        # An exclusion keeps a paper off the whole radar, not off this chip's
+        # matches: one chip for both would read as "these words, but not
+        # that", which is not what it would do. Separate chips say what they
+        # do (each exclusion its own: the words of one chip must all appear).
+        wanted = " ".join(p for p in parts if not p.startswith("-"))
+        then = " and ".join(f"`/radar keyword {p}`" for p in excluded)
+        raise UsageError(
+            "An exclusion applies to the whole radar, so it is a chip of its own: "
+            f"`/radar keyword {wanted}`, then {then}.",
+            USAGE["keyword"],
+        )
+    kind = ChipKind.EXCLUDE if excluded else ChipKind.KEYWORD
+    value = " ".join(p.removeprefix("-") for p in parts)
     if kind is ChipKind.EXCLUDE and not value:
         raise UsageError(
             "`-` needs a word to exclude, e.g. `/radar keyword -survey`.", USAGE["keyword"]

@@ -146,9 +146,11 @@ class RadarGroup(app_commands.Group):
     ) -> None:
         await self._run(interaction, command_line("pick", choice))
 
-    @app_commands.command(name="keyword", description="Add a keyword chip; -word excludes")
+    @app_commands.command(
+        name="keyword", description="Add a keyword chip, or -word alone to exclude it"
+    )
     @app_commands.describe(
-        words='Words or "a phrase" to find in titles and abstracts; -survey excludes'
+        words='Words or "a phrase" for titles and abstracts; -survey alone: excluded radar-wide'
     )
     async def cmd_keyword(self, interaction: discord.Interaction, words: Text) -> None:
         await self._run(interaction, command_line("keyword", words))
