@@ -120,6 +120,11 @@ def test_filter_terms_narrow_with_and() -> None:
         ("keyword -", "empty term"),
         ("keyword diffusion -survey", "`/radar keyword diffusion`, then `/radar keyword -survey`"),
         (
+            'keyword -survey -"position paper"',
+            "One exclusion per chip: `/radar keyword -survey`, then "
+            '`/radar keyword -"position paper"`',
+        ),
+        (
             'keyword "diffusion model" -survey agents -"position paper"',
             '`/radar keyword "diffusion model" agents`, then `/radar keyword -survey` and '
             '`/radar keyword -"position paper"`',

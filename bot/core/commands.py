@@ -521,6 +521,15 @@ def _keyword(rest: str) -> Command:
             f"`/radar keyword {wanted}`, then {then}.",
             USAGE["keyword"],
         )
+    if len(excluded) > 1:
+        # Every term has its own minus, which everywhere else means "none of
+        # these"; one chip of them would exclude only papers with all of them.
+        then = ", then ".join(f"`/radar keyword {p}`" for p in excluded)
+        raise UsageError(
+            f"One exclusion per chip: {then} (in one chip they would exclude only papers "
+            "that have them all).",
+            USAGE["keyword"],
+        )
     kind = ChipKind.EXCLUDE if excluded else ChipKind.KEYWORD
     value = " ".join(p.removeprefix("-") for p in parts)
     if kind is ChipKind.EXCLUDE and not value:
