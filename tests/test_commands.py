@@ -100,6 +100,8 @@ def test_filter_terms_narrow_with_and() -> None:
     )
     assert c.parse("filter since:2026-06-01").query.since_date == date(2026, 6, 1)  # type: ignore[union-attr]
     assert c.parse("filter since:2w").query.since_days == 14  # type: ignore[union-attr]
+    # A view may take a whole archive (every cs.* paper); a chip takes a category.
+    assert c.parse("filter cat:CS").query.categories == ("cs",)  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -131,6 +133,13 @@ def test_filter_terms_narrow_with_and() -> None:
         ),
         ('keyword ""', "empty quoted phrase"),
         ("category cs.XX", "not an arXiv category"),
+        ("category CS", "`cs` (Computer Science) is a whole arXiv archive"),
+        ("category cs", "one of its 40 categories: `cs.AI`, `cs.AR`"),
+        (
+            "category astro-ph",
+            "one of its 6 categories: `astro-ph.CO`, `astro-ph.EP`, `astro-ph.GA`, "
+            "`astro-ph.HE`, `astro-ph.IM`, `astro-ph.SR`.",
+        ),
         ("category cs.CL cs.LG", "One category per chip"),
         ("source biorxiv", "not a source I know"),
         ("shuffle 0", "from 1 to 20"),

@@ -318,6 +318,11 @@ def test_filter_narrows_with_and_and_changes_no_chips(r: Radar) -> None:
     ]
     # cs.CL papers cross-listed in cs.LG (2604.26835 is not).
     assert card_ids(r.say("/radar filter category:cs.CL")) == CS_CL[:5]
+    # A whole archive narrows too (a chip would be refused): every one is cs.*.
+    out = r.say("/radar filter cat:CS")
+    assert out.splitlines()[0] == "Filter (category cs): 17 papers"
+    assert card_ids(out) == everything
+    assert card_ids(r.say("/radar filter cat:astro-ph")) == []
     assert r.chips() == before
     assert len(r.queries()) == 1  # filters never ask arXiv
 

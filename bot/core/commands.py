@@ -570,6 +570,20 @@ def category_name(raw: str, command: str = "category") -> str:
     if " " in raw:
         raise UsageError("One category per chip, e.g. `/radar category cs.CL`.", USAGE[command])
     canonical = taxonomy.canonical(raw)
+    archive = taxonomy.archives().get(raw.lower()) if canonical is None else None
+    if archive is not None:
+        name, title, inside = archive
+        if command == "filter":
+            return name  # a view narrows by prefix: ``cat:cs`` is every cs.* paper
+        # "cs" for all of computer science: say what a chip takes instead, and
+        # name the archive's categories (a few, for the big archives).
+        shown = ", ".join(f"`{c}`" for c in inside[:8])
+        more = f" and {len(inside) - 8} more" if len(inside) > 8 else ""
+        raise UsageError(
+            f"`{name}` ({title}) is a whole arXiv archive; a chip takes one of its "
+            f"{len(inside)} categories: {shown}{more}.",
+            USAGE[command],
+        )
     if canonical is None:
         guesses = difflib.get_close_matches(raw.lower(), list(taxonomy.categories()), n=3)
         hint = ""

@@ -28,3 +28,21 @@ def categories() -> dict[str, str]:
 def canonical(category: str) -> str | None:
     """The canonical id for ``category`` (any casing), or None if arXiv has no such one."""
     return categories().get(category.strip().lower())
+
+
+@cache
+def archives() -> dict[str, tuple[str, str, tuple[str, ...]]]:
+    """Map of lower-cased archive id to (archive id, its name, its categories)
+    for the archives that are split into categories (``cs``, ``astro-ph``;
+    not ``gr-qc``, which is a category itself): what a person may type for
+    "all of computer science" when a chip takes one category."""
+    text = resources.files("bot.core").joinpath("arxiv_categories.txt").read_text("utf-8")
+    out: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+    for line in text.splitlines():
+        archive, colon, name = line.removeprefix("# ").partition(": ")
+        if not line.startswith("# ") or not colon or " " in archive:
+            continue
+        inside = tuple(c for c in names() if c.startswith(archive + "."))
+        if inside:
+            out[archive.lower()] = (archive, name.strip(), inside)
+    return out
