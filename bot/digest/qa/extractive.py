@@ -58,8 +58,11 @@ def extractive_lines(
         lead = " ".join(sentences(passages[0].text)[:2])
         lines.append(quote_line(passages[0], lead, 600))
     elif not found:
+        # Only what was searched can be said not to say it: with the abstract
+        # alone, "the paper does not say" would be a claim about pages unread.
+        said = NOT_SAID if len(passages) > 1 else "The abstract does not say."
         lines.append(
-            f"{NOT_SAID} Nothing in {searched} matches your question; "
+            f"{said} Nothing in {searched} matches your question; "
             "try other words, or read the paper."
         )
     else:
