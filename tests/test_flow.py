@@ -466,7 +466,7 @@ BAD_LINES = [
     "/radar keyword \x1b[31mred",
     "/radar category cs.CL\x07",
     "/radar keyword evil\u202etxt",
-    "/radar author Zero\u200bWidth",
+    "/radar author Zero\u2060Width",
     # unbalanced quotes
     '/radar keyword "large language',
     '/radar filter author:"Jorg Frochte',

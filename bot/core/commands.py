@@ -362,7 +362,11 @@ def _clean(line: str) -> str:
         raise UsageError(
             f"That command is too long ({len(line):,} characters; the limit is {MAX_LINE:,})."
         )
-    line = line.translate(_SMART_QUOTES)
+    # The bot's own zero-width spaces, pasted back: its replies put one after
+    # each dot of anything Slack would link (``cs.\u200bCL``: .cl is a
+    # domain), so a category copied from a briefing is the category. What
+    # remains is what the person sees; other invisible characters are refused.
+    line = line.translate(_SMART_QUOTES).replace("\u200b", "")
     out = []
     for ch in line:
         # One notion of "control character" for typed input and records
