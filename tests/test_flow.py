@@ -9,6 +9,7 @@ rendered reply, and check the database and what "arXiv" was asked.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -377,6 +378,26 @@ def test_remove_by_number_and_by_text_and_clear(r: Radar) -> None:
     assert out.splitlines()[0] == "You removed 2 chips; this radar is empty."
     assert r.chips() == []
     assert r.snapshot()["chips"] == [("local", "lab", [])]
+
+
+def test_a_chip_is_removed_by_the_text_a_reply_shows_for_it(r: Radar) -> None:
+    """Copied from the chips line (``[2] not: survey ×``), a chip's text removes
+    that chip, quotes, colon, × and all."""
+    r.say("/radar category cs.CL")
+    r.say('/radar keyword "knowledge distillation"')
+    r.say("/radar keyword -survey")
+    r.say("/radar author Jorg Frochte")
+    line = next(x for x in r.say("/radar").splitlines() if x.startswith("Chips: "))
+    shown = re.findall(r"\[\d+\] (.+?) ×", line)
+    assert shown == [
+        "category: cs.CL",
+        'keyword: "knowledge distillation"',
+        "not: survey",
+        "author: Jorg Frochte",
+    ]
+    for copied in reversed(shown):  # the last first
+        assert r.say(f"/radar remove {copied} ×").startswith("You removed "), copied
+    assert r.chips() == []
 
 
 def test_remove_a_missing_chip_lists_the_chips(r: Radar) -> None:

@@ -138,10 +138,21 @@ def chip_title(chip: Chip) -> str:
     return f"{chip.kind.value} chip {chip.value}"
 
 
+#: How the console and Discord name a chip's kind where it differs from its
+#: stored one (``not: survey``, ``More like: <title>``).
+_SHOWN_KIND = {ChipKind.EXCLUDE: "not", ChipKind.LIKE: "more like"}
+
+
 def find_chip(chips: Sequence[tuple[int, Chip]], target: str) -> tuple[int, Chip]:
     """The (id, chip) `/radar remove <target>` means: its number as `/radar`
     shows it, or its text in any form a person would type; ``NotFoundError``
-    listing the chips when none is meant."""
+    listing the chips when none is meant.
+
+    Forms, each tried on every chip before the next: what a × button sends
+    (``exclude survey``: exactly that chip); the chip's value or label
+    (``survey``, ``-survey``); then the chip as a reply shows it, copied
+    (``not: survey``, ``category: cs.CL``, ``Categories: cs.CL``,
+    ``× cs.CL``)."""
     if not chips:
         raise NotFoundError("This radar has no chips to remove.")
     text = target.strip().strip('"').strip()
@@ -151,18 +162,32 @@ def find_chip(chips: Sequence[tuple[int, Chip]], target: str) -> tuple[int, Chip
             return chips[n - 1]
         raise NotFoundError(f"There is no chip {n}; this radar has {len(chips)} (see `/radar`).")
     folded = " ".join(text.split()).casefold()
-    for chip_id, chip in chips:
-        forms = {
-            chip.value.casefold(),
-            chip.label().casefold(),
-            f"{chip.kind.value} {chip.value}".casefold(),
-        }
-        if chip.kind is ChipKind.KEYWORD:
-            forms.add(chip.value.replace('"', "").casefold())
-        if folded in forms:
-            return chip_id, chip
+    # As a reply shows it, copied: a button's ×, a keyword's quotes dropped.
+    shown = " ".join(text.strip("×").replace('"', "").split()).casefold()
+    for forms_of in (_button_form, _value_forms, _shown_forms):
+        for chip_id, chip in chips:
+            forms = forms_of(chip)
+            if folded in forms or shown in forms:
+                return chip_id, chip
     listing = ", ".join(f"{i}. {chip.label()}" for i, (_, chip) in enumerate(chips, start=1))
     raise NotFoundError(f"No chip matches `{text[:40]}`. Chips: {listing}")
+
+
+def _button_form(chip: Chip) -> set[str]:
+    return {f"{chip.kind.value} {chip.value}".casefold()}
+
+
+def _value_forms(chip: Chip) -> set[str]:
+    forms = {chip.value.casefold(), chip.label().casefold()}
+    if chip.kind is ChipKind.KEYWORD:
+        forms.add(chip.value.replace('"', "").casefold())
+    return forms
+
+
+def _shown_forms(chip: Chip) -> set[str]:
+    kinds = {chip.kind.value, _SHOWN_KIND.get(chip.kind, chip.kind.value), KIND_TITLES[chip.kind]}
+    values = {chip.value.replace('"', ""), chip.label().replace('"', "")}
+    return {f"{k}{sep} {v}".casefold() for k in kinds for v in values for sep in ("", ":")}
 
 
 def identity_chip(person: AuthorCandidate) -> Chip:
