@@ -32,6 +32,8 @@ from bot.errors import UsageError
             c.AddChip(Chip(ChipKind.KEYWORD, '"diffusion model"')),
         ),
         ("keyword -survey", c.AddChip(Chip(ChipKind.EXCLUDE, "survey"))),
+        ("digest", c.RunDigest()),
+        ("/radar digest now", c.RunDigest()),  # as the help puts it: "post a digest now"
         ('keyword -"position paper"', c.AddChip(Chip(ChipKind.EXCLUDE, '"position paper"'))),
         ("category CS.cl", c.AddChip(Chip(ChipKind.CATEGORY, "cs.CL"))),
         ("category quant-ph", c.AddChip(Chip(ChipKind.CATEGORY, "quant-ph"))),

@@ -513,7 +513,7 @@ BAD_LINES = [
     "/radar shuffle 999",
     "/radar cap 0",
     "/radar cap lots",
-    "/radar digest now",
+    "/radar digest later",
     "/radar clear everything",
     "/radar remove 9",
     "/radar remove nonexistent chip",

@@ -629,6 +629,13 @@ def _no_args(command: str, factory: type) -> object:
     return handler
 
 
+def _digest(rest: str) -> Command:
+    # "post a digest now", as the help says it: "now" asks for nothing more.
+    if rest.lower() not in ("", "now"):
+        raise UsageError("`/radar digest` takes no arguments.", USAGE["digest"])
+    return RunDigest()
+
+
 def _shuffle(rest: str) -> Command:
     if not rest:
         return Shuffle()
@@ -882,7 +889,7 @@ _HANDLERS = {
     "source": _source,
     "remove": _remove,
     "clear": _no_args("clear", ClearChips),
-    "digest": _no_args("digest", RunDigest),
+    "digest": _digest,
     "shuffle": _shuffle,
     "filter": _filter,
     "brief": _brief,
