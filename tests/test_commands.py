@@ -33,6 +33,8 @@ from bot.errors import UsageError
         ),
         ("keyword -survey", c.AddChip(Chip(ChipKind.EXCLUDE, "survey"))),
         ("digest", c.RunDigest()),
+        ("schedule 09:00 America/New York", c.SetSchedule("09:00", "America/New_York")),
+        ("schedule Europe/Berlin 9:30", c.SetSchedule("09:30", "Europe/Berlin")),
         ("/radar digest now", c.RunDigest()),  # as the help puts it: "post a digest now"
         ('keyword -"position paper"', c.AddChip(Chip(ChipKind.EXCLUDE, '"position paper"'))),
         ("category CS.cl", c.AddChip(Chip(ChipKind.CATEGORY, "cs.CL"))),
@@ -56,6 +58,8 @@ from bot.errors import UsageError
         ("remove author Yehui Tang", c.RemoveChip("author Yehui Tang")),
         ("clear", c.ClearChips()),
         ("digest", c.RunDigest()),
+        ("schedule 09:00 America/New York", c.SetSchedule("09:00", "America/New_York")),
+        ("schedule Europe/Berlin 9:30", c.SetSchedule("09:30", "Europe/Berlin")),
         ("shuffle", c.Shuffle(None)),
         ("shuffle 7", c.Shuffle(7)),
         ("brief", c.Brief(None)),
@@ -151,6 +155,17 @@ def test_filter_terms_narrow_with_and() -> None:
         ("schedule 09:00 Mars/Olympus_Mons", "not a time zone"),
         ("schedule 09:00 ../../etc/passwd", "not a time zone"),
         ("schedule 09:00 Europe/Berlin extra", "a time and a time zone"),
+        (
+            "schedule 09:00 Berlin",
+            "`Berlin` is not a time zone I know; use an IANA name like "
+            "Europe/Berlin. Did you mean `Europe/Berlin`?",
+        ),
+        (
+            "schedule 09:00 new york",
+            "`new york` is not a time zone I know; use an IANA name "
+            "like Europe/Berlin. Did you mean `America/New_York`?",
+        ),
+        ("schedule 09:00 Istanbul", "Did you mean `Asia/Istanbul` or `Europe/Istanbul`?"),
         ("schedule", "needs a time"),
         ("digest now please", "takes no arguments"),
         ("frobnicate", "Unknown command"),

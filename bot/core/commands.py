@@ -828,10 +828,17 @@ def _schedule(rest: str) -> Command:
     if [p.lower() for p in parts] == ["off"]:
         return SetSchedule(None, None)
     if len(parts) > 2:
-        raise UsageError(
-            "A schedule is a time and a time zone, e.g. `/radar schedule 09:00 Asia/Shanghai`.",
-            USAGE["schedule"],
-        )
+        # A zone written with spaces ("America/New York", "new york") is one
+        # zone; anything else after the time is more than a schedule takes.
+        joined, spaced = "_".join(parts[1:]), " ".join(parts[1:])
+        if joined.lower() not in _zones() and not _city_zones(spaced):
+            raise UsageError(
+                "A schedule is a time and a time zone, e.g. `/radar schedule 09:00 Asia/Shanghai`.",
+                USAGE["schedule"],
+            )
+        parts = [parts[0], joined if joined.lower() in _zones() else spaced]
+    if len(parts) == 2 and not _TIME.match(parts[0]) and _TIME.match(parts[1]):
+        parts.reverse()  # "Europe/Berlin 09:00": the zone first
     m = _TIME.match(parts[0])
     if not m:
         raise UsageError(
@@ -852,10 +859,11 @@ def time_zone(raw: str) -> str:
             return canonical
         except (ValueError, OSError):
             pass
-    guesses = difflib.get_close_matches(raw.lower(), list(zones), n=2, cutoff=0.7)
-    hint = (
-        (" Did you mean " + " or ".join(f"`{zones[g]}`" for g in guesses) + "?") if guesses else ""
-    )
+    # A city alone ("Berlin", "new york") names its zone's last part.
+    guesses = _city_zones(raw)[:3] or [
+        zones[g] for g in difflib.get_close_matches(raw.lower(), list(zones), n=2, cutoff=0.7)
+    ]
+    hint = (" Did you mean " + " or ".join(f"`{g}`" for g in guesses) + "?") if guesses else ""
     raise UsageError(
         f"`{_shorten(raw)}` is not a time zone I know; use an IANA name like Europe/Berlin.{hint}",
         USAGE["schedule"],
@@ -863,6 +871,18 @@ def time_zone(raw: str) -> str:
 
 
 _ZONES: dict[str, str] = {}
+_CITIES: dict[str, list[str]] = {}
+
+
+def _city_zones(raw: str) -> list[str]:
+    """The zones whose last part is the city ``raw`` (any casing, spaces or
+    underscores): ``Berlin`` -> Europe/Berlin. Suggested, never chosen: a
+    city may name several zones."""
+    if not _CITIES:
+        for zone in sorted(_zones().values()):
+            if "/" in zone and not zone.startswith(("Etc/", "SystemV/")):
+                _CITIES.setdefault(zone.rsplit("/", 1)[1].lower(), []).append(zone)
+    return _CITIES.get("_".join(raw.split()).lower(), [])
 
 
 def _zones() -> dict[str, str]:
