@@ -555,11 +555,13 @@ def keyword_term(body: str, command: str) -> str:
         )
     for word in body.split():
         if word in _BOOLEAN_WORDS:
-            raise UsageError(
-                f"`{word}` is not needed: words in one chip must all appear, and separate "
-                "chips are alternatives. Add one chip per alternative.",
-                USAGE[command],
+            how = (
+                "a filter's terms must all hold; run one filter per alternative."
+                if command == "filter"
+                else "words in one chip must all appear, and separate chips are "
+                "alternatives. Add one chip per alternative."
             )
+            raise UsageError(f"`{word}` is not needed: {how}", USAGE[command])
     if not any(ch.isalnum() for ch in body):
         raise UsageError("A keyword needs letters or digits.", USAGE[command])
     return body
