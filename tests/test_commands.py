@@ -148,6 +148,7 @@ def test_filter_terms_narrow_with_and() -> None:
             "`astro-ph.HE`, `astro-ph.IM`, `astro-ph.SR`.",
         ),
         ("category cs.CL cs.LG", "One category per chip"),
+        ('filter cat:"cs.CL cs.LG"', "One category per term, e.g. `cat:cs.CL cat:cs.LG`."),
         ("source biorxiv", "not a source I know"),
         ("shuffle 0", "from 1 to 20"),
         ("shuffle 21", "from 1 to 20"),

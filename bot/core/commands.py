@@ -574,7 +574,12 @@ def _category(rest: str) -> Command:
 def category_name(raw: str, command: str = "category") -> str:
     raw = raw.strip()
     if " " in raw:
-        raise UsageError("One category per chip, e.g. `/radar category cs.CL`.", USAGE[command])
+        one = (
+            "One category per term, e.g. `cat:cs.CL cat:cs.LG`."
+            if command == "filter"
+            else "One category per chip, e.g. `/radar category cs.CL`."
+        )
+        raise UsageError(one, USAGE[command])
     canonical = taxonomy.canonical(raw)
     archive = taxonomy.archives().get(raw.lower()) if canonical is None else None
     if archive is not None:
