@@ -149,6 +149,8 @@ def test_filter_terms_narrow_with_and() -> None:
         ),
         ("category cs.CL cs.LG", "One category per chip"),
         ('filter cat:"cs.CL cs.LG"', "One category per term, e.g. `cat:cs.CL cat:cs.LG`."),
+        ('filter author:"Tang, Yehui, Frochte"', "One author per term"),
+        ("author Tang, Yehui, Frochte", "One author per chip"),
         ("source biorxiv", "not a source I know"),
         ("shuffle 0", "from 1 to 20"),
         ("shuffle 21", "from 1 to 20"),

@@ -498,9 +498,12 @@ def author_name(raw: str, command: str) -> str:
     if len(name) > 100 or len(name.split()) > 8:
         raise UsageError("That is too long for one person's name.", USAGE[command])
     if name.count(",") > 1:
-        raise UsageError(
-            "One author per chip: add each person with its own `/radar author`.", USAGE[command]
+        one = (
+            'One author per term, e.g. `author:"Yehui Tang" author:Frochte`.'
+            if command == "filter"
+            else "One author per chip: add each person with its own `/radar author`."
         )
+        raise UsageError(one, USAGE[command])
     return name.strip(" ,")
 
 
