@@ -414,6 +414,10 @@ def test_remove_a_missing_chip_lists_the_chips(r: Radar) -> None:
     assert r.snapshot() == before
     r.say("/radar clear")
     assert r.reply("/radar remove 1").title == "This radar has no chips to remove."
+    # Clearing an empty radar changes nothing, so the channel hears nothing.
+    again = r.reply("/radar clear")
+    assert again.kind == "error" and again.ephemeral
+    assert again.title == "This radar has no chips to clear; nothing changed."
 
 
 # -- schedule ----------------------------------------------------------------------------

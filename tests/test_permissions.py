@@ -91,7 +91,8 @@ def test_members_change_by_default_and_every_change_names_who_made_it(r: Radar) 
     titles = [handle(SLACK, line, ALICE).title for line in ("keyword distillation", "cap 3")]
     titles += [handle(SLACK, line, ALICE).title for line in ("schedule 09:00 Asia/Shanghai",)]
     titles += [handle(SLACK, line, BOB).title for line in ("brief every week", "remove 1")]
-    titles += [handle(SLACK, line, BOB).title for line in ("schedule off", "brief off", "clear")]
+    titles += [handle(SLACK, line, BOB).title for line in ("schedule off", "brief off")]
+    titles += [handle(SLACK, "keyword agents", ALICE).title, handle(SLACK, "clear", BOB).title]
     assert titles == [
         "Alice added keyword chip distillation.",
         "Alice set digests to show up to 3 cards.",
@@ -100,8 +101,12 @@ def test_members_change_by_default_and_every_change_names_who_made_it(r: Radar) 
         "Bob removed keyword chip distillation.",
         "Bob turned the daily digest off for this channel.",
         "Bob turned automatic briefings off for this channel.",
-        "Bob removed 0 chips; this radar is empty.",
+        "Alice added keyword chip agents.",
+        "Bob removed 1 chip; this radar is empty.",
     ]
+    # Clearing it again changes nothing: Bob alone is told, nobody is announced.
+    again = handle(SLACK, "clear", BOB)
+    assert again.kind == "error" and again.ephemeral and "Bob" not in again.title
     state = r.app.store.channel(SLACK)
     assert (state.digest_cap, state.schedule_time, state.brief_cadence) == (3, None, None)
 

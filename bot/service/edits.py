@@ -165,6 +165,8 @@ class Edits(ServiceBase):
         return Reply(f"Removed {chip_title(chip)}.", chips=state.chips, kind=ReplyKind.RADAR)
 
     def clear_chips(self, state: ChannelState) -> Reply:
+        if not state.chips:  # nothing to announce to the channel either
+            raise NotFoundError("This radar has no chips to clear; nothing changed.")
         n = self.store.clear_chips(state.id)
         return Reply(
             f"Removed {n} chip{'s' if n != 1 else ''}; this radar is empty.",
