@@ -123,6 +123,9 @@ def test_likes_shows_what_was_learned_and_forget_clears_feedback_not_chips(r: Ra
     assert "Weighs most:" in out and "distillation" in out
     assert "1 verdict no longer count" in flat(r.say("/radar forget"))
     assert "0 disliked" in flat(r.say("/radar likes"))
+    again = r.reply("/radar forget")  # nothing left: said to the asker alone
+    assert again.kind == "error" and again.ephemeral
+    assert again.title.startswith("This radar has no feedback to forget")
     assert ("like", f"arxiv:{TIDE}") in r.chips()
 
 

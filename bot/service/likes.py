@@ -210,6 +210,11 @@ class Likes(Edits):
     def forget(self, state: ChannelState, who: str | None) -> Reply:
         """`/radar forget`: feedback cleared; chips (like chips too) stay."""
         n = self._relevance.forget(state.id) if state.id else 0
+        if not n:  # nothing changed: nothing for the channel to be told either
+            raise NotFoundError(
+                "This radar has no feedback to forget (no like, dislike or save here); "
+                "nothing changed. Like chips stay until `/radar remove`."
+            )
         title = said(who, "cleared what this radar learned.", "Cleared what this radar learned.")
         lines = (
             f"{n} verdict{'s' if n != 1 else ''} no longer count; saved papers stay on the "
