@@ -23,6 +23,8 @@ from bot.errors import UsageError
         ("/radar author Yehui Tang", c.AddChip(Chip(ChipKind.AUTHOR, "Yehui Tang"))),
         ("author   Tang,  Yehui ", c.AddChip(Chip(ChipKind.AUTHOR, "Tang, Yehui"))),
         ("/radar author Jörg Frochte", c.AddChip(Chip(ChipKind.AUTHOR, "Jörg Frochte"))),
+        ("author Andrea Anderson", c.AddChip(Chip(ChipKind.AUTHOR, "Andrea Anderson"))),
+        ("author Dr", c.AddChip(Chip(ChipKind.AUTHOR, "Dr"))),  # a surname alone stays one
         (
             'keyword "large language model" agents',
             c.AddChip(Chip(ChipKind.KEYWORD, '"large language model" agents')),
@@ -151,6 +153,14 @@ def test_filter_terms_narrow_with_and() -> None:
         ('filter cat:"cs.CL cs.LG"', "One category per term, e.g. `cat:cs.CL cat:cs.LG`."),
         ('filter author:"Tang, Yehui, Frochte"', "One author per term"),
         ("author Tang, Yehui, Frochte", "One author per chip"),
+        ("author Yehui Tang and Jorg Frochte", "One author per chip"),
+        ('filter author:"Tang and Frochte"', "One author per term"),
+        (
+            "author Dr. Yehui Tang",
+            "Leave out the title, bylines have none: `/radar author Yehui Tang`.",
+        ),
+        ("author prof Jorg Frochte", "`/radar author Jorg Frochte`"),
+        ('filter author:"Dr Yehui Tang"', '`author:"Yehui Tang"`'),
         ("source biorxiv", "not a source I know"),
         ("shuffle 0", "from 1 to 20"),
         ("shuffle 21", "from 1 to 20"),

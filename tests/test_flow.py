@@ -400,6 +400,13 @@ def test_a_chip_is_removed_by_the_text_a_reply_shows_for_it(r: Radar) -> None:
     assert r.chips() == []
 
 
+def test_a_chip_whose_name_ends_a_sentence_gets_no_second_full_stop(r: Radar) -> None:
+    out = r.say("/radar author Martin Luther King Jr.")
+    assert out.splitlines()[0] == "You added author chip Martin Luther King Jr."
+    out = r.say("/radar remove Martin Luther King Jr.")
+    assert out.splitlines()[0] == "You removed author chip Martin Luther King Jr."
+
+
 def test_remove_a_missing_chip_lists_the_chips(r: Radar) -> None:
     r.say("/radar category cs.CL")
     r.say("/radar author Jorg Frochte")

@@ -143,6 +143,13 @@ def chip_title(chip: Chip) -> str:
 _SHOWN_KIND = {ChipKind.EXCLUDE: "not", ChipKind.LIKE: "more like"}
 
 
+def sentence(text: str) -> str:
+    """``text`` ended with a full stop, unless it ends a sentence already: a
+    chip named ``Martin Luther King Jr.`` or a liked paper titled with a
+    question must not read ``Jr..`` or ``Reason?.``."""
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
+
+
 def find_chip(chips: Sequence[tuple[int, Chip]], target: str) -> tuple[int, Chip]:
     """The (id, chip) `/radar remove <target>` means: its number as `/radar`
     shows it, or its text in any form a person would type; ``NotFoundError``

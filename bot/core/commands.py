@@ -484,6 +484,10 @@ def _pick(rest: str) -> Command:
     return Pick(int(word), author_id)
 
 
+#: Titles people put before a name; arXiv bylines never carry them.
+_HONORIFICS = frozenset({"dr", "prof", "professor", "mr", "mrs", "ms", "mx"})
+
+
 def author_name(raw: str, command: str) -> str:
     name = " ".join(raw.replace('"', " ").split())
     bad = sorted({ch for ch in name if not (ch.isalpha() or ch in " .-',")})
@@ -497,7 +501,15 @@ def author_name(raw: str, command: str) -> str:
         raise UsageError("An author name needs letters.", USAGE[command])
     if len(name) > 100 or len(name.split()) > 8:
         raise UsageError("That is too long for one person's name.", USAGE[command])
-    if name.count(",") > 1:
+    words = name.split()
+    if len(words) > 1 and words[0].rstrip(".").lower() in _HONORIFICS:
+        # Bylines carry no titles: "Dr Yehui Tang" would read "Dr" as a given
+        # name and match nobody's papers.
+        rest = " ".join(words[1:])
+        typed = f'author:"{rest}"' if command == "filter" else f"/radar author {rest}"
+        raise UsageError(f"Leave out the title, bylines have none: `{typed}`.", USAGE[command])
+    # "Tang, Yehui, Frochte" or "Yehui Tang and Jorg Frochte": two people.
+    if name.count(",") > 1 or any(w.lower() == "and" for w in words[1:-1]):
         one = (
             'One author per term, e.g. `author:"Yehui Tang" author:Frochte`.'
             if command == "filter"

@@ -18,7 +18,15 @@ from zoneinfo import ZoneInfo
 from bot.config import Config
 from bot.core.cards import Card, Reply, ReplyKind
 from bot.core.channel import ChannelState
-from bot.core.chips import Chip, ChipKind, chip_title, find_chip, same_chip, scope_chips
+from bot.core.chips import (
+    Chip,
+    ChipKind,
+    chip_title,
+    find_chip,
+    same_chip,
+    scope_chips,
+    sentence,
+)
 from bot.core.identity import identity_evidence
 from bot.core.matching.keywords import KeywordQuery
 from bot.digest.plan import radar_matches
@@ -90,7 +98,7 @@ class Edits(ServiceBase):
             )
         state = self.store.channel(state.ref)
         return Reply(
-            f"Added {chip_title(chip)}.",
+            sentence(f"Added {chip_title(chip)}"),
             tuple(lines),
             cards=cards,
             chips=state.chips,
@@ -162,7 +170,9 @@ class Edits(ServiceBase):
             chip_id, chip = find_chip(state.chips, target)
         self.store.remove_chip(state.id, chip_id)
         state = self.store.channel(state.ref)
-        return Reply(f"Removed {chip_title(chip)}.", chips=state.chips, kind=ReplyKind.RADAR)
+        return Reply(
+            sentence(f"Removed {chip_title(chip)}"), chips=state.chips, kind=ReplyKind.RADAR
+        )
 
     def clear_chips(self, state: ChannelState) -> Reply:
         if not state.chips:  # nothing to announce to the channel either

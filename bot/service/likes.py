@@ -22,7 +22,7 @@ from bot.core import commands as c
 from bot.core.actor import Actor
 from bot.core.cards import Reply, ReplyKind
 from bot.core.channel import ChannelState
-from bot.core.chips import Chip, ChipKind
+from bot.core.chips import Chip, ChipKind, sentence
 from bot.core.matching.radar import Match, make_match
 from bot.core.paper import Paper
 from bot.errors import NotFoundError, UpstreamError, UsageError
@@ -84,7 +84,7 @@ class Likes(Edits):
         state = self.store.channel(state.ref)
         lines = ["Papers like it now come first, and similar new ones join the radar."]
         return Reply(
-            f"Added like chip {chip.label()}.",
+            sentence(f"Added like chip {chip.label()}"),
             tuple(lines),
             chips=state.chips,
             kind=ReplyKind.RADAR,
