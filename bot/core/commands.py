@@ -22,6 +22,7 @@ from bot.core import taxonomy
 from bot.core.chips import Chip, ChipKind, is_number
 from bot.core.dedupe import normalize_doi
 from bot.core.safety import char_kind
+from bot.core.text import tokenize
 from bot.errors import UsageError
 from bot.settings import MAX_DIGEST_CAP, MAX_SHUFFLE
 
@@ -566,6 +567,16 @@ def keyword_term(body: str, command: str) -> str:
         shown = " ".join(f"`{c}`" for c in bad[:5])
         raise UsageError(
             f"Keywords are matched literally; remove {shown} (search syntax is not needed).",
+            USAGE[command],
+        )
+    words = tokenize(body) if "+" in body or "#" in body else ()
+    if len(words) == 1 and len(words[0]) <= 2:
+        # Text is matched word by word and symbols are not part of words, so
+        # "C++" alone would be the bare letter c: a chip for every "Appendix C".
+        example = '`"C++ code"`' if command == "filter" else '`/radar keyword "C++ code"`'
+        raise UsageError(
+            f"`{_shorten(body)}` would match the bare word `{words[0]}`: `+` and `#` are not "
+            f"matched. Put it in a phrase, e.g. {example}.",
             USAGE[command],
         )
     for word in body.split():
