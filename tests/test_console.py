@@ -113,8 +113,8 @@ def test_ask_about_what_is_not_there_says_so_and_changes_nothing(r: Radar) -> No
     r.say("/radar keyword distillation")  # two cards
     before = r.snapshot()
     assert r.say("/radar ask 3 why?").startswith("! No card 03 has been posted")
-    out = r.say("/radar ask 2612.00001 why?")
-    assert out.startswith("! arXiv 2612.00001 is not among the papers I have")
+    out = r.say("/radar ask 2612.00001 why?")  # not stored: arXiv is asked, has none
+    assert out.startswith("! arXiv has no paper 2612.00001; check the id.")
     assert r.snapshot() == before
     assert r.say("/radar ask 2").startswith("! What would you like to know about `2`?")
 

@@ -104,6 +104,17 @@ def test_liking_a_paper_not_stored_fetches_it_by_id_once(r: Radar) -> None:
     assert r.chips() == [("like", f"arxiv:{TIDE}")]
 
 
+def test_asking_or_briefing_a_paper_not_stored_fetches_it_by_id_once(r: Radar) -> None:
+    """`/radar ask` and `/radar brief` name any arXiv paper by its id, as
+    `/radar like` does: one id_list request, then it is stored."""
+    out = r.say(f"/radar ask {TIDE} what do they distil?")  # nothing harvested yet
+    assert out.startswith("About: Turning the TIDE")
+    assert r.say(f"/radar brief {EDGE_KD}").startswith("Brief: ")
+    r.say(f"/radar ask {TIDE} and on which data?")  # stored now: arXiv is not asked again
+    lookups = [p.get("id_list") for p in r.server.params if id_lookup(p)]
+    assert lookups == [TIDE, EDGE_KD]
+
+
 def test_an_unknown_id_gets_a_clear_message_and_changes_nothing(r: Radar) -> None:
     out = r.say("/radar like 2604.99999")
     assert "arXiv has no paper 2604.99999" in out

@@ -153,7 +153,7 @@ def test_a_paper_it_cannot_brief_gets_a_short_private_answer(plain: Radar) -> No
     missing = plain.reply("/radar brief 9")
     assert missing.ephemeral and missing.title.startswith("No card 09 has been posted")
     unknown = plain.reply("/radar brief 2601.00001")
-    assert unknown.ephemeral and "not among the papers I have" in unknown.title
+    assert unknown.ephemeral and "arXiv has no paper 2601.00001" in unknown.title
     # A button's key of a paper never shown here briefs nothing.
     shown = plain.app.store.find_channel(plain.ref)
     assert shown is not None

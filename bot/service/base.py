@@ -27,7 +27,7 @@ from bot.core.paper import Paper
 from bot.digest.fulltext import FullTextFetcher
 from bot.digest.harvest import Harvester, PaperSource
 from bot.digest.plan import Reorder, cards_for
-from bot.errors import UpstreamError
+from bot.errors import NotFoundError, UpstreamError
 from bot.llm import Gateway, workspace_of
 from bot.service.relevance import Ranker
 from bot.sources.openalex import OpenAlexSource
@@ -75,6 +75,41 @@ class ServiceBase:
         key = hash((ref.platform, ref.workspace, ref.channel))
         with self._locks[key % LOCK_STRIPES]:
             yield
+
+    def arxiv_paper(self, arxiv_id: str) -> Paper:
+        """The paper with this arXiv id, for a like, a question or a brief that
+        names it: stored already, or fetched with one ``id_list`` request
+        (through the source's interactive client, within arXiv's rules) and
+        stored. Raises with a message for the channel when arXiv has no such
+        paper or does not answer."""
+        key = f"arxiv:{arxiv_id}"
+        found = self.store.papers_by_key([key]).get(key)
+        if found is not None:
+            return found
+        fetch = getattr(self.source.interactive(), "fetch_ids", None)
+        if fetch is None:  # a source without lookup by id (tests' fakes, other sources)
+            raise NotFoundError(
+                f"arXiv {arxiv_id} is not among the papers I have; papers arrive with the "
+                "daily harvest and with new chips."
+            )
+        try:
+            papers = fetch([arxiv_id])
+        except UpstreamError as err:
+            raise UpstreamError(
+                f"arXiv did not answer when I looked up {arxiv_id}; try again in a minute."
+            ) from err
+        # arXiv answers an id with that paper; any other paper in the answer
+        # (a faulty upstream, a replay) is not the one asked for.
+        papers = [p for p in papers if p.key == key]
+        if not papers:
+            raise NotFoundError(f"arXiv has no paper {arxiv_id}; check the id.")
+        self.harvester.keep(papers)
+        stored = self.store.papers_by_key([key]).get(key)
+        if stored is None:  # stored under another key (merged into a published version)
+            stored = next(iter(self.store.papers_by_key([p.key for p in papers]).values()), None)
+        if stored is None:
+            raise NotFoundError(f"arXiv {arxiv_id} could not be stored; try again later.")
+        return stored
 
     def _unsaved(self, ref: ChannelRef) -> ChannelState:
         """A channel the bot has not stored yet, as it would be stored."""

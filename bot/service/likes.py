@@ -126,28 +126,7 @@ class Likes(Edits):
                 )
             return posted[1]
         assert arxiv_id is not None
-        key = f"arxiv:{arxiv_id}"
-        found = self.store.papers_by_key([key]).get(key)
-        if found is not None:
-            return found
-        fetch = getattr(self.source.interactive(), "fetch_ids", None)
-        if fetch is None:  # a source without lookup by id (tests' fakes, other sources)
-            raise NotFoundError(f"arXiv {arxiv_id} is not among the papers I have.")
-        try:
-            papers = fetch([arxiv_id])
-        except UpstreamError as err:
-            raise UpstreamError(
-                f"arXiv did not answer when I looked up {arxiv_id}; try again in a minute."
-            ) from err
-        if not papers:
-            raise NotFoundError(f"arXiv has no paper {arxiv_id}; check the id.")
-        self.harvester.keep(papers)
-        stored = self.store.papers_by_key([key]).get(key)
-        if stored is None:  # stored under another key (merged into a published version)
-            stored = next(iter(self.store.papers_by_key([p.key for p in papers]).values()), None)
-        if stored is None:
-            raise NotFoundError(f"arXiv {arxiv_id} could not be stored; try again later.")
-        return stored
+        return self.arxiv_paper(arxiv_id)
 
     # -- feedback --------------------------------------------------------------------
 

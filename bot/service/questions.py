@@ -113,7 +113,8 @@ class Questions(ServiceBase):
         """``/radar ask <card | arXiv id> <question>``: a thread question, asked anywhere.
 
         A card number is the newest card posted in this channel with that
-        number; an arXiv id is that stored paper. The answer is the thread's
+        number; an arXiv id is that paper (fetched by its id when it is not
+        stored, ``arxiv_paper``). The answer is the thread's
         answer (``_answer``, the same turns): when the paper has a card here,
         it goes in that card's thread; a paper never posted here keeps its own
         conversation under ``ask:<key>``, answered in the channel.
@@ -137,8 +138,8 @@ class Questions(ServiceBase):
         self, state: ChannelState, card: int | None, arxiv_id: str | None
     ) -> tuple[Paper, str | None]:
         """The paper a typed card number or arXiv id names in this channel, and
-        the message of its newest card here (None: a stored paper this channel
-        was never shown). Raises ``NotFoundError`` saying what would help."""
+        the message of its newest card here (None: a paper this channel was
+        never shown). Raises ``NotFoundError`` saying what would help."""
         key = f"arxiv:{arxiv_id}" if arxiv_id is not None else None
         posted = self.store.posted_card(state.id, number=card, paper_key=key) if state.id else None
         if posted is not None:
@@ -148,14 +149,8 @@ class Questions(ServiceBase):
                 f"No card {card:02d} has been posted in this channel yet; cards come with "
                 "`/radar digest`, `/radar shuffle` and new chips."
             )
-        assert key is not None
-        found = self.store.papers_by_key([key]).get(key)
-        if found is None:
-            raise NotFoundError(
-                f"arXiv {arxiv_id} is not among the papers I have; papers arrive with the "
-                "daily harvest and with new chips."
-            )
-        return found, None
+        assert arxiv_id is not None
+        return self.arxiv_paper(arxiv_id), None  # a paper never harvested: fetched by its id
 
     def _answer(
         self,
