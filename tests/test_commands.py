@@ -34,6 +34,11 @@ from bot.errors import UsageError
             c.AddChip(Chip(ChipKind.KEYWORD, '"diffusion model"')),
         ),
         ("keyword -survey", c.AddChip(Chip(ChipKind.EXCLUDE, "survey"))),
+        # arXiv's DOI is the arXiv paper, in any of a DOI's spellings
+        ("like 10.48550/arXiv.2604.26951", c.Like(arxiv_id="2604.26951")),
+        ("like https://doi.org/10.48550/arXiv.2604.26951", c.Like(arxiv_id="2604.26951")),
+        ("ask doi:10.48550/arxiv.2604.26951 why?", c.Ask("why?", arxiv_id="2604.26951")),
+        ("like 10.7717/peerj.4375", c.Like(doi="10.7717/peerj.4375")),
         ('keyword "C++ code"', c.AddChip(Chip(ChipKind.KEYWORD, '"C++ code"'))),
         ("keyword Notepad++", c.AddChip(Chip(ChipKind.KEYWORD, "Notepad++"))),
         ("digest", c.RunDigest()),

@@ -211,7 +211,7 @@ class Ask:
     """`/radar ask <card | arXiv id> <question>`: a question about one paper.
 
     ``card`` is a card number as this channel last showed it; ``arxiv_id`` a
-    stored paper's canonical arXiv id (no version). Exactly one is set.
+    paper's canonical arXiv id (no version). Exactly one is set.
     """
 
     question: str
@@ -794,10 +794,16 @@ _ARXIV_URL = re.compile(
 
 def arxiv_id(raw: str) -> str | None:
     """The canonical arXiv id (no version) that ``raw`` names, or None: ``2604.26951``,
-    ``arXiv:2604.26951v2``, ``https://arxiv.org/abs/2604.26951``, ``hep-th/9901001``."""
+    ``arXiv:2604.26951v2``, ``https://arxiv.org/abs/2604.26951``, ``hep-th/9901001``,
+    ``10.48550/arXiv.2604.26951`` (arXiv's DOI)."""
     text = raw.strip().lower()
     if url := _ARXIV_URL.fullmatch(text):
         text = url[1]
+    # arXiv's own DOI (10.48550/arXiv.<id>, as its abstract pages cite it) is
+    # the arXiv paper: no need to ask OpenAlex which one it is.
+    for prefix in ("https://doi.org/", "http://doi.org/", "doi.org/", "doi:"):
+        text = text.removeprefix(prefix)
+    text = text.removeprefix("10.48550/arxiv.")
     text = text.removeprefix("arxiv:")
     if m := _ARXIV_NEW.fullmatch(text):
         return m[1]
