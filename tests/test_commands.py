@@ -134,6 +134,7 @@ def test_filter_terms_narrow_with_and() -> None:
         ("keyword transformer OR attention", "separate chips are alternatives"),
         ("keyword C++", "`C++` would match the bare word `c`: `+` and `#` are not matched."),
         ("keyword C#", "the bare word `c`"),
+        ("brief every", "Briefings can come `every day` or `every week`."),
         ("filter F#", 'Put it in a phrase, e.g. `"C++ code"`.'),
         ("filter transformer OR attention", "a filter's terms must all hold"),
         ("keyword ti:attention", "matched literally"),

@@ -762,6 +762,8 @@ def _brief(rest: str) -> Command:
     words = rest.lower().split()
     if words == ["off"]:
         return BriefCadence(None)
+    if words == ["every"]:  # the cadence cut short, not a topic
+        raise UsageError("Briefings can come `every day` or `every week`.", USAGE["brief"])
     if len(words) == 2 and words[0] == "every":
         if words[1] in ("day", "daily"):
             return BriefCadence("day")
