@@ -135,6 +135,8 @@ def test_filter_terms_narrow_with_and() -> None:
         ("keyword C++", "`C++` would match the bare word `c`: `+` and `#` are not matched."),
         ("keyword C#", "the bare word `c`"),
         ("brief every", "Briefings can come `every day` or `every week`."),
+        ("brief 0", "Cards are numbered from 01; there is no card 00."),
+        ("brief #00.", "there is no card 00"),
         ("filter F#", 'Put it in a phrase, e.g. `"C++ code"`.'),
         ("filter transformer OR attention", "a filter's terms must all hold"),
         ("keyword ti:attention", "matched literally"),

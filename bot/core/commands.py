@@ -776,6 +776,8 @@ def _brief(rest: str) -> Command:
     # abstract is about "3"); any other words stay a topic.
     if card := _CARD.fullmatch(rest):
         return BriefPaper(card=int(card[1]))
+    if re.fullmatch(r"#?0+\.?", rest):
+        raise UsageError("Cards are numbered from 01; there is no card 00.", USAGE["brief"])
     if (paper := arxiv_id(rest)) is not None:
         return BriefPaper(arxiv_id=paper)
     if len(rest) > MAX_ARG:
