@@ -83,6 +83,11 @@ ALIASES = {
 # quote terms again when they build queries.
 _QUERY_SYNTAX = set(":()[]{}*?^~\\|!<>=;`$%@")
 _BOOLEAN_WORDS = {"AND", "OR", "NOT", "ANDNOT"}
+#: Words nearly every abstract has: a keyword chip of only these matches all.
+_FUNCTION_WORDS = frozenset(
+    """a an the of and or in on for to with by at from is are was be as it its this that
+    these those we our their via into over under than then""".split()  # noqa: SIM905
+)
 _SMART_QUOTES = str.maketrans(
     {
         "\u201c": '"',
@@ -552,6 +557,14 @@ def _keyword(rest: str) -> Command:
         )
     kind = ChipKind.EXCLUDE if excluded else ChipKind.KEYWORD
     value = " ".join(p.removeprefix("-") for p in parts)
+    if set(tokenize(value)) <= _FUNCTION_WORDS:
+        # "the" is in every abstract: the chip would put (or, as an
+        # exclusion, keep) every paper on (off) the radar.
+        raise UsageError(
+            f"`{_shorten(value)}` is in nearly every abstract, so this chip would "
+            f"{'exclude' if excluded else 'match'} every paper. Use the words of the topic.",
+            USAGE["keyword"],
+        )
     if kind is ChipKind.EXCLUDE and not value:
         raise UsageError(
             "`-` needs a word to exclude, e.g. `/radar keyword -survey`.", USAGE["keyword"]
