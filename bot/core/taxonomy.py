@@ -7,11 +7,17 @@ from importlib import resources
 
 
 @cache
+def _lines() -> tuple[str, ...]:
+    """The bundled category file's lines: ``<id> <name>``, archives as ``# <id>: <name>``."""
+    text = resources.files("bot.core").joinpath("arxiv_categories.txt").read_text("utf-8")
+    return tuple(text.splitlines())
+
+
+@cache
 def names() -> dict[str, str]:
     """Map of canonical category id (``cs.CL``) to its human name, in file order."""
-    text = resources.files("bot.core").joinpath("arxiv_categories.txt").read_text("utf-8")
     out: dict[str, str] = {}
-    for line in text.splitlines():
+    for line in _lines():
         line = line.strip()
         if line and not line.startswith("#"):
             cat, _, name = line.partition(" ")
@@ -36,9 +42,8 @@ def archives() -> dict[str, tuple[str, str, tuple[str, ...]]]:
     for the archives that are split into categories (``cs``, ``astro-ph``;
     not ``gr-qc``, which is a category itself): what a person may type for
     "all of computer science" when a chip takes one category."""
-    text = resources.files("bot.core").joinpath("arxiv_categories.txt").read_text("utf-8")
     out: dict[str, tuple[str, str, tuple[str, ...]]] = {}
-    for line in text.splitlines():
+    for line in _lines():
         archive, colon, name = line.removeprefix("# ").partition(": ")
         if not line.startswith("# ") or not colon or " " in archive:
             continue
