@@ -104,9 +104,9 @@ class ServiceBase:
         if not papers:
             raise NotFoundError(f"arXiv has no paper {arxiv_id}; check the id.")
         self.harvester.keep(papers)
+        # Found by its key even when the store merged it into a published
+        # version (the arXiv key stays an alias of that paper).
         stored = self.store.papers_by_key([key]).get(key)
-        if stored is None:  # stored under another key (merged into a published version)
-            stored = next(iter(self.store.papers_by_key([p.key for p in papers]).values()), None)
         if stored is None:
             raise NotFoundError(f"arXiv {arxiv_id} could not be stored; try again later.")
         return stored
