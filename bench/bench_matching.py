@@ -287,6 +287,32 @@ def kernel_seconds() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_stime
 
 
+def first_run(work):  # type: ignore[no-untyped-def]
+    """(wall seconds, kernel seconds) of ``work()`` with every per-text cache
+    cleared: the first run of its kind in the process."""
+    clear_caches()
+    k0 = kernel_seconds()
+    _, wall, _ = timed(work)
+    return wall, kernel_seconds() - k0
+
+
+def cold_runs(work, repeat: int):  # type: ignore[no-untyped-def]
+    """``work()`` ``repeat`` times (at least once), every per-text cache
+    cleared before each and the previous result freed first (a running bot
+    holds one day's plans, not two): the last result, and each run's (wall,
+    CPU) seconds, fastest first (the median is the figure: one run swings
+    with the machine)."""
+    out = None
+    runs: list[tuple[float, float]] = []
+    for _ in range(max(1, repeat)):
+        out = None
+        clear_caches()
+        out, wall, cpu = timed(work)
+        runs.append((wall, cpu))
+    runs.sort()
+    return out, runs
+
+
 def timed(work):  # type: ignore[no-untyped-def]
     """(result, wall seconds, CPU seconds) of ``work()``."""
     c0, t0 = time.process_time(), time.perf_counter()
@@ -352,19 +378,10 @@ def main() -> int:
     # touching its memory for the first time: on this project's VM, host-backed
     # lazily, about 1.5 ms a MiB).
     yesterday = [world.paper(args.papers + i, now - timedelta(days=1)) for i in range(args.papers)]
-    clear_caches()
-    k0 = kernel_seconds()
-    _, first_wall, _ = timed(partial(plan_radars, radars, yesterday, seen, caps))
-    first_kernel = kernel_seconds() - k0
+    first_wall, first_kernel = first_run(partial(plan_radars, radars, yesterday, seen, caps))
     del yesterday
     _, next_day, _ = timed(lambda: plan_radars(radars, papers, seen, caps))
-    cold: list[tuple[float, float]] = []
-    for _ in range(max(1, args.repeat)):
-        plans: dict[int, DigestPlan] = {}  # a running bot holds no earlier day's plans
-        clear_caches()
-        plans, run_wall, run_cpu = timed(lambda: plan_radars(radars, papers, seen, caps))
-        cold.append((run_wall, run_cpu))
-    cold.sort()
+    plans, cold = cold_runs(lambda: plan_radars(radars, papers, seen, caps), args.repeat)
     wall, cpu = cold[len(cold) // 2]
     _, warm, _ = timed(lambda: plan_radars(radars, papers, seen, caps))
 
@@ -386,14 +403,7 @@ def main() -> int:
     # shared VM one run of a few seconds swung by a fifth from run to run, as
     # much as the planner's single runs (whose median is taken above).
     # Every run plans the same; only the last one's plans are kept.
-    naive_runs: list[tuple[float, float]] = []
-    naive: dict[int, DigestPlan] = {}
-    for _ in range(max(1, args.naive_repeat)):
-        naive = {}  # the previous run's plans freed before this one
-        clear_caches()
-        naive, run_wall, run_cpu = timed(naive_subset)
-        naive_runs.append((run_wall, run_cpu))
-    naive_runs.sort()
+    naive, naive_runs = cold_runs(naive_subset, args.naive_repeat)
     naive_cold, naive_cpu_cold = naive_runs[len(naive_runs) // 2]
     naive_range = (naive_runs[0][0], naive_runs[-1][0])
     scale = len(radars) / len(subset)
@@ -474,20 +484,9 @@ def with_relevance(
         # As for chips alone: the first ranked run in the process, then cold
         # caches ``--repeat`` times, the median the figure (the first run also
         # touches its model-fitting memory for the first time: see ``kernel``).
-        clear_caches()
-        k0 = kernel_seconds()
-        _, first_wall, _ = timed(lambda: plan_radars(radars, papers, seen, caps, ranker))
-        first_kernel = kernel_seconds() - k0
-        runs: list[tuple[float, float]] = []
-        plans: dict[int, DigestPlan] = {}
-        for _ in range(max(1, args.repeat)):
-            plans = {}
-            clear_caches()
-            plans, run_wall, run_cpu = timed(
-                lambda: plan_radars(radars, papers, seen, caps, ranker)
-            )
-            runs.append((run_wall, run_cpu))
-        runs.sort()
+        ranked = partial(plan_radars, radars, papers, seen, caps, ranker)
+        first_wall, first_kernel = first_run(ranked)
+        plans, runs = cold_runs(ranked, args.repeat)
         wall, cpu = runs[len(runs) // 2]
 
         subset = liked[: min(args.naive_liked, len(liked))]
