@@ -886,13 +886,14 @@ def _schedule(rest: str) -> Command:
     if len(parts) > 2:
         # A zone written with spaces ("America/New York", "new york") is one
         # zone; anything else after the time is more than a schedule takes.
-        joined, spaced = "_".join(parts[1:]), " ".join(parts[1:])
-        if joined.lower() not in _zones() and not _city_zones(spaced):
+        spaced = " ".join(parts[1:])
+        zone = _zones().get("_".join(parts[1:]).lower())
+        if zone is None and not _city_zones(spaced):
             raise UsageError(
                 "A schedule is a time and a time zone, e.g. `/radar schedule 09:00 Asia/Shanghai`.",
                 USAGE["schedule"],
             )
-        parts = [parts[0], joined if joined.lower() in _zones() else spaced]
+        parts = [parts[0], zone or spaced]  # a city alone: ``time_zone`` suggests its zone
     if len(parts) == 2 and not _TIME.match(parts[0]) and _TIME.match(parts[1]):
         parts.reverse()  # "Europe/Berlin 09:00": the zone first
     m = _TIME.match(parts[0])
