@@ -138,9 +138,10 @@ def chip_title(chip: Chip) -> str:
     return f"{chip.kind.value} chip {chip.value}"
 
 
-#: How the console and Discord name a chip's kind where it differs from its
-#: stored one (``not: survey``, ``More like: <title>``).
-_SHOWN_KIND = {ChipKind.EXCLUDE: "not", ChipKind.LIKE: "more like"}
+def shown_kind(kind: ChipKind) -> str:
+    """How the console and Discord name a chip's kind (``not: survey``), so
+    ``find_chip`` knows the text a person copies from them."""
+    return "not" if kind is ChipKind.EXCLUDE else kind.value
 
 
 def sentence(text: str) -> str:
@@ -192,7 +193,7 @@ def _value_forms(chip: Chip) -> set[str]:
 
 
 def _shown_forms(chip: Chip) -> set[str]:
-    kinds = {chip.kind.value, _SHOWN_KIND.get(chip.kind, chip.kind.value), KIND_TITLES[chip.kind]}
+    kinds = {chip.kind.value, shown_kind(chip.kind), KIND_TITLES[chip.kind]}  # More like: …
     values = {chip.value.replace('"', ""), chip.label().replace('"', "")}
     return {f"{k}{sep} {v}".casefold() for k in kinds for v in values for sep in ("", ":")}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 
 from bot.core.cards import Card, Reply, ReplyKind
-from bot.core.chips import ChipKind
+from bot.core.chips import ChipKind, shown_kind
 from bot.core.safety import safe_url
 
 WIDTH = 88
@@ -44,8 +44,7 @@ def chips_line(reply: Reply) -> str:
         if chip.kind is ChipKind.LIKE:  # the liked paper by its title, as the seed shows it
             parts.append(f"[{i}] More like: {chip.label()} ×")
             continue
-        kind = "not" if chip.kind is ChipKind.EXCLUDE else chip.kind.value
-        parts.append(f"[{i}] {kind}: {chip.value} ×")
+        parts.append(f"[{i}] {shown_kind(chip.kind)}: {chip.value} ×")
     return "Chips: " + "   ".join(parts)
 
 

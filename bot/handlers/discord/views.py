@@ -35,7 +35,7 @@ from discord import ui
 
 from bot.core.buttons import Press, pick_line, pick_token
 from bot.core.cards import Card, Choice
-from bot.core.chips import Chip, ChipKind
+from bot.core.chips import Chip, shown_kind
 from bot.core.safety import clip
 from bot.handlers.render_discord import Message
 
@@ -252,8 +252,7 @@ def pick_button(choice: Choice) -> PickButton | None:
 
 
 def chip_label(chip: Chip) -> str:
-    kind = "not" if chip.kind is ChipKind.EXCLUDE else chip.kind.value
-    return f"× {kind}: {chip.value}"
+    return f"× {shown_kind(chip.kind)}: {chip.value}"
 
 
 def askable(card: Card) -> bool:
