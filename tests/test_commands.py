@@ -81,6 +81,36 @@ from bot.errors import UsageError
         ("schedule 07:30", c.SetSchedule("07:30", None)),
         ("schedule off", c.SetSchedule(None, None)),
         ("cap 15", c.SetCap(15)),
+        # Alone, a setting is read, not changed.
+        ("cap", c.Setting("cap")),
+        # What people type for "show me" or "search", taken as the command meant.
+        ("list", c.Show()),
+        ("status", c.Show()),
+        ("search diffusion", c.Filter(c.FilterQuery(keywords=("diffusion",)))),
+        ("summarize", c.Brief(None)),
+        ("schedule", c.Setting("schedule")),
+        # 12-hour times, as people say them.
+        ("schedule 9am Europe/Berlin", c.SetSchedule("09:00", "Europe/Berlin")),
+        ("schedule 9:30 pm", c.SetSchedule("21:30", None)),
+        ("schedule 12 a.m. UTC", c.SetSchedule("00:00", "UTC")),
+        ("schedule 12PM", c.SetSchedule("12:00", None)),
+        ("schedule Europe/Berlin 7.15pm", c.SetSchedule("19:15", "Europe/Berlin")),
+        # Single quotes around whole words are a phrase too; an apostrophe in
+        # or before a word stays in it.
+        (
+            "keyword 'graph neural networks'",
+            c.AddChip(Chip(ChipKind.KEYWORD, '"graph neural networks"')),
+        ),
+        (
+            "keyword 'Parkinson's disease'",
+            c.AddChip(Chip(ChipKind.KEYWORD, '"Parkinson\'s disease"')),
+        ),
+        ("keyword Parkinson's disease", c.AddChip(Chip(ChipKind.KEYWORD, "Parkinson's disease"))),
+        ("keyword '90s music", c.AddChip(Chip(ChipKind.KEYWORD, "'90s music"))),
+        ("keyword -'deep learning'", c.AddChip(Chip(ChipKind.EXCLUDE, '"deep learning"'))),
+        ("author 'Yehui Tang'", c.AddChip(Chip(ChipKind.AUTHOR, "Yehui Tang"))),
+        ("author O'Brien", c.AddChip(Chip(ChipKind.AUTHOR, "O'Brien"))),
+        ("remove 'graph neural networks'", c.RemoveChip('"graph neural networks"')),
         ("help", c.Help(None)),
         ("help filter", c.Help("filter")),
         ("help ask", c.Help("ask")),
@@ -116,6 +146,16 @@ def test_filter_terms_narrow_with_and() -> None:
     )
     assert c.parse("filter since:2026-06-01").query.since_date == date(2026, 6, 1)  # type: ignore[union-attr]
     assert c.parse("filter since:2w").query.since_days == 14  # type: ignore[union-attr]
+    assert c.parse("filter since:1d").query.describe() == "last day"  # type: ignore[union-attr]
+    assert c.parse("filter since:3d").query.describe() == "last 3 days"  # type: ignore[union-attr]
+    # "Surname, Given" unquoted is one author, however the space splits it.
+    assert c.parse("filter author:Frochte, Jorg since:7d").query == c.FilterQuery(  # type: ignore[union-attr]
+        since_days=7, authors=("Frochte, Jorg",)
+    )
+    assert c.parse("filter author:Frochte, author:Tang").query.authors == ("Frochte", "Tang")  # type: ignore[union-attr]
+    assert c.parse("filter author:'Yehui Tang' 'language models'").query == c.FilterQuery(  # type: ignore[union-attr]
+        authors=("Yehui Tang",), keywords=('"language models"',)
+    )
     # A view may take a whole archive (every cs.* paper); a chip takes a category.
     assert c.parse("filter cat:CS").query.categories == ("cs",)  # type: ignore[union-attr]
 
@@ -197,9 +237,18 @@ def test_filter_terms_narrow_with_and() -> None:
             "like Europe/Berlin. Did you mean `America/New_York`?",
         ),
         ("schedule 09:00 Istanbul", "Did you mean `Asia/Istanbul` or `Europe/Istanbul`?"),
-        ("schedule", "needs a time"),
+        ("schedule 13pm UTC", "12-hour times go from 1 to 12"),
+        ("schedule 0am", "12-hour times go from 1 to 12"),
+        ("schedule 9 Europe/Berlin", "use 24-hour HH:MM or 9am"),
         ("digest now please", "takes no arguments"),
         ("frobnicate", "Unknown command"),
+        # Subscribing and stopping are chips and schedules: said exactly.
+        ("add author Yehui Tang", "Did you mean `/radar author Yehui Tang`?"),
+        ("follow Yehui Tang", "Did you mean `/radar author Yehui Tang`?"),
+        ("subscribe cs.cl", "Did you mean `/radar category cs.CL`?"),
+        ("watch", "Add a chip with `/radar author <name>`"),
+        ("unsubscribe", "To stop the daily digest: `/radar schedule off`"),
+        ("stop", "`/radar remove <n>` or `/radar clear`"),
         ("filter", "needs terms"),
         ("filter since:yesterday", "since:"),
         ("filter colour:red", "not a filter term"),

@@ -13,6 +13,7 @@ import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -132,8 +133,8 @@ def test_each_chip_costs_exactly_one_backfill_and_chips_accumulate(r: Radar) -> 
     assert len(r.queries()) == 3
     # A duplicate changes nothing and asks nothing.
     before = r.snapshot()
-    out = r.say("/radar author Jorg Frochte")
-    assert "already on this radar" in out
+    out = r.say("/radar author Frochte, Jorg")  # the same person, written the other way
+    assert out.startswith("The author chip Jorg Frochte is already on this radar; nothing changed.")
     assert r.snapshot() == before
     assert len(r.queries()) == 3
 
@@ -380,6 +381,27 @@ def test_remove_by_number_and_by_text_and_clear(r: Radar) -> None:
     assert r.snapshot()["chips"] == [("local", "lab", [])]
 
 
+def test_several_chip_numbers_are_removed_as_the_list_showed_them(r: Radar) -> None:
+    for line in (
+        "category cs.CL",
+        "author Jorg Frochte",
+        "keyword distillation",
+        "keyword -survey",
+    ):
+        r.say(f"/radar {line}")
+    # One by one, 4 would have become 3 after the first removal: all are read
+    # against the list as shown, and removed together.
+    out = r.say("/radar remove 1, 2 and 4")
+    assert out.splitlines()[0] == (
+        "You removed category chip cs.CL, author chip Jorg Frochte and exclusion -survey."
+    )
+    assert r.chips() == [("keyword", "distillation")]
+    before = r.snapshot()
+    reply = r.reply("/radar remove 1 5")  # one number too many: nothing is removed
+    assert reply.kind == "error" and "There is no chip 5" in reply.title
+    assert r.snapshot() == before
+
+
 def test_a_chip_is_removed_by_the_text_a_reply_shows_for_it(r: Radar) -> None:
     """Copied from the chips line (``[2] not: survey ×``), a chip's text removes
     that chip, quotes, colon, × and all."""
@@ -430,6 +452,26 @@ def test_remove_a_missing_chip_lists_the_chips(r: Radar) -> None:
 # -- schedule ----------------------------------------------------------------------------
 
 
+def test_an_author_chip_that_may_be_two_people_says_how_to_add_each(r: Radar) -> None:
+    out = flat(r.say("/radar author Yehui Tang, Jorg Frochte"))
+    assert (
+        "If that is two people, add each on its own: `/radar author Yehui Tang` and "
+        "`/radar author Jorg Frochte`." in out
+    )
+    # One person written "Surname, Given" gets no such hint.
+    assert "two people" not in r.say("/radar author García Márquez, Gabriel")
+
+
+def test_a_keyword_in_single_quotes_is_a_phrase_and_is_removed_as_typed(r: Radar) -> None:
+    out = r.say("/radar keyword 'language models' diffusion")
+    # As with double quotes: the phrase's words consecutive.
+    assert card_ids(out) == ["2604.26951"]
+    assert r.chips() == [("keyword", '"language models" diffusion')]
+    r.say("/radar keyword 'diffusion models'")
+    assert "You removed" in r.say("/radar remove 'diffusion models'")
+    assert r.chips() == [("keyword", '"language models" diffusion')]
+
+
 def test_schedule_is_stored_and_names_the_next_run_in_the_zone(r: Radar) -> None:
     # 18:00 UTC is 02:00 the next day in Shanghai: the next 09:00 is that morning.
     out = r.say("/radar schedule 09:00 asia/shanghai")
@@ -451,13 +493,52 @@ def test_schedule_is_stored_and_names_the_next_run_in_the_zone(r: Radar) -> None
     assert state is not None and state.schedule_time is None
 
 
+def test_a_schedule_in_12_hour_time_is_stored_in_24(r: Radar) -> None:
+    out = r.say("/radar schedule 9:30pm Europe/Berlin")
+    assert out.splitlines()[0] == "You set the daily digest to 21:30 Europe/Berlin."
+    assert "Thu 2026-04-30 21:30 CEST" in out
+    state = r.app.store.find_channel(r.ref)
+    assert state is not None and (state.schedule_time, state.schedule_tz) == (
+        "21:30",
+        "Europe/Berlin",
+    )
+
+
+def test_cap_or_schedule_alone_says_the_setting_and_changes_nothing(r: Radar) -> None:
+    r.say("/radar category cs.CL")
+    reply = r.reply("/radar schedule")
+    assert reply.ephemeral and reply.kind == "info"
+    assert reply.title == "Schedule: off (set one with `/radar schedule 09:00 Europe/Berlin`)."
+    r.say("/radar schedule 07:15 Asia/Shanghai")
+    r.say("/radar cap 4")
+    before = r.snapshot()
+    assert r.say("/radar schedule").splitlines()[0] == "Schedule: daily at 07:15 Asia/Shanghai."
+    reply = r.reply("/radar cap")
+    assert reply.ephemeral and reply.title == "Digests show up to 4 cards."
+    assert "`/radar cap <n>` (1 to 50)" in reply.lines[0]
+    assert r.snapshot() == before
+
+
+def test_a_servers_default_schedule_is_what_show_reports(r: Radar) -> None:
+    # The operator's `schedule.default_time` posts digests to channels that set
+    # none: `/radar` must not call that "off".
+    config = r.app.service.config
+    r.app.service.config = replace(config, schedule=replace(config.schedule, default_time="08:00"))
+    r.say("/radar category cs.CL")
+    assert "Schedule: daily at 08:00 UTC, this server's default" in r.say("/radar")
+    r.say("/radar schedule off")
+    assert "Schedule: off" in r.say("/radar")
+    assert r.say("/radar schedule").startswith("Schedule: off")
+
+
 @pytest.mark.parametrize(
     "line",
     [
         "/radar schedule 09:00 Mars/Olympus",
         "/radar schedule 09:00 Berlin",
         "/radar schedule 25:00 UTC",
-        "/radar schedule 9 am",
+        "/radar schedule 13 pm",
+        "/radar schedule 9",
     ],
 )
 def test_schedule_with_a_bad_zone_or_time_stores_nothing(r: Radar, line: str) -> None:
@@ -486,8 +567,7 @@ BAD_LINES = [
     "/radar source",
     "/radar remove",
     "/radar filter",
-    "/radar schedule",
-    "/radar cap",
+    # (`/radar schedule` and `/radar cap` alone read the setting: see above)
     # 10,000-character arguments (and one within the line limit but over the argument limit)
     "/radar author " + "a" * 10_000,
     "/radar keyword " + "word " * 2_000,
@@ -524,6 +604,7 @@ BAD_LINES = [
     "/radar shuffle 999",
     "/radar cap 0",
     "/radar cap lots",
+    "/radar schedule 13pm",
     "/radar digest later",
     "/radar clear everything",
     "/radar remove 9",

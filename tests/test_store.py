@@ -139,12 +139,12 @@ def test_remove_chip_only_touches_its_own_channel(store: Store) -> None:
     store.add_chip(theirs, Chip(ChipKind.AUTHOR, "Yehui Tang"))
     ((their_chip_id, _),) = store.channel(lab("T2", "C1")).chips
 
-    store.remove_chip(mine, their_chip_id)  # another channel's chip id: nothing happens
+    store.remove_chips(mine, [their_chip_id])  # another channel's chip id: nothing happens
     assert len(store.channel(lab("T2", "C1")).chips) == 1
     assert len(store.channel(lab("T1", "C1")).chips) == 2
 
     first_id, _ = store.channel(lab("T1", "C1")).chips[0]
-    store.remove_chip(mine, first_id)
+    store.remove_chips(mine, [first_id])
     assert store.channel(lab("T1", "C1")).chip_list == [Chip(ChipKind.CATEGORY, "cs.CL")]
     assert store.channel(lab("T2", "C1")).chip_list == [Chip(ChipKind.AUTHOR, "Yehui Tang")]
 

@@ -181,6 +181,26 @@ def find_chip(chips: Sequence[tuple[int, Chip]], target: str) -> tuple[int, Chip
     raise NotFoundError(f"No chip matches `{text[:40]}`. Chips: {listing}")
 
 
+#: Several chip numbers in one `/radar remove`: ``1 2``, ``1,3``, ``2, 4 and 5``.
+_NUMBER_LIST = re.compile(r"[0-9]+(?:(?: *, *| +and +| +)[0-9]+)+")
+
+
+def find_chips(chips: Sequence[tuple[int, Chip]], target: str) -> list[tuple[int, Chip]]:
+    """The chips `/radar remove <target>` means: one, as :func:`find_chip`
+    finds it, or several numbers at once, all read against the list as
+    `/radar` showed it (removed one by one, every number after the first
+    would have moved)."""
+    text = target.strip()
+    if not _NUMBER_LIST.fullmatch(text):
+        return [find_chip(chips, target)]
+    found: list[tuple[int, Chip]] = []
+    for number in re.findall(r"[0-9]+", text):
+        chip = find_chip(chips, number)
+        if chip not in found:
+            found.append(chip)
+    return found
+
+
 def _button_form(chip: Chip) -> set[str]:
     return {f"{chip.kind.value} {chip.value}".casefold()}
 

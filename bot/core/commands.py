@@ -54,8 +54,9 @@ USAGE: dict[str, str] = {
     "likes": "/radar likes   (what this radar learned: like chips, feedback, top terms)",
     "forget": "/radar forget   (clear what the radar learned; chips stay)",
     "saved": "/radar saved [bibtex]   (the channel's reading list, or it as BibTeX)",
-    "schedule": "/radar schedule HH:MM [Area/City] | /radar schedule off",
-    "cap": f"/radar cap <n>   (cards per digest, 1 to {MAX_DIGEST_CAP})",
+    "schedule": "/radar schedule HH:MM [Area/City] | /radar schedule off   (alone: the schedule "
+    "now), e.g. /radar schedule 9am Europe/Berlin",
+    "cap": f"/radar cap <n>   (cards per digest, 1 to {MAX_DIGEST_CAP}; alone: the cap now)",
     "help": "/radar help [command]",
 }
 
@@ -72,8 +73,17 @@ ALIASES = {
     "del": "remove",
     "delete": "remove",
     "now": "digest",
+    "list": "show",
+    "status": "show",
+    "settings": "show",
+    "info": "show",
+    "search": "filter",
+    "find": "filter",
     "random": "shuffle",
     "briefing": "brief",
+    "summary": "brief",
+    "summarize": "brief",
+    "summarise": "brief",
     "question": "ask",
     "?": "help",
 }
@@ -99,7 +109,13 @@ _SMART_QUOTES = str.maketrans(
         "\u2019": "'",
     }
 )
+#: A single quote that ends a word: before a space or at the end of the line.
+_SINGLE_CLOSE = re.compile(r"'(?= |$)")
 _TIME = re.compile(r"^([01]?\d|2[0-3])[:.h]([0-5]\d)$")
+#: ``9am``, ``9:30 pm``, ``12 a.m.``: first in a schedule, or after its zone.
+_TWELVE_HOUR = re.compile(
+    r"(?<![^ ])(\d{1,2})(?:[:.]([0-5]\d))? ?([ap])\.?m\.?(?= |$)", re.IGNORECASE
+)
 _SINCE = re.compile(r"^(\d{1,4})([dwm])$")
 
 
@@ -173,7 +189,7 @@ class FilterQuery:
     def describe(self) -> str:
         parts: list[str] = []
         if self.since_days is not None:
-            parts.append(f"last {self.since_days} days")
+            parts.append("last day" if self.since_days == 1 else f"last {self.since_days} days")
         if self.since_date is not None:
             parts.append(f"since {self.since_date.isoformat()}")
         parts += [f"author {a}" for a in self.authors]
@@ -277,6 +293,13 @@ class SetCap:
     n: int
 
 
+@dataclass(frozen=True)
+class Setting:
+    """`/radar cap` or `/radar schedule` alone: what it is now, changing nothing."""
+
+    name: str
+
+
 Command = (
     Show
     | Help
@@ -298,6 +321,7 @@ Command = (
     | Verdict
     | SetSchedule
     | SetCap
+    | Setting
 )
 
 #: Commands that change what a channel's radar is or when it posts. Everything
@@ -353,12 +377,48 @@ def parse(line: str) -> Command:
     rest = rest.strip()
     handler = _HANDLERS.get(word)
     if handler is None:
-        guess = difflib.get_close_matches(word, list(_HANDLERS), n=1, cutoff=0.6)
-        hint = f" Did you mean `/radar {guess[0]}`?" if guess else ""
+        hint = _intent_hint(word, rest)
+        if hint is None:
+            guess = difflib.get_close_matches(word, list(_HANDLERS), n=1, cutoff=0.6)
+            hint = f"Did you mean `/radar {guess[0]}`?" if guess else ""
         raise UsageError(
-            f"Unknown command `{_shorten(head)}`.{hint} Try `/radar help`.",
+            f"Unknown command `{_shorten(head)}`."
+            + (f" {hint}" if hint else "")
+            + " Try `/radar help`."
         )
     return handler(rest)
+
+
+#: Words people reach for to subscribe or to stop, which are not commands:
+#: a radar is its chips, and its digest has a schedule.
+_ADD_WORDS = frozenset({"add", "subscribe", "follow", "watch", "track"})
+_STOP_WORDS = frozenset({"unsubscribe", "stop", "pause", "mute", "unfollow", "unwatch"})
+
+
+def _intent_hint(word: str, rest: str) -> str | None:
+    """The command meant by an unknown ``word`` that says what to do, or None."""
+    if word in _STOP_WORDS:
+        return (
+            "To stop the daily digest: `/radar schedule off`; to drop chips: "
+            "`/radar remove <n>` or `/radar clear`."
+        )
+    if word not in _ADD_WORDS:
+        return None
+    kind, _, value = rest.partition(" ")
+    kind = ALIASES.get(kind.lower(), kind.lower())
+    if kind in ("author", "keyword", "category", "source", "like") and value.strip():
+        return f"Did you mean `/radar {kind} {_shorten(value.strip(), 60)}`?"
+    if word == "follow" and rest:
+        return f"Did you mean `/radar author {_shorten(rest, 60)}`?"
+    if rest and " " not in rest:
+        try:  # `subscribe cs.CL`: a category, written as a chip takes it
+            return f"Did you mean `/radar category {category_name(rest, 'category')}`?"
+        except UsageError:
+            pass
+    return (
+        "Add a chip with `/radar author <name>`, `/radar keyword <words>` or "
+        "`/radar category cs.CL`."
+    )
 
 
 def _clean(line: str) -> str:
@@ -406,7 +466,12 @@ def _need(rest: str, command: str, what: str) -> str:
 
 
 def split_terms(text: str, command: str) -> list[tuple[str, bool]]:
-    """Split on spaces, keeping "quoted phrases" whole: [(term, was_quoted)]."""
+    """Split on spaces, keeping quoted phrases whole: [(term, was_quoted)].
+
+    A phrase is in double quotes, or in single quotes when they wrap whole
+    words (`'graph neural networks'`); an apostrophe inside or before a word
+    (`Parkinson's`, `'90s`) stays part of the word.
+    """
     terms: list[tuple[str, bool]] = []
     i, n = 0, len(text)
     while i < n:
@@ -414,14 +479,10 @@ def split_terms(text: str, command: str) -> list[tuple[str, bool]]:
             i += 1
             continue
         prefix = ""
-        if text[i] == "-" and i + 1 < n and text[i + 1] == '"':
+        if text[i] == "-" and i + 1 < n and text[i + 1] in "\"'":
             prefix, i = "-", i + 1
-        if text[i] == '"':
-            end = text.find('"', i + 1)
-            if end < 0:
-                raise UsageError(
-                    'There is an unbalanced quote (") in that command.', USAGE.get(command, "")
-                )
+        end = _phrase_end(text, i, command)
+        if end >= 0:
             phrase = " ".join(text[i + 1 : end].split())
             if not phrase:
                 raise UsageError(
@@ -430,20 +491,33 @@ def split_terms(text: str, command: str) -> list[tuple[str, bool]]:
             terms.append((prefix + phrase, True))
             i = end + 1
             continue
+        i -= len(prefix)  # a lone "-'" is an ordinary word
         j = i
         while j < n and text[j] != " ":
-            if text[j] == '"':
+            if text[j] == '"' or (text[j] == "'" and j > i and text[j - 1] == ":"):
                 # key:"a phrase" keeps its quotes; the value is split later.
-                end = text.find('"', j + 1)
-                if end < 0:
-                    raise UsageError(
-                        'There is an unbalanced quote (") in that command.', USAGE.get(command, "")
-                    )
-                j = end
+                j = max(j, _phrase_end(text, j, command))
             j += 1
         terms.append((text[i:j], False))
         i = j
     return terms
+
+
+def _phrase_end(text: str, i: int, command: str) -> int:
+    """Where the phrase quoted at ``text[i]`` ends, or -1 when no quote opens one."""
+    if text[i] == '"':
+        end = text.find('"', i + 1)
+        if end < 0:
+            raise UsageError(
+                'There is an unbalanced quote (") in that command.', USAGE.get(command, "")
+            )
+        return end
+    if text[i] == "'":
+        # The first apostrophe that ends a word closes it: `'Parkinson's disease'`.
+        for m in _SINGLE_CLOSE.finditer(text, i + 1):
+            if m.start() > i + 1:
+                return m.start()
+    return -1
 
 
 def _author(rest: str) -> Command:
@@ -490,11 +564,29 @@ def _pick(rest: str) -> Command:
     return Pick(int(word), author_id)
 
 
+def two_people_hint(name: str) -> str | None:
+    """A hint when an author chip's name may be two people in one.
+
+    "Yehui Tang, Jorg Frochte" parses as surname "Yehui Tang", given names
+    "Jorg Frochte": one comma is how a single "Surname, Given" is written, and
+    "García Márquez, Gabriel José" is one person, so it is not refused; when
+    such a chip matches nothing, this says what may have happened.
+    """
+    surname, comma, given = name.partition(",")
+    if comma and len(surname.split()) >= 2 and len(given.split()) >= 2:
+        people = " and ".join(f"`/radar author {p.strip()}`" for p in (surname, given))
+        return f"If that is two people, add each on its own: {people}."
+    return None
+
+
 #: Titles people put before a name; arXiv bylines never carry them.
 _HONORIFICS = frozenset({"dr", "prof", "professor", "mr", "mrs", "ms", "mx"})
 
 
 def author_name(raw: str, command: str) -> str:
+    raw = raw.strip()
+    if len(raw) >= 2 and raw[0] == raw[-1] == "'":
+        raw = raw[1:-1]  # 'Yehui Tang' quoted whole; O'Brien keeps its apostrophe
     name = " ".join(raw.replace('"', " ").split())
     bad = sorted({ch for ch in name if not (ch.isalpha() or ch in " .-',")})
     if bad:
@@ -661,6 +753,8 @@ def source_name(raw: str, command: str = "source") -> str:
 
 def _remove(rest: str) -> Command:
     rest = _need(rest, "remove", "a chip number or its text")
+    if len(rest) >= 2 and rest[0] == rest[-1] == "'":
+        rest = f'"{rest[1:-1]}"'  # a phrase in single quotes, as the keyword chip took it
     return RemoveChip(
         " ".join(rest.replace('"', " ").split()) if not rest.startswith('"') else rest
     )
@@ -693,6 +787,8 @@ def _shuffle(rest: str) -> Command:
 
 
 def _cap(rest: str) -> Command:
+    if not rest:
+        return Setting("cap")
     if not is_number(rest) or not 1 <= int(rest) <= MAX_DIGEST_CAP:
         raise UsageError(f"`/radar cap` takes a number from 1 to {MAX_DIGEST_CAP}.", USAGE["cap"])
     return SetCap(int(rest))
@@ -707,7 +803,19 @@ def _filter(rest: str) -> Command:
     categories: list[str] = []
     sources: list[str] = []
     excludes: list[str] = []
-    for term, quoted in split_terms(rest, "filter"):
+    terms = split_terms(rest, "filter")
+    while terms:
+        term, quoted = terms.pop(0)
+        if (
+            terms
+            and term.endswith(",")
+            and term.lower().startswith(("author:", "au:"))
+            and not terms[0][1]
+            and ":" not in terms[0][0]
+            and not terms[0][0].startswith("-")
+        ):
+            # `author:Frochte, Jorg`: a byline's "Surname, Given" split by its space.
+            term = f"{term} {terms.pop(0)[0]}"
         if quoted:
             if term.startswith("-"):
                 excludes.append(f'"{keyword_term(term[1:], "filter")}"')
@@ -723,7 +831,7 @@ def _filter(rest: str) -> Command:
             continue
         key = key.lower()
         value = value.strip()
-        if value.startswith('"') and value.endswith('"') and len(value) >= 2:
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1].strip()
         if not value:
             raise UsageError(f"`{_shorten(key)}:` needs a value.", USAGE["filter"])
@@ -879,7 +987,9 @@ def _saved(rest: str) -> Command:
 
 
 def _schedule(rest: str) -> Command:
-    rest = _need(rest, "schedule", "a time like 09:00 and a time zone like Europe/Berlin")
+    if not rest:
+        return Setting("schedule")
+    rest = _twelve_hour(_need(rest, "schedule", "a time like 09:00"))
     parts = rest.split()
     if [p.lower() for p in parts] == ["off"]:
         return SetSchedule(None, None)
@@ -899,11 +1009,27 @@ def _schedule(rest: str) -> Command:
     m = _TIME.match(parts[0])
     if not m:
         raise UsageError(
-            f"`{_shorten(parts[0])}` is not a time of day; use 24-hour HH:MM.", USAGE["schedule"]
+            f"`{_shorten(parts[0])}` is not a time of day; use 24-hour HH:MM or 9am.",
+            USAGE["schedule"],
         )
     time = f"{int(m.group(1)):02d}:{m.group(2)}"
     zone = time_zone(parts[1]) if len(parts) == 2 else None
     return SetSchedule(time, zone)
+
+
+def _twelve_hour(rest: str) -> str:
+    """``9am``, ``9:30 pm``, ``12 a.m.`` as 24-hour HH:MM; anything else unchanged."""
+    m = _TWELVE_HOUR.search(rest)  # first or after the zone
+    if not m:
+        return rest
+    hour, minute = int(m.group(1)), m.group(2) or "00"
+    if not 1 <= hour <= 12:
+        raise UsageError(
+            f"`{_shorten(m.group(0))}` is not a time of day: 12-hour times go from 1 to 12.",
+            USAGE["schedule"],
+        )
+    hour = hour % 12 + (12 if m.group(3).lower() == "p" else 0)
+    return f"{rest[: m.start()]}{hour:02d}:{minute}{rest[m.end() :]}"
 
 
 def time_zone(raw: str) -> str:

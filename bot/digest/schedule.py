@@ -64,6 +64,13 @@ def run_key_day(key: str) -> date | None:
         return None
 
 
+def effective_time(own: str | None, own_zone: str | None, default_time: str) -> str:
+    """A channel's digest time, "HH:MM", or "" when it gets none: its own, else
+    the server's ``schedule.default_time`` while it has never set one (a
+    channel that turned its digest off keeps its zone, so it stays off)."""
+    return own or (default_time if own_zone is None else "")
+
+
 def parse_hhmm(text: str) -> time:
     """``"09:05"`` -> ``time(9, 5)``; raises ValueError on anything else."""
     hh, sep, mm = text.partition(":")

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.base import BaseTrigger
 
 from bot.core.channel import ChannelRef
-from bot.digest.schedule import next_occurrence, parse_hhmm
+from bot.digest.schedule import effective_time, next_occurrence, parse_hhmm
 from bot.store.records import ScheduleRow
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class ChannelSchedule:
 
 def effective(row: ScheduleRow, default_time: str, default_zone: str) -> ChannelSchedule | None:
     """The schedule a stored row means; None when off or unusable."""
-    text = row.time or (default_time if row.tz is None else "")
+    text = effective_time(row.time, row.tz, default_time)
     if not text:
         return None
     try:

@@ -22,17 +22,19 @@ from bot.core.chips import (
     Chip,
     ChipKind,
     chip_title,
-    find_chip,
+    find_chips,
     same_chip,
     scope_chips,
     sentence,
 )
+from bot.core.commands import two_people_hint
 from bot.core.identity import identity_evidence
 from bot.core.matching.keywords import KeywordQuery
 from bot.digest.plan import radar_matches
-from bot.digest.schedule import next_occurrence, parse_hhmm
+from bot.digest.schedule import effective_time, next_occurrence, parse_hhmm
 from bot.errors import NotFoundError, UpstreamError, UsageError
 from bot.service.base import ServiceBase, said
+from bot.settings import MAX_DIGEST_CAP
 
 log = logging.getLogger("bot.service")
 
@@ -53,7 +55,7 @@ class Edits(ServiceBase):
         twin = next((have for _, have in state.chips if same_chip(have, chip)), None)
         if twin is not None:
             return Reply(
-                f"{chip_title(twin)} is already on this radar; nothing changed.",
+                f"The {chip_title(twin)} is already on this radar; nothing changed.",
                 chips=state.chips,
                 ephemeral=True,
                 kind=ReplyKind.RADAR,
@@ -87,11 +89,13 @@ class Edits(ServiceBase):
                     f"No paper in the last {self.config.radar.pool_days} days matches "
                     "it yet; new ones will come with the daily digest."
                 )
+                if chip.kind is ChipKind.AUTHOR and (hint := two_people_hint(chip.value)):
+                    lines.append(hint)
         twin = next((have for _, have in state.chips if same_chip(have, chip)), None)
         keys = [m.paper.key for m in shown]
         if twin is not None or not self.store.add_chip(state.id, chip, keys, self.clock.now()):
             return Reply(  # another command added it meanwhile
-                f"{chip_title(twin or chip)} is already on this radar; nothing changed.",
+                f"The {chip_title(twin or chip)} is already on this radar; nothing changed.",
                 chips=state.chips,
                 ephemeral=True,
                 kind=ReplyKind.RADAR,
@@ -166,13 +170,14 @@ class Edits(ServiceBase):
             chip = dict(state.chips).get(chip_id)
             if chip is None:
                 raise NotFoundError("That chip is no longer on this radar; nothing changed.")
+            removed = [(chip_id, chip)]
         else:
-            chip_id, chip = find_chip(state.chips, target)
-        self.store.remove_chip(state.id, chip_id)
+            removed = find_chips(state.chips, target)
+        self.store.remove_chips(state.id, [i for i, _ in removed])
         state = self.store.channel(state.ref)
-        return Reply(
-            sentence(f"Removed {chip_title(chip)}"), chips=state.chips, kind=ReplyKind.RADAR
-        )
+        titles = [chip_title(chip) for _, chip in removed]
+        listed = titles[0] if len(titles) == 1 else f"{', '.join(titles[:-1])} and {titles[-1]}"
+        return Reply(sentence(f"Removed {listed}"), chips=state.chips, kind=ReplyKind.RADAR)
 
     def clear_chips(self, state: ChannelState) -> Reply:
         if not state.chips:  # nothing to announce to the channel either
@@ -192,6 +197,20 @@ class Edits(ServiceBase):
             ),
             kind=ReplyKind.INFO,
         )
+
+    def setting(self, state: ChannelState, name: str) -> Reply:
+        """`/radar cap` or `/radar schedule` alone: the setting now, to the asker."""
+        if name == "cap":
+            now = f"Digests show up to {state.digest_cap} cards."
+            how = f"Change it with `/radar cap <n>` (1 to {MAX_DIGEST_CAP})."
+        else:
+            now = f"Schedule: {describe_schedule(state, self.config)}."
+            how = "Change it with `/radar schedule 09:00 Europe/Berlin`, or `/radar schedule off`."
+            if not effective_time(
+                state.schedule_time, state.schedule_tz, self.config.schedule.default_time
+            ):
+                return Reply(now, ephemeral=True, kind=ReplyKind.INFO)  # says how to set one
+        return Reply(now, (how,), ephemeral=True, kind=ReplyKind.INFO)
 
     def schedule(
         self, state: ChannelState, time: str | None, zone: str | None, who: str | None = None
@@ -267,9 +286,14 @@ class Edits(ServiceBase):
 
 
 def describe_schedule(state: ChannelState, config: Config) -> str:
-    if not state.schedule_time:
+    """The daily digest's time as the scheduler will keep it."""
+    at = effective_time(state.schedule_time, state.schedule_tz, config.schedule.default_time)
+    if not at:
         return "off (set one with `/radar schedule 09:00 Europe/Berlin`)"
-    return f"daily at {state.schedule_time} {state.schedule_tz or config.radar.default_timezone}"
+    zone = state.schedule_tz or config.radar.default_timezone
+    if not state.schedule_time:
+        return f"daily at {at} {zone}, this server's default (`/radar schedule off` stops it)"
+    return f"daily at {at} {zone}"
 
 
 def next_run(time: str, zone: str, now: datetime) -> datetime:

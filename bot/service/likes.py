@@ -68,7 +68,7 @@ class Likes(Edits):
         chip = Chip(ChipKind.LIKE, paper.key, names=(" ".join(paper.title.split())[:200],))
         if any(have.kind is ChipKind.LIKE and have.value == paper.key for have in state.chip_list):
             return Reply(
-                f"like chip {chip.label()} is already on this radar; nothing changed.",
+                f"The like chip {chip.label()} is already on this radar; nothing changed.",
                 chips=state.chips,
                 ephemeral=True,
                 kind=ReplyKind.RADAR,
@@ -76,7 +76,7 @@ class Likes(Edits):
         state = self._created(state)
         if not self.store.add_chip(state.id, chip, [], self.clock.now()):
             return Reply(
-                f"like chip {chip.label()} is already on this radar; nothing changed.",
+                f"The like chip {chip.label()} is already on this radar; nothing changed.",
                 chips=state.chips,
                 ephemeral=True,
                 kind=ReplyKind.RADAR,

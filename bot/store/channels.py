@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -155,9 +155,11 @@ class Channels:
                 mark_seen(s, channel_id, shown, when or m.utcnow(), via)
             return True
 
-    def remove_chip(self, channel_id: int, chip_id: int) -> None:
+    def remove_chips(self, channel_id: int, chip_ids: Collection[int]) -> None:
         with self._units.session() as s:
-            s.execute(delete(m.Chip).where(m.Chip.id == chip_id, m.Chip.channel_id == channel_id))
+            s.execute(
+                delete(m.Chip).where(m.Chip.id.in_(chip_ids), m.Chip.channel_id == channel_id)
+            )
 
     def clear_chips(self, channel_id: int) -> int:
         with self._units.session() as s:

@@ -18,7 +18,7 @@ hold and one place to look for what the database can do.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -114,8 +114,10 @@ class Store:
     ) -> bool:
         return self._channels.add_chip(channel_id, chip, shown, when, via)
 
-    def remove_chip(self, channel_id: int, chip_id: int) -> None:
-        self._channels.remove_chip(channel_id, chip_id)
+    def remove_chips(self, channel_id: int, chip_ids: Collection[int]) -> None:
+        """Remove the channel's chips ``chip_ids`` in one transaction (another
+        channel's ids remove nothing)."""
+        self._channels.remove_chips(channel_id, chip_ids)
 
     def clear_chips(self, channel_id: int) -> int:
         return self._channels.clear_chips(channel_id)
