@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from bot import __version__
 from bot import config as config_mod
-from bot.core.channel import ChannelRef
 from bot.errors import RadarError, StoreError
 
 if TYPE_CHECKING:
@@ -189,7 +188,10 @@ def _run(args: argparse.Namespace, config: config_mod.Config) -> int:
             # A script fails when any of its lines was refused, as scripts expect.
             return 1 if adapter.repl(echo=args.echo) else 0
         elif args.command == "preview":
-            reply = app.service.preview(_preview_ref(args.channel, args.workspace))
+            from bot.run import find_radar
+
+            ref, _ = find_radar(app, args.channel, args.workspace)
+            reply = app.service.preview(ref)
             if args.platform == "console":
                 from bot.handlers import render_text
 
@@ -253,15 +255,6 @@ def _harvest(app: App) -> str:
     finally:
         locks.close()
     return f"Harvested {result.fetched} papers ({result.new} new)."
-
-
-def _preview_ref(channel: str, workspace: str) -> ChannelRef:
-    from bot.handlers.console import channel_ref
-
-    parts = channel.split(":")
-    if len(parts) == 3 and all(parts):
-        return ChannelRef(parts[0], parts[1], parts[2])
-    return channel_ref(channel, workspace)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -359,6 +359,16 @@ def parse_channel(text: str, workspace: str = "local") -> ChannelRef:
     return ChannelRef("console", workspace, text, text)
 
 
+def find_radar(app: App, channel: str, workspace: str = "local") -> tuple[ChannelRef, ChannelState]:
+    """The radar a command line names (see :func:`parse_channel`); a name with
+    none, a typo most likely, is an error rather than an empty radar."""
+    ref = parse_channel(channel, workspace)
+    state = app.store.find_channel(ref)
+    if state is None:
+        raise NotFoundError(f"No radar for {channel}: nothing has been set up there yet.")
+    return ref, state
+
+
 def _poster_for(
     app: App, ref: ChannelRef, environ: Mapping[str, str], out: TextIO
 ) -> tuple[Poster, PlatformAdapter | None]:
@@ -415,10 +425,7 @@ def digest(
     channel, now (claimed like the schedule's, so it posts at most once a day)."""
     env = os.environ if environ is None else environ
     out = out or sys.stdout
-    ref = parse_channel(channel, workspace)
-    state = app.store.find_channel(ref)
-    if state is None:
-        raise NotFoundError(f"No radar for {channel}: nothing has been set up there yet.")
+    ref, state = find_radar(app, channel, workspace)
     # Today in the channel's zone: a hand-run digest takes the same claim as
     # the schedule's, so it, the schedule and a second cron run post once a day.
     zone = ZoneInfo(state.schedule_tz or app.config.radar.default_timezone)

@@ -560,6 +560,20 @@ def test_preview_console(
     assert "https://arxiv.org/abs/2604.26951" not in out  # Turning the TIDE
 
 
+@pytest.mark.parametrize("command", ["preview", "digest"])
+def test_a_channel_with_no_radar_is_named_as_such_not_shown_empty(
+    seeded: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    # "labb" for "lab": an empty preview would read as "no new papers".
+    before = counts(db_of(seeded))
+    rc, out, err = run(capsys, monkeypatch, "--config", str(seeded), command, "--channel", "labb")
+    assert rc != 0 and out == ""
+    assert err == "paper-radar: No radar for labb: nothing has been set up there yet.\n"
+    rc, _, err = run(capsys, monkeypatch, "--config", str(seeded), command, "--channel", "a:b")
+    assert rc != 0 and "`a:b` is not a channel: use platform:workspace:channel" in err
+    assert counts(db_of(seeded)) == before
+
+
 def test_preview_slack_is_valid_block_kit(
     seeded: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -663,12 +677,13 @@ def test_preview_changes_nothing_and_the_digest_still_shows_it(
     assert preview(capsys, monkeypatch, seeded, "console").startswith("Preview: 0 cards")
 
 
-def test_preview_of_another_workspace_is_empty(
+def test_preview_of_another_workspace_is_not_this_ones_radar(
     seeded: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    out = preview(capsys, monkeypatch, seeded, "console", "--workspace", "elsewhere")
-    assert out.startswith("Preview: 0 cards")
-    assert "arxiv.org" not in out
+    args = ("--config", str(seeded), "preview", "--channel", "lab", "--workspace", "elsewhere")
+    rc, out, err = run(capsys, monkeypatch, *args)
+    assert rc != 0 and "arxiv.org" not in out
+    assert "No radar for lab" in err
 
 
 def test_harvest_command(
