@@ -114,6 +114,8 @@ from bot.errors import UsageError
         ("help", c.Help(None)),
         ("help filter", c.Help("filter")),
         ("help ask", c.Help("ask")),
+        ("help /radar filter", c.Help("filter")),  # the command as it is typed
+        ("help radar", c.Help(None)),
         ("ask 2 what data do they train on?", c.Ask("what data do they train on?", card=2)),
         ("/radar ask 02. why?", c.Ask("why?", card=2)),
         ("ask #12 and then?", c.Ask("and then?", card=12)),

@@ -519,6 +519,30 @@ def test_cap_or_schedule_alone_says_the_setting_and_changes_nothing(r: Radar) ->
     assert r.snapshot() == before
 
 
+def test_a_setting_that_is_already_so_tells_only_the_asker(r: Radar) -> None:
+    # A change is announced to the channel; repeating one is not a change.
+    r.say("/radar category cs.CL")
+    for line in ("/radar schedule 09:00 Asia/Shanghai", "/radar cap 4", "/radar brief every week"):
+        assert not r.reply(line).ephemeral
+    before = r.snapshot()
+    for line, says in [
+        ("/radar schedule 09:00", "The daily digest is already at 09:00 Asia/Shanghai"),
+        ("/radar cap 4", "Digests already show up to 4 cards"),
+        ("/radar brief every week", "Automatic briefings are already every week"),
+    ]:
+        reply = r.reply(line)
+        assert reply.ephemeral and reply.title == f"{says}; nothing changed.", line
+    assert r.snapshot() == before
+    r.say("/radar schedule off")
+    r.say("/radar brief off")
+    assert (
+        r.reply("/radar schedule off").title == "The daily digest is already off; nothing changed."
+    )
+    assert r.reply("/radar brief off").title == (
+        "Automatic briefings are already off; nothing changed."
+    )
+
+
 def test_a_servers_default_schedule_is_what_show_reports(r: Radar) -> None:
     # The operator's `schedule.default_time` posts digests to channels that set
     # none: `/radar` must not call that "off".
@@ -526,9 +550,12 @@ def test_a_servers_default_schedule_is_what_show_reports(r: Radar) -> None:
     r.app.service.config = replace(config, schedule=replace(config.schedule, default_time="08:00"))
     r.say("/radar category cs.CL")
     assert "Schedule: daily at 08:00 UTC, this server's default" in r.say("/radar")
-    r.say("/radar schedule off")
+    # Briefings follow that default digest: no "no daily digest yet".
+    assert "no daily digest yet" not in r.say("/radar brief every day")
+    r.say("/radar schedule off")  # a change here: it stops the default
     assert "Schedule: off" in r.say("/radar")
     assert r.say("/radar schedule").startswith("Schedule: off")
+    assert "no daily digest yet" in r.say("/radar brief every week")
 
 
 @pytest.mark.parametrize(
@@ -818,3 +845,5 @@ def test_help_lists_every_command(r: Radar) -> None:
     ):
         assert f"/radar {word}" in out
     assert r.say("/radar help shuffle").startswith("/radar shuffle")
+    # `/radar` alone is a command too: what most people type first.
+    assert "/radar  (show this channel's radar)" in out

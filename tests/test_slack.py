@@ -745,15 +745,17 @@ def test_a_thumbs_up_reaction_on_a_card_counts_and_removing_it_takes_it_back(rig
     react(rig, header.ts)
     react(rig, "1700000000.000100")
     react(rig, card.ts, "tada")
+    assert len(rig.private()) == private  # a reaction is its own acknowledgement
     assert "Nothing learned yet" in learned(rig)
     assert radar_order(rig) == before
 
+    private = len(rig.private())
     react(rig, card.ts, "thumbsup")
     react(rig, card.ts, "+1::skin-tone-2")  # the same person's 👍 again: once
+    assert len(rig.private()) == private
     assert "Feedback: 1 liked or saved, 0 disliked" in learned(rig)
     after = radar_order(rig)
     assert after != before and after.index(EDGE_KD) < before.index(EDGE_KD)
-    assert len(rig.private()) == private  # a reaction is its own acknowledgement
 
     react(rig, card.ts, "thumbsup", removed=True)
     assert "Feedback: 0 liked or saved, 0 disliked" in learned(rig) or "Nothing learned" in (

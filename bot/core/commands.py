@@ -41,7 +41,7 @@ USAGE: dict[str, str] = {
     'from the whole radar), e.g. /radar keyword "diffusion model", /radar keyword -survey',
     "category": "/radar category <arXiv category>   e.g. /radar category cs.CL",
     "source": "/radar source <" + "|".join(KNOWN_SOURCES) + ">",
-    "remove": "/radar remove <chip number or text>   e.g. /radar remove 2",
+    "remove": "/radar remove <chip number(s) or text>   e.g. /radar remove 2, /radar remove 1 3",
     "clear": "/radar clear   (remove every chip)",
     "digest": "/radar digest   (post a digest now, as the schedule would)",
     "shuffle": f"/radar shuffle [n]   (a fresh random draw, n from 1 to {MAX_SHUFFLE})",
@@ -1077,6 +1077,11 @@ def _zones() -> dict[str, str]:
 
 def _help(rest: str) -> Command:
     topic = rest.strip().lower() or None
+    if topic:
+        # `help /radar filter`: the command as it is typed.
+        head, _, tail = topic.partition(" ")
+        if head in ("/radar", "radar"):
+            topic = tail.strip() or None
     if topic:
         topic = ALIASES.get(topic, topic)
         if topic not in USAGE:

@@ -186,7 +186,7 @@ class RadarService(Authors, Likes, Views, Briefings, PaperBriefs, Questions):
 def help_reply(topic: str | None) -> Reply:
     if topic:
         return Reply(f"/radar {topic}", (c.USAGE[topic],), ephemeral=True, kind=ReplyKind.HELP)
-    lines = tuple(c.USAGE[name] for name in c.USAGE if name)
+    lines = tuple(c.USAGE.values())
     lines += (
         "A paper is on the radar when it matches ANY author, keyword or category chip; "
         "source chips and -exclusions narrow it.",

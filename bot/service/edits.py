@@ -190,6 +190,8 @@ class Edits(ServiceBase):
         )
 
     def set_cap(self, state: ChannelState, n: int, who: str | None = None) -> Reply:
+        if state.digest_cap == n:
+            return unchanged(f"Digests already show up to {n} cards")
         self.store.set_digest_cap(self._created(state).id, n)
         return Reply(
             said(
@@ -206,9 +208,7 @@ class Edits(ServiceBase):
         else:
             now = f"Schedule: {describe_schedule(state, self.config)}."
             how = "Change it with `/radar schedule 09:00 Europe/Berlin`, or `/radar schedule off`."
-            if not effective_time(
-                state.schedule_time, state.schedule_tz, self.config.schedule.default_time
-            ):
+            if not self._schedule_time(state):
                 return Reply(now, ephemeral=True, kind=ReplyKind.INFO)  # says how to set one
         return Reply(now, (how,), ephemeral=True, kind=ReplyKind.INFO)
 
@@ -216,6 +216,8 @@ class Edits(ServiceBase):
         self, state: ChannelState, time: str | None, zone: str | None, who: str | None = None
     ) -> Reply:
         if time is None:
+            if not self._schedule_time(state):
+                return unchanged("The daily digest is already off")
             if state.id:
                 # The zone stays: "off" is then told apart from "never set", which
                 # `schedule.default_time` applies to, and a later time reuses it.
@@ -231,13 +233,22 @@ class Edits(ServiceBase):
                 kind=ReplyKind.INFO,
             )
         zone = zone or state.schedule_tz or self.config.radar.default_timezone
+        upcoming = f"Next: {next_run(time, zone, self.clock.now()):%a %Y-%m-%d %H:%M %Z}."
+        if state.schedule_time == time and state.schedule_tz == zone:
+            return unchanged(f"The daily digest is already at {time} {zone}", upcoming)
         self.store.set_schedule(self._created(state).id, time, zone)
         state = self.store.channel(state.ref)
         self._schedule_changed(state.id)
         return Reply(
             said(who, f"set the daily digest to {time} {zone}.", f"Daily digest at {time} {zone}."),
-            (f"Next: {next_run(time, zone, self.clock.now()):%a %Y-%m-%d %H:%M %Z}.",),
+            (upcoming,),
             kind=ReplyKind.INFO,
+        )
+
+    def _schedule_time(self, state: ChannelState) -> str:
+        """The channel's daily digest time as the scheduler keeps it ("" when off)."""
+        return effective_time(
+            state.schedule_time, state.schedule_tz, self.config.schedule.default_time
         )
 
     def _schedule_changed(self, channel_id: int) -> None:
@@ -251,6 +262,11 @@ class Edits(ServiceBase):
         self, state: ChannelState, cadence: str | None, who: str | None = None
     ) -> Reply:
         """``/radar brief every day|week|off``: store when automatic briefings follow digests."""
+        if cadence == state.brief_cadence:
+            return unchanged(
+                "Automatic briefings are already "
+                + ("off" if cadence is None else f"every {cadence}")
+            )
         if cadence is None:
             if state.id:
                 self.store.set_brief_cadence(state.id, None)
@@ -269,7 +285,7 @@ class Edits(ServiceBase):
             f"A briefing will follow this channel's first digest of each {every}, "
             "covering " + ("that digest's cards." if every == "day" else "the week's cards.")
         ]
-        if not state.schedule_time:
+        if not self._schedule_time(state):
             lines.append(
                 "This channel has no daily digest yet: set one with "
                 "`/radar schedule 09:00 Europe/Berlin`."
@@ -283,6 +299,12 @@ class Edits(ServiceBase):
             tuple(lines),
             kind=ReplyKind.INFO,
         )
+
+
+def unchanged(what: str, *lines: str) -> Reply:
+    """The reply to a setting that is already so: to the asker alone, since
+    the channel hears only of changes."""
+    return Reply(f"{what}; nothing changed.", lines, ephemeral=True, kind=ReplyKind.INFO)
 
 
 def describe_schedule(state: ChannelState, config: Config) -> str:
