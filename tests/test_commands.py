@@ -125,6 +125,13 @@ from bot.errors import UsageError
         ("ask https://arxiv.org/abs/2604.26951v1 q", c.Ask("q", arxiv_id="2604.26951")),
         ("ask https://arxiv.org/pdf/2604.26951.pdf q", c.Ask("q", arxiv_id="2604.26951")),
         ("ask hep-th/9901001v2 q", c.Ask("q", arxiv_id="hep-th/9901001")),
+        # The way people refer to a card in a sentence.
+        ("ask 1: what is new?", c.Ask("what is new?", card=1)),
+        ("ask card 3, why", c.Ask("why", card=3)),
+        ("ask arXiv:2604.26951: why", c.Ask("why", arxiv_id="2604.26951")),
+        ("like paper #2", c.Like(card=2)),
+        ("brief card 2", c.BriefPaper(card=2)),
+        ("brief card games", c.Brief("card games")),
         ("ask math.AG/0309136 q", c.Ask("q", arxiv_id="math/0309136")),
     ],
 )
@@ -149,6 +156,11 @@ def test_filter_terms_narrow_with_and() -> None:
     assert c.parse("filter since:2026-06-01").query.since_date == date(2026, 6, 1)  # type: ignore[union-attr]
     assert c.parse("filter since:2w").query.since_days == 14  # type: ignore[union-attr]
     assert c.parse("filter since:1d").query.describe() == "last day"  # type: ignore[union-attr]
+    # Spans and dates as people write them.
+    for spelt, days in [("7days", 7), ("7 days", 7), ("1week", 7), ("3 months", 90)]:
+        assert c.parse(f"filter since:{spelt}").query.since_days == days, spelt  # type: ignore[union-attr]
+    assert c.parse("filter last:2w").query.since_days == 14  # type: ignore[union-attr]
+    assert c.parse("filter after:2026-4-1").query.since_date == date(2026, 4, 1)  # type: ignore[union-attr]
     assert c.parse("filter since:3d").query.describe() == "last 3 days"  # type: ignore[union-attr]
     # "Surname, Given" unquoted is one author, however the space splits it.
     assert c.parse("filter author:Frochte, Jorg since:7d").query == c.FilterQuery(  # type: ignore[union-attr]
@@ -255,12 +267,19 @@ def test_filter_terms_narrow_with_and() -> None:
         ("filter since:yesterday", "since:"),
         ("filter colour:red", "not a filter term"),
         ("filter author:", "needs a value"),
+        ("filter since:7 diffusion", "`since:` takes a span like 7d"),
+        ("filter since:7dweeks", "`since:` takes a span like 7d"),
+        ("filter since:2026-13-01", "`since:` takes a span like 7d"),
+        ("filter title:diffusion", "Keywords match the title and the abstract alike"),
+        ("filter cat:cs.CL,cs.LG", "One category per term, e.g. `cat:cs.CL cat:cs.LG`."),
+        ("category cs.CL, cs.LG", "One category per chip"),
         ("cap 0", "from 1 to 50"),
         ("help nothing", "No help"),
         ("ask", "needs a card number or an arXiv id"),
         ("ask 2", "What would you like to know"),
         ("ask 2604.26951", "What would you like to know"),
         ("ask 0 why", "neither a card number nor an arXiv id"),
+        ("ask : why", "`:` is neither a card number"),
         ("ask 1000 why", "neither a card number nor an arXiv id"),
         ("ask Tang why", "neither a card number nor an arXiv id"),
         ("ask 2604.269 why", "neither a card number nor an arXiv id"),

@@ -116,7 +116,12 @@ _TIME = re.compile(r"^([01]?\d|2[0-3])[:.h]([0-5]\d)$")
 _TWELVE_HOUR = re.compile(
     r"(?<![^ ])(\d{1,2})(?:[:.]([0-5]\d))? ?([ap])\.?m\.?(?= |$)", re.IGNORECASE
 )
-_SINCE = re.compile(r"^(\d{1,4})([dwm])$")
+#: A span: ``7d``, ``2w``, ``3m``, or spelt out, ``7 days``, ``1week``, ``3 months``.
+_SINCE = re.compile(r"^(\d{1,4}) ?(?:(d)(?:ays?)?|(w)(?:eeks?)?|(m)(?:onths?)?)$")
+#: A date as people write it: ``2026-06-01``, ``2026-6-1``.
+_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+#: Filter keys people reach for, and the term that does it.
+_FILTER_KEYS = {"last": "since", "after": "since", "from": "since"}
 
 
 # -- commands -------------------------------------------------------------------
@@ -703,8 +708,8 @@ def _category(rest: str) -> Command:
 
 
 def category_name(raw: str, command: str = "category") -> str:
-    raw = raw.strip()
-    if " " in raw:
+    raw = raw.strip().strip(",")
+    if " " in raw or "," in raw:
         one = (
             "One category per term, e.g. `cat:cs.CL cat:cs.LG`."
             if command == "filter"
@@ -806,15 +811,7 @@ def _filter(rest: str) -> Command:
     terms = split_terms(rest, "filter")
     while terms:
         term, quoted = terms.pop(0)
-        if (
-            terms
-            and term.endswith(",")
-            and term.lower().startswith(("author:", "au:"))
-            and not terms[0][1]
-            and ":" not in terms[0][0]
-            and not terms[0][0].startswith("-")
-        ):
-            # `author:Frochte, Jorg`: a byline's "Surname, Given" split by its space.
+        if not quoted and terms and _continues(term, terms[0]):
             term = f"{term} {terms.pop(0)[0]}"
         if quoted:
             if term.startswith("-"):
@@ -830,6 +827,7 @@ def _filter(rest: str) -> Command:
                 keywords.append(keyword_term(term, "filter"))
             continue
         key = key.lower()
+        key = _FILTER_KEYS.get(key, key)
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1].strip()
@@ -845,6 +843,12 @@ def _filter(rest: str) -> Command:
             categories.append(category_name(value, "filter"))
         elif key == "source":
             sources.append(source_name(value, "filter"))
+        elif key in ("title", "abstract", "ti", "abs"):
+            raise UsageError(
+                f"Keywords match the title and the abstract alike: `keyword:{_shorten(value)}`, "
+                "or the words alone.",
+                USAGE["filter"],
+            )
         else:
             raise UsageError(
                 f"`{_shorten(key)}:` is not a filter term. Use since:, author:, keyword:, "
@@ -864,14 +868,29 @@ def _filter(rest: str) -> Command:
     )
 
 
+def _continues(term: str, after: tuple[str, bool]) -> bool:
+    """Whether the filter term ``after`` is the rest of ``term``, split by a
+    space: `author:Frochte, Jorg` (a "Surname, Given") or `since:7 days`."""
+    text, quoted = after
+    if quoted or ":" in text or text.startswith("-"):
+        return False
+    key, _, value = term.lower().partition(":")
+    if key in ("author", "au"):
+        return value.endswith(",")
+    return key in ("since", "last") and value.isdigit() and bool(_SINCE.match(f"1{text.lower()}"))
+
+
 def _since(value: str) -> tuple[int | None, date | None]:
     m = _SINCE.match(value.lower())
     if m:
-        n = int(m.group(1)) * {"d": 1, "w": 7, "m": 30}[m.group(2)]
+        unit = m.group(2) or m.group(3) or m.group(4)
+        n = int(m.group(1)) * {"d": 1, "w": 7, "m": 30}[unit]
         if not 1 <= n <= 3650:
             raise UsageError("`since:` must be between 1d and 10 years.", USAGE["filter"])
         return n, None
     try:
+        if d := _DATE.match(value):
+            return None, date(int(d[1]), int(d[2]), int(d[3]))
         return None, date.fromisoformat(value)
     except ValueError:
         raise UsageError(
@@ -895,7 +914,7 @@ def _brief(rest: str) -> Command:
         return Brief(None)
     # One card number or one arXiv id alone names a paper, never a topic (no
     # abstract is about "3"); any other words stay a topic.
-    if card := _CARD.fullmatch(rest):
+    if card := _CARD.fullmatch(_card_word_dropped(rest)):
         return BriefPaper(card=int(card[1]))
     if re.fullmatch(r"#?0+\.?", rest):
         raise UsageError("Cards are numbered from 01; there is no card 00.", USAGE["brief"])
@@ -910,6 +929,16 @@ def _brief(rest: str) -> Command:
 
 #: Card numbers as cards show them (``02.``, ``#2``, ``2``).
 _CARD = re.compile(r"#?0*([1-9][0-9]{0,2})\.?")
+#: "card 2", "paper #2": the word people put before a card number.
+_CARD_WORD = re.compile(r"(?:card|paper) +(?=#?[0-9])", re.IGNORECASE)
+
+
+def _card_word_dropped(rest: str) -> str:
+    """``rest`` without a leading "card" or "paper" before a number."""
+    m = _CARD_WORD.match(rest)
+    return rest[m.end() :] if m else rest
+
+
 _ARXIV_NEW = re.compile(r"([0-9]{4}\.[0-9]{4,5})(?:v[0-9]{1,3})?")
 _ARXIV_OLD = re.compile(r"([a-z]+(?:-[a-z]+)*)(?:\.[a-z]{2})?/([0-9]{7})(?:v[0-9]{1,3})?")
 _ARXIV_URL = re.compile(
@@ -939,10 +968,12 @@ def arxiv_id(raw: str) -> str | None:
 
 def _ask(rest: str) -> Command:
     rest = _need(rest, "ask", "a card number or an arXiv id, then your question")
+    rest = _card_word_dropped(rest)
     target, _, question = rest.partition(" ")
     question = question.strip()
-    card = _CARD.fullmatch(target)
-    paper = None if card else arxiv_id(target)
+    named = target.rstrip(":,;")  # `ask 2: why?` reads as `ask 2 why?`
+    card = _CARD.fullmatch(named)
+    paper = None if card else arxiv_id(named)
     if card is None and paper is None:
         raise UsageError(
             f"`{_shorten(target)}` is neither a card number nor an arXiv id; "
@@ -960,7 +991,7 @@ def _ask(rest: str) -> Command:
 
 
 def _like(rest: str) -> Command:
-    rest = _need(rest, "like", "an arXiv id or a card number")
+    rest = _card_word_dropped(_need(rest, "like", "an arXiv id or a card number"))
     if _CARD.fullmatch(rest):
         return Like(card=int(_CARD.fullmatch(rest)[1]))  # type: ignore[index]
     paper = arxiv_id(rest)
