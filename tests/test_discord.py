@@ -298,6 +298,15 @@ def test_under_an_admins_policy_changes_need_manage_channels_reading_does_not(r:
             ]:
                 rec = await bot.command(sub, options, who=BOB)
                 assert rec.posted and rec.messages == [], sub
+            # With no option, cap and schedule say the setting: a read, to the asker.
+            for sub, says in [
+                ("cap", "Digests show up to 10 cards."),
+                ("schedule", "Schedule: off (set one with `/radar schedule 09:00"),
+            ]:
+                rec = await bot.command(sub, {}, who=BOB)
+                (message,) = rec.messages
+                assert is_ephemeral(message) and says in message["content"], sub
+                assert not rec.posted, sub
             # A direct message is the person's own radar.
             rec = await bot.command(
                 "category", {"name": "cs.AI"}, who=BOB, channel="1600000000000000009", guild=None

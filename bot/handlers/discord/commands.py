@@ -251,11 +251,14 @@ class RadarGroup(app_commands.Group):
         await self._run(interaction, command_line("saved", form))
 
     @app_commands.command(name="schedule", description="Set the daily digest time, or turn it off")
-    @app_commands.describe(time="HH:MM, 24-hour, or off", zone="Time zone, e.g. Europe/Berlin")
+    @app_commands.describe(
+        time="HH:MM (24-hour) or 9am, or off; empty: the schedule now",
+        zone="Time zone, e.g. Europe/Berlin",
+    )
     async def cmd_schedule(
         self,
         interaction: discord.Interaction,
-        time: app_commands.Range[str, 1, 10],
+        time: app_commands.Range[str, 1, 10] | None = None,
         zone: app_commands.Range[str, 1, 64] | None = None,
     ) -> None:
         await self._run(interaction, command_line("schedule", time, zone))
@@ -267,9 +270,11 @@ class RadarGroup(app_commands.Group):
         return zone_choices(current)
 
     @app_commands.command(name="cap", description="Cards per digest for this channel")
-    @app_commands.describe(n=f"1 to {c.MAX_DIGEST_CAP}")
+    @app_commands.describe(n=f"1 to {c.MAX_DIGEST_CAP}; empty: the cap now")
     async def cmd_cap(
-        self, interaction: discord.Interaction, n: app_commands.Range[int, 1, c.MAX_DIGEST_CAP]
+        self,
+        interaction: discord.Interaction,
+        n: app_commands.Range[int, 1, c.MAX_DIGEST_CAP] | None = None,
     ) -> None:
         await self._run(interaction, command_line("cap", n))
 
