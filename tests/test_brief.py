@@ -165,6 +165,25 @@ def test_a_topic_narrows_the_papers(plain: Radar) -> None:
     assert missing.title.startswith("Nothing to brief on") and missing.lines
 
 
+def test_a_quoted_phrase_in_a_topic_must_be_in_each_paper(plain: Radar) -> None:
+    plain.say("/radar category cs.LG")
+    plain.say("/radar category cs.CL")
+    words = plain.reply("/radar brief language models")
+    for typed in ('"language models"', "'language models'"):
+        reply = plain.reply(f"/radar brief {typed}")
+        # One phrase: shown in the title's own quotes, not nested ones.
+        assert reply.title.startswith("Briefing on “language models”: "), typed
+        papers = plain.app.store.papers_by_key([c.key for c in reply.cards])
+        assert papers and all(
+            "language models" in " ".join(f"{p.title} {p.abstract}".lower().split())
+            for p in papers.values()
+        )
+        # The words alone also find papers that never use the phrase.
+        assert set(papers) < {c.key for c in words.cards}, typed
+    mixed = plain.reply("/radar brief 'language models' distillation")
+    assert mixed.title.startswith("Briefing on “‘language models’ distillation”")
+
+
 def test_a_topic_without_chips_searches_the_stored_pool(plain: Radar) -> None:
     plain.say("/radar category cs.LG", ChannelRef("console", "local", "other"))
     reply = plain.reply("/radar brief distillation")

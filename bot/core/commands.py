@@ -924,7 +924,8 @@ def _brief(rest: str) -> Command:
         raise UsageError(
             f"That topic is too long (the limit is {MAX_ARG} characters).", USAGE["brief"]
         )
-    return Brief(rest)
+    # Phrases written one way ("a phrase", 'a phrase'): a briefing keeps to them.
+    return Brief(" ".join(f'"{t}"' if quoted else t for t, quoted in split_terms(rest, "brief")))
 
 
 #: Card numbers as cards show them (``02.``, ``#2``, ``2``).

@@ -30,7 +30,7 @@ from bot.digest.brief.prompt import (
     require_grounded,
 )
 from bot.digest.brief.sections import SECTIONS
-from bot.digest.brief.selection import BriefSet
+from bot.digest.brief.selection import BriefSet, shown_topic
 from bot.llm import Gateway, LlmUnavailable, clean_untrusted
 from bot.settings import RadarSettings
 
@@ -68,7 +68,7 @@ def _title(bset: BriefSet) -> str:
     n = len(bset.items)
     what = f"{n} paper{'s' if n != 1 else ''}"
     if bset.topic:
-        return clip(f"{bset.label} on “{bset.topic}”: {what}", 150)
+        return clip(f"{bset.label} on “{shown_topic(bset.topic)}”: {what}", 150)
     return f"{bset.label}: {what}"
 
 
@@ -76,7 +76,7 @@ def empty_reply(topic: str | None, radar: RadarSettings) -> Reply:
     """Nothing to brief: say why and what would help, never an empty message."""
     if topic:
         return Reply(
-            f"Nothing to brief on “{clip(topic, 80)}”",
+            f"Nothing to brief on “{clip(shown_topic(topic), 80)}”",
             (
                 f"No paper from the last {radar.pool_days} days on this radar mentions it. "
                 "Try other words, or `/radar brief` for the latest digest.",

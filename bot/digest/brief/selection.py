@@ -8,12 +8,14 @@ that mention it, most relevant first.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.core.channel import ChannelState
 from bot.core.chips import WATCH_KINDS
+from bot.core.matching.keywords import KeywordQuery, keyword_hits, paper_text
 from bot.core.paper import Paper
 from bot.digest.extract import BM25, terms
 from bot.digest.plan import radar_matches
@@ -22,6 +24,17 @@ from bot.store.repo import Store
 
 #: A briefing covers at most this many papers (cards, and papers in the prompt).
 MAX_PAPERS = 12
+#: A phrase in a topic, quoted as the command grammar writes it.
+_QUOTED = re.compile(r'"([^"]+)"')
+
+
+def shown_topic(topic: str) -> str:
+    """A topic for a title that puts it in “…”: a phrase alone loses its
+    straight quotes (no “"language models"”), phrases among words get ‘…’."""
+    phrases = _QUOTED.findall(topic)
+    if len(phrases) == 1 and topic == f'"{phrases[0]}"':
+        return phrases[0]
+    return _QUOTED.sub(r"‘\1’", topic)
 
 
 @dataclass(frozen=True)
@@ -56,7 +69,8 @@ def select_papers(
         found = rank_by_topic(candidates, topic)[:MAX_PAPERS]
         return BriefSet(
             tuple(enumerate(found, start=1)),
-            f"{len(found)} recent paper{'s' if len(found) != 1 else ''} about “{topic}”",
+            f"{len(found)} recent paper{'s' if len(found) != 1 else ''} "
+            f"about “{shown_topic(topic)}”",
             topic,
         )
     run = store.last_run(state.id) if state.id else None
@@ -89,8 +103,16 @@ def papers_of_runs(store: Store, state: ChannelState, since: datetime) -> list[P
 
 
 def rank_by_topic(papers: Sequence[Paper], topic: str) -> list[Paper]:
-    """Papers that mention the topic, most relevant first (BM25; the title counts twice)."""
+    """Papers that mention the topic, most relevant first (BM25; the title counts twice).
+
+    Its words rank the papers; a "quoted phrase" in it must be in the paper,
+    as a keyword chip's is (`brief "language models"` is not every paper
+    with "models" in it)."""
     wanted = dict.fromkeys(terms(topic), 1.0)
+    phrases = _QUOTED.findall(topic)
+    if phrases and wanted:
+        needed = KeywordQuery.parse(" ".join(f'"{p}"' for p in phrases))
+        papers = [p for p in papers if keyword_hits(needed, paper_text(p)) is not None]
     if not wanted or not papers:
         return []
     docs = [terms(f"{p.title} {p.title} {p.abstract}") for p in papers]
