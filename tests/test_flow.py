@@ -343,6 +343,14 @@ def test_filter_since_follows_the_pinned_clock(r: Radar) -> None:
     assert card_ids(r.say("/radar filter since:2w")) == CS_CL
 
 
+def test_filter_since_a_day_after_today_says_so(r: Radar) -> None:
+    r.say("/radar category cs.CL")
+    reply = r.reply("/radar filter since:2026-05-01")  # the pinned clock: 2026-04-30
+    assert reply.kind == "error" and reply.ephemeral
+    assert reply.title.startswith("`since:2026-05-01` is after today (2026-04-30)")
+    assert r.reply("/radar filter since:2026-04-29").kind == "filter"
+
+
 def test_filter_with_an_unknown_key_is_an_error(r: Radar) -> None:
     r.say("/radar category cs.CL")
     before = r.snapshot()

@@ -185,6 +185,12 @@ class Views(ServiceBase):
         if query.since_days is not None:
             days = max(days, query.since_days)
         elif query.since_date is not None:
+            if query.since_date > now.date():
+                raise UsageError(
+                    f"`since:{query.since_date}` is after today ({now.date()}): "
+                    "no paper can match yet.",
+                    c.USAGE["filter"],
+                )
             days = max(days, (now.date() - query.since_date).days + 1)
         pool = self.store.papers_since(now - timedelta(days=days), until=now)
         matches = self._ranked(state, filter_view(state.chip_list, pool, query, now), [])
