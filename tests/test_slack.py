@@ -818,6 +818,37 @@ def test_a_mention_in_a_card_thread_is_answered_once(rig: Rig) -> None:
     assert len(answers(rig, card)) == 1
 
 
+def test_a_mention_in_the_channel_runs_the_line_after_it_as_a_command(rig: Rig) -> None:
+    def mention(text: str, **extra: Any) -> None:
+        ts = rig.fake.user_says(C, f"<@{BOT_USER}> {text}")
+        event = {
+            "type": "app_mention",
+            "channel": C,
+            "user": "UHUMAN01",
+            "text": f"<@{BOT_USER}> {text}",
+            "ts": ts,
+            "event_ts": ts,
+        }
+        # Slack sends the channel message too: it is not a thread reply, so not a question.
+        rig.slack.event({**event, **extra})
+        rig.slack.event({**event, "type": "message"})
+        rig.settle()
+
+    def said() -> list[str]:
+        return [m.text for m in rig.posted() if m.user != "UHUMAN01"]
+
+    mention("category cs.LG")
+    assert rig.chips() == [("category", "cs.LG")]
+    assert "added category chip cs.LG" in said()[0]
+    posts = len(said())
+    mention("frobnicate")  # what is not a command is told to that person alone
+    assert len(said()) == posts
+    assert "Unknown command `frobnicate`" in json.dumps(rig.private()[-1])
+    private = len(rig.private())
+    mention("category cs.CL", bot_id="BX")  # another bot's mention runs nothing
+    assert rig.chips() == [("category", "cs.LG")] and len(rig.private()) == private
+
+
 def test_messages_outside_card_threads_and_from_bots_are_ignored(rig: Rig) -> None:
     rig.command("category cs.LG")
     header, card = rig.posted()[0], rig.posted()[1]

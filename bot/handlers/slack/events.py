@@ -11,7 +11,9 @@
   ``Dispatcher.reaction`` (the core finds the card by the message's ts;
   the bot's own reactions and other messages' are ignored).
 - A message (or an @-mention) in the thread under a card becomes
-  ``Dispatcher.question``, with the thread's earlier messages as context.
+  ``Dispatcher.question``, with the thread's earlier messages as context;
+  an @-mention in the channel itself is a command line, as ``/radar`` takes
+  it (people @-mention bots with commands: they get an answer, not silence).
 - Events Slack delivers twice (a redelivered ``event_id``, a retry after a
   slow ack, a mention that is also a message) are acknowledged and skipped.
 
@@ -215,7 +217,23 @@ class SlackEvents:
 
     async def _on_event(self, event: dict[str, Any], context: Any) -> None:
         # Events are acknowledged by Bolt before this runs.
+        if event.get("type") == "app_mention" and not event.get("thread_ts"):
+            # "@Paper Radar digest" in the channel itself: what follows the
+            # mention is a `/radar` line (a mention alone, the radar).
+            ref = self._ref(context, event.get("channel"), None)
+            self._spawn(self._mention(ref, event))
+            return
         self._spawn(self._thread_question(context, event))
+
+    async def _mention(self, ref: ChannelRef, event: dict[str, Any]) -> None:
+        user = str(event.get("user") or "")
+        if not user or event.get("bot_id"):
+            return
+        replier = self._replier(user)
+        line = strip_mentions(str(event.get("text") or ""))
+        await self._guard(
+            ref, replier, self.dispatch.command(ref, line, replier, self._who(ref, user))
+        )
 
     async def _on_reaction(self, event: dict[str, Any], context: Any) -> None:
         # Acknowledged by Bolt before this runs; the verdict is recorded after.
