@@ -82,13 +82,13 @@ from bot.errors import UsageError
         ("schedule off", c.SetSchedule(None, None)),
         ("cap 15", c.SetCap(15)),
         # Alone, a setting is read, not changed.
-        ("cap", c.Setting("cap")),
+        ("cap", c.ShowSetting("cap")),
         # What people type for "show me" or "search", taken as the command meant.
         ("list", c.Show()),
         ("status", c.Show()),
         ("search diffusion", c.Filter(c.FilterQuery(keywords=("diffusion",)))),
         ("summarize", c.Brief(None)),
-        ("schedule", c.Setting("schedule")),
+        ("schedule", c.ShowSetting("schedule")),
         # 12-hour times, as people say them.
         ("schedule 9am Europe/Berlin", c.SetSchedule("09:00", "Europe/Berlin")),
         ("schedule 9:30 pm", c.SetSchedule("21:30", None)),

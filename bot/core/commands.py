@@ -299,7 +299,7 @@ class SetCap:
 
 
 @dataclass(frozen=True)
-class Setting:
+class ShowSetting:
     """`/radar cap` or `/radar schedule` alone: what it is now, changing nothing."""
 
     name: str
@@ -326,7 +326,7 @@ Command = (
     | Verdict
     | SetSchedule
     | SetCap
-    | Setting
+    | ShowSetting
 )
 
 #: Commands that change what a channel's radar is or when it posts. Everything
@@ -793,7 +793,7 @@ def _shuffle(rest: str) -> Command:
 
 def _cap(rest: str) -> Command:
     if not rest:
-        return Setting("cap")
+        return ShowSetting("cap")
     if not is_number(rest) or not 1 <= int(rest) <= MAX_DIGEST_CAP:
         raise UsageError(f"`/radar cap` takes a number from 1 to {MAX_DIGEST_CAP}.", USAGE["cap"])
     return SetCap(int(rest))
@@ -1020,7 +1020,7 @@ def _saved(rest: str) -> Command:
 
 def _schedule(rest: str) -> Command:
     if not rest:
-        return Setting("schedule")
+        return ShowSetting("schedule")
     rest = _twelve_hour(_need(rest, "schedule", "a time like 09:00"))
     parts = rest.split()
     if [p.lower() for p in parts] == ["off"]:

@@ -137,7 +137,7 @@ class RadarService(Authors, Likes, Views, Briefings, PaperBriefs, Questions):
                 return self.schedule(state, time, zone, who)
             case c.SetCap(n):
                 return self.set_cap(state, n, who)
-            case c.Setting(name):
+            case c.ShowSetting(name):
                 return self.setting(state, name)
         raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
 
