@@ -42,6 +42,8 @@ from bot.errors import UsageError
         ('keyword "C++ code"', c.AddChip(Chip(ChipKind.KEYWORD, '"C++ code"'))),
         ('keyword "state of the art"', c.AddChip(Chip(ChipKind.KEYWORD, '"state of the art"'))),
         ("keyword Notepad++", c.AddChip(Chip(ChipKind.KEYWORD, "Notepad++"))),
+        ("keyword diffusion,", c.AddChip(Chip(ChipKind.KEYWORD, "diffusion"))),
+        ('keyword "trial or error"', c.AddChip(Chip(ChipKind.KEYWORD, '"trial or error"'))),
         ("digest", c.RunDigest()),
         ("schedule 09:00 America/New York", c.SetSchedule("09:00", "America/New_York")),
         ("schedule Europe/Berlin 9:30", c.SetSchedule("09:30", "Europe/Berlin")),
@@ -186,7 +188,7 @@ def test_filter_terms_narrow_with_and() -> None:
         ("keyword a\x1b[31mred", "control characters"),
         ("keyword \u202eevil", "control characters"),
         ('keyword "unbalanced', "unbalanced quote"),
-        ("keyword transformer OR attention", "separate chips are alternatives"),
+        ("keyword transformer OR attention", "one chip per alternative"),
         ("keyword C++", "`C++` would match the bare word `c`: `+` and `#` are not matched."),
         ("keyword C#", "the bare word `c`"),
         ("brief every", "Briefings can come `every day` or `every week`."),
@@ -267,6 +269,15 @@ def test_filter_terms_narrow_with_and() -> None:
         ("filter since:yesterday", "since:"),
         ("filter colour:red", "not a filter term"),
         ("filter author:", "needs a value"),
+        ("filter diffusion or transformers", "`or` is not needed: a filter's terms must all hold"),
+        # Alternatives are chips of their own: the commands to type, each.
+        (
+            "keyword diffusion, vision transformers",
+            "one chip per alternative, `/radar keyword diffusion`, then "
+            "`/radar keyword vision transformers`.",
+        ),
+        ("keyword diffusion or 'graph networks'", '`/radar keyword "graph networks"`'),
+        ("keyword ,", "A keyword needs letters or digits."),
         ("filter since:7 diffusion", "`since:` takes a span like 7d"),
         ("filter since:7dweeks", "`since:` takes a span like 7d"),
         ("filter since:2026-13-01", "`since:` takes a span like 7d"),

@@ -625,6 +625,19 @@ def author_name(raw: str, command: str) -> str:
 def _keyword(rest: str) -> Command:
     rest = _need(rest, "keyword", 'words or a "phrase"')
     terms = split_terms(rest, "keyword")
+    groups = _alternatives(terms)
+    if len(groups) > 1:
+        # "diffusion, transformers" means either; one chip needs all its words.
+        then = ", then ".join(f"`/radar keyword {g}`" for g in groups[:4])
+        raise UsageError(
+            "A chip matches when all its words appear, and the radar takes a paper "
+            f"that matches any chip: one chip per alternative, {then}.",
+            USAGE["keyword"],
+        )
+    # A comma left at an end ("diffusion,") separates nothing.
+    terms = [(t, q) if q else (t.strip(","), q) for t, q in terms if q or t.strip(",")]
+    if not terms:
+        raise UsageError("A keyword needs letters or digits.", USAGE["keyword"])
     parts: list[str] = []
     for term, quoted in terms:
         body = term[1:] if term.startswith("-") else term
@@ -667,6 +680,22 @@ def _keyword(rest: str) -> Command:
             "`-` needs a word to exclude, e.g. `/radar keyword -survey`.", USAGE["keyword"]
         )
     return AddChip(Chip(kind, value))
+
+
+def _alternatives(terms: list[tuple[str, bool]]) -> list[str]:
+    """The alternatives in a keyword line, split at unquoted commas and "or"s
+    (one, the line itself, when it has neither)."""
+    groups: list[list[str]] = [[]]
+    for term, quoted in terms:
+        if quoted:
+            groups[-1].append(f'"{term}"')
+        elif term.lower() == "or":
+            groups.append([])
+        else:
+            first, *more = term.split(",")
+            groups[-1].append(first)
+            groups.extend([piece] for piece in more)
+    return [" ".join(w for w in g if w) for g in groups if any(g)]
 
 
 def keyword_term(body: str, command: str) -> str:
@@ -820,6 +849,12 @@ def _filter(rest: str) -> Command:
                 keywords.append(f'"{keyword_term(term, "filter")}"')
             continue
         key, colon, value = term.partition(":")
+        if term.lower() == "or":  # (OR is refused with every boolean word, below)
+            raise UsageError(
+                "`or` is not needed: a filter's terms must all hold; run one filter per "
+                "alternative.",
+                USAGE["filter"],
+            )
         if not colon:
             if term.startswith("-"):
                 excludes.append(keyword_term(term[1:], "filter"))
