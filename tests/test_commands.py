@@ -112,6 +112,10 @@ from bot.errors import UsageError
         ("keyword -'deep learning'", c.AddChip(Chip(ChipKind.EXCLUDE, '"deep learning"'))),
         ("author 'Yehui Tang'", c.AddChip(Chip(ChipKind.AUTHOR, "Yehui Tang"))),
         ("author O'Brien", c.AddChip(Chip(ChipKind.AUTHOR, "O'Brien"))),
+        # A citation's "et al." copied with the name.
+        ("author Yehui Tang et al.", c.AddChip(Chip(ChipKind.AUTHOR, "Yehui Tang"))),
+        ("author Tang, et al", c.AddChip(Chip(ChipKind.AUTHOR, "Tang"))),
+        ("author Or Litany", c.AddChip(Chip(ChipKind.AUTHOR, "Or Litany"))),  # a given name
         ("remove 'graph neural networks'", c.RemoveChip('"graph neural networks"')),
         ("help", c.Help(None)),
         ("help filter", c.Help("filter")),
@@ -269,6 +273,9 @@ def test_filter_terms_narrow_with_and() -> None:
         ("filter since:yesterday", "since:"),
         ("filter colour:red", "not a filter term"),
         ("filter author:", "needs a value"),
+        ("author Yehui Tang or Jorg Frochte", "One author per chip"),
+        ("author Yehui Tang & Jorg Frochte", "One author per chip"),
+        ("author Yehui Tang; Jorg Frochte", "One author per chip"),
         ("filter diffusion or transformers", "`or` is not needed: a filter's terms must all hold"),
         # Alternatives are chips of their own: the commands to type, each.
         (

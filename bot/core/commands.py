@@ -16,6 +16,7 @@ import difflib
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import NoReturn
 from zoneinfo import ZoneInfo, available_timezones
 
 from bot.core import taxonomy
@@ -593,6 +594,10 @@ def author_name(raw: str, command: str) -> str:
     if len(raw) >= 2 and raw[0] == raw[-1] == "'":
         raw = raw[1:-1]  # 'Yehui Tang' quoted whole; O'Brien keeps its apostrophe
     name = " ".join(raw.replace('"', " ").split())
+    # "Tang et al." copied from a citation: the person is Tang.
+    name = _ET_AL.sub("", name) or name
+    if "&" in name or ";" in name:
+        _two_people(command)
     bad = sorted({ch for ch in name if not (ch.isalpha() or ch in " .-',")})
     if bad:
         shown = " ".join(f"`{c}`" for c in bad[:5])
@@ -612,14 +617,22 @@ def author_name(raw: str, command: str) -> str:
         typed = f'author:"{rest}"' if command == "filter" else f"/radar author {rest}"
         raise UsageError(f"Leave out the title, bylines have none: `{typed}`.", USAGE[command])
     # "Tang, Yehui, Frochte" or "Yehui Tang and Jorg Frochte": two people.
-    if name.count(",") > 1 or any(w.lower() == "and" for w in words[1:-1]):
-        one = (
-            'One author per term, e.g. `author:"Yehui Tang" author:Frochte`.'
-            if command == "filter"
-            else "One author per chip: add each person with its own `/radar author`."
-        )
-        raise UsageError(one, USAGE[command])
+    if name.count(",") > 1 or any(w.lower() in ("and", "or") for w in words[1:-1]):
+        _two_people(command)
     return name.strip(" ,")
+
+
+#: A citation's "et al." after a name.
+_ET_AL = re.compile(r",? +et\.? +al\.?$", re.IGNORECASE)
+
+
+def _two_people(command: str) -> NoReturn:
+    one = (
+        'One author per term, e.g. `author:"Yehui Tang" author:Frochte`.'
+        if command == "filter"
+        else "One author per chip: add each person with its own `/radar author`."
+    )
+    raise UsageError(one, USAGE[command])
 
 
 def _keyword(rest: str) -> Command:
