@@ -51,6 +51,12 @@ from bot.errors import UsageError
         ('keyword -"position paper"', c.AddChip(Chip(ChipKind.EXCLUDE, '"position paper"'))),
         ("category CS.cl", c.AddChip(Chip(ChipKind.CATEGORY, "cs.CL"))),
         ("category quant-ph", c.AddChip(Chip(ChipKind.CATEGORY, "quant-ph"))),
+        # A category by its name, or with the dot typed otherwise.
+        ("category computation and language", c.AddChip(Chip(ChipKind.CATEGORY, "cs.CL"))),
+        ("category Robotics", c.AddChip(Chip(ChipKind.CATEGORY, "cs.RO"))),
+        ("category cs-CL", c.AddChip(Chip(ChipKind.CATEGORY, "cs.CL"))),
+        ("category astro-ph_CO", c.AddChip(Chip(ChipKind.CATEGORY, "astro-ph.CO"))),
+        ("category cs.CL.", c.AddChip(Chip(ChipKind.CATEGORY, "cs.CL"))),
         ("source arXiv", c.AddChip(Chip(ChipKind.SOURCE, "arxiv"))),
         ("source OpenAlex", c.AddChip(Chip(ChipKind.SOURCE, "openalex"))),
         (
@@ -276,6 +282,10 @@ def test_filter_terms_narrow_with_and() -> None:
         ("author Yehui Tang or Jorg Frochte", "One author per chip"),
         ("author Yehui Tang & Jorg Frochte", "One author per chip"),
         ("author Yehui Tang; Jorg Frochte", "One author per chip"),
+        ("category machine learning", "is the name of `cs.LG` or `stat.ML`; choose one."),
+        ("category NLP", "Did you mean `cs.CL` (Computation and Language)?"),
+        ("category cs.ML", "Did you mean `cs.LG` (Machine Learning)?"),
+        ("category CL", "Did you mean `cs.CL` (Computation and Language)?"),
         ("filter diffusion or transformers", "`or` is not needed: a filter's terms must all hold"),
         # Alternatives are chips of their own: the commands to type, each.
         (

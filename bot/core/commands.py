@@ -750,7 +750,17 @@ def _category(rest: str) -> Command:
 
 
 def category_name(raw: str, command: str = "category") -> str:
-    raw = raw.strip().strip(",")
+    raw = raw.strip().strip(",").rstrip(".")
+    named = taxonomy.named(raw)
+    if len(named) == 1:
+        return named[0]  # "Computation and Language" is cs.CL
+    if named:
+        listed = " or ".join(f"`{cat}`" for cat in named)
+        raise UsageError(f"`{_shorten(raw)}` is the name of {listed}; choose one.", USAGE[command])
+    # `cs-CL`, `cs_CL`: the dot typed as another separator.
+    fixed = _CATEGORY_SEPARATOR.sub(".", raw)
+    if taxonomy.canonical(raw) is None and taxonomy.canonical(fixed) is not None:
+        raw = fixed
     if " " in raw or "," in raw:
         one = (
             "One category per term, e.g. `cat:cs.CL cat:cs.LG`."
@@ -774,14 +784,29 @@ def category_name(raw: str, command: str = "category") -> str:
             USAGE[command],
         )
     if canonical is None:
-        guesses = difflib.get_close_matches(raw.lower(), list(taxonomy.categories()), n=3)
+        common = taxonomy.COMMON_NAMES.get(raw.lower())
+        guesses = (
+            [common]
+            if common
+            else list(taxonomy.by_subject(raw))[:3]
+            or [
+                taxonomy.categories()[g]
+                for g in difflib.get_close_matches(raw.lower(), list(taxonomy.categories()), n=3)
+            ]
+        )
         hint = ""
         if guesses:
             hint = (
-                " Did you mean " + ", ".join(f"`{taxonomy.categories()[g]}`" for g in guesses) + "?"
+                " Did you mean "
+                + ", ".join(f"`{g}` ({taxonomy.names()[g]})" for g in guesses)
+                + "?"
             )
         raise UsageError(f"`{_shorten(raw)}` is not an arXiv category.{hint}", USAGE[command])
     return canonical
+
+
+#: The separator before a category's subject code, typed as ``-`` or ``_``.
+_CATEGORY_SEPARATOR = re.compile(r"[-_](?=[A-Za-z]{2}$)")
 
 
 def _source(rest: str) -> Command:

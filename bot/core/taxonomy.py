@@ -51,3 +51,36 @@ def archives() -> dict[str, tuple[str, str, tuple[str, ...]]]:
         if inside:
             out[archive.lower()] = (archive, name.strip(), inside)
     return out
+
+
+@cache
+def _by_name() -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for cat, name in names().items():
+        out.setdefault(" ".join(name.casefold().split()), []).append(cat)
+    return {name: tuple(cats) for name, cats in out.items()}
+
+
+def named(text: str) -> tuple[str, ...]:
+    """The categories whose human name is ``text`` (any casing): ``Machine
+    Learning`` is ``cs.LG`` and ``stat.ML``."""
+    return _by_name().get(" ".join(text.casefold().split()), ())
+
+
+#: What people call a field, and the category arXiv files it under.
+COMMON_NAMES = {
+    "nlp": "cs.CL",
+    "ml": "cs.LG",
+    "cs.ml": "cs.LG",
+    "ai": "cs.AI",
+    "cv": "cs.CV",
+    "ir": "cs.IR",
+    "hci": "cs.HC",
+    "security": "cs.CR",
+}
+
+
+def by_subject(code: str) -> tuple[str, ...]:
+    """The categories whose subject code (after the dot) is ``code``: ``CL`` is ``cs.CL``."""
+    code = code.casefold()
+    return tuple(cat for cat in names() if cat.casefold().rpartition(".")[2] == code)
