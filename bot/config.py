@@ -8,6 +8,7 @@ the file: only their environment variable names are.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
@@ -92,7 +93,10 @@ def from_mapping(raw: dict[str, Any]) -> Config:
     hints = get_type_hints(Config)
     for name, value in raw.items():
         if name not in hints or name == "source_file":
-            raise ConfigError(f"Unknown config section [{name}]")
+            known = [h for h in hints if h != "source_file"]
+            raise ConfigError(
+                f"Unknown config section [{name}]{_did_you_mean(name, known, '[{}]')}"
+            )
         if not isinstance(value, dict):
             raise ConfigError(f"[{name}] must be a table")
         sections[name] = _section(hints[name], name, value)
@@ -108,9 +112,16 @@ def _section(cls: Any, name: str, values: dict[str, Any]) -> Any:
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
         if key not in known:
-            raise ConfigError(f"Unknown setting {name}.{key}")
+            hint = _did_you_mean(key, list(known), f"{name}.{{}}")
+            raise ConfigError(f"Unknown setting {name}.{key}{hint}")
         kwargs[key] = _coerce(f"{name}.{key}", hints[key], known[key], value)
     return cls(**kwargs)
+
+
+def _did_you_mean(typed: str, known: list[str], form: str) -> str:
+    """`` (did you mean [radar]?)`` for a close known name, else nothing."""
+    close = difflib.get_close_matches(typed, known, n=1, cutoff=0.6)
+    return f" (did you mean {form.format(close[0])}?)" if close else ""
 
 
 def _coerce(where: str, expected: Any, spec: Field[Any], value: Any) -> Any:

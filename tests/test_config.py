@@ -99,13 +99,15 @@ def test_a_partial_file_keeps_the_other_defaults(tmp_path: Path) -> None:
 
 
 def test_unknown_section_is_named(tmp_path: Path) -> None:
-    assert "[raddar]" in bad(tmp_path, "[raddar]\ndigest_cap = 3\n")
+    message = bad(tmp_path, "[raddar]\ndigest_cap = 3\n")
+    assert message == "Unknown config section [raddar] (did you mean [radar]?)"
+    assert bad(tmp_path, "[zzz]\n") == "Unknown config section [zzz]"
 
 
 def test_unknown_key_is_named(tmp_path: Path) -> None:
     # The reason for strictness: a misspelt api_url must not send tests to arXiv.
     message = bad(tmp_path, '[arxiv]\napi_ulr = "http://127.0.0.1:9/api/query"\n')
-    assert "arxiv.api_ulr" in message
+    assert message == "Unknown setting arxiv.api_ulr (did you mean arxiv.api_url?)"
 
 
 def test_source_file_is_not_a_setting(tmp_path: Path) -> None:
