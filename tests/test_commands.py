@@ -47,6 +47,7 @@ from bot.errors import UsageError
         ("digest", c.RunDigest()),
         ("schedule 09:00 America/New York", c.SetSchedule("09:00", "America/New_York")),
         ("schedule Europe/Berlin 9:30", c.SetSchedule("09:30", "Europe/Berlin")),
+        ("schedule 09:00 CET", c.SetSchedule("09:00", "CET")),  # IANA's, with summer time
         ("/radar digest now", c.RunDigest()),  # as the help puts it: "post a digest now"
         ('keyword -"position paper"', c.AddChip(Chip(ChipKind.EXCLUDE, '"position paper"'))),
         ("category CS.cl", c.AddChip(Chip(ChipKind.CATEGORY, "cs.CL"))),
@@ -263,6 +264,16 @@ def test_filter_terms_narrow_with_and() -> None:
             "like Europe/Berlin. Did you mean `America/New_York`?",
         ),
         ("schedule 09:00 Istanbul", "Did you mean `Asia/Istanbul` or `Europe/Istanbul`?"),
+        # What people say for a zone: EST is IANA's too, but UTC-5 in summer as well.
+        ("schedule 09:00 EST", "`EST` is an abbreviation, which names no zone (or one fixed"),
+        ("schedule 09:00 CST", "use `America/Chicago` or `Asia/Shanghai`."),
+        (
+            "schedule 09:00 Beijing",
+            "`Beijing` is a place, not a zone name; its zone: `Asia/Shanghai`.",
+        ),
+        ("schedule 09:00 san francisco", "its zone: `America/Los_Angeles`."),
+        ("schedule 09:00 UTC+2", "for the offset itself, `Etc/GMT-2` (POSIX's sign, reversed)."),
+        ("schedule 09:00 UTC+05:30", "a city's zone (e.g. Europe/Berlin) follows daylight saving."),
         ("schedule 13pm UTC", "12-hour times go from 1 to 12"),
         ("schedule 0am", "12-hour times go from 1 to 12"),
         ("schedule 9 Europe/Berlin", "use 24-hour HH:MM or 9am"),

@@ -1103,7 +1103,7 @@ def _schedule(rest: str) -> Command:
         # zone; anything else after the time is more than a schedule takes.
         spaced = " ".join(parts[1:])
         zone = _zones().get("_".join(parts[1:]).lower())
-        if zone is None and not _city_zones(spaced):
+        if zone is None and not _city_zones(spaced) and spaced.lower() not in _PLACES:
             raise UsageError(
                 "A schedule is a time and a time zone, e.g. `/radar schedule 09:00 Asia/Shanghai`.",
                 USAGE["schedule"],
@@ -1141,6 +1141,32 @@ def time_zone(raw: str) -> str:
     """The canonical IANA name for ``raw`` (case-insensitive), or a UsageError."""
     zones = _zones()
     canonical = zones.get(raw.lower())
+    said = " ".join(raw.lower().split())
+    if said in _ABBREVIATIONS and (canonical is None or canonical in _FIXED_ZONES):
+        # "PST", "CST": what people say. EST is an IANA name too, but fixed
+        # at UTC-5 all year: a New York digest would move by an hour.
+        raise UsageError(
+            f"`{_shorten(raw)}` is an abbreviation, which names no zone (or one fixed all "
+            f"year, summer included); use {_listed(_ABBREVIATIONS[said])}.",
+            USAGE["schedule"],
+        )
+    if said in _PLACES:
+        raise UsageError(
+            f"`{_shorten(raw)}` is a place, not a zone name; its zone: {_listed(_PLACES[said])}.",
+            USAGE["schedule"],
+        )
+    if offset := _OFFSET.fullmatch(raw.strip()):
+        etc = ""
+        if offset[3] in (None, "00"):
+            etc = (
+                f"; for the offset itself, `Etc/GMT{'-' if offset[1] == '+' else '+'}"
+                f"{int(offset[2])}` (POSIX's sign, reversed)"
+            )
+        raise UsageError(
+            f"`{_shorten(raw)}` is a fixed offset; a city's zone (e.g. Europe/Berlin) follows "
+            f"daylight saving{etc}.",
+            USAGE["schedule"],
+        )
     if canonical is not None:
         try:
             ZoneInfo(canonical)
@@ -1160,6 +1186,50 @@ def time_zone(raw: str) -> str:
 
 _ZONES: dict[str, str] = {}
 _CITIES: dict[str, list[str]] = {}
+#: IANA's legacy zones with one offset all year, named like their regions' clocks.
+_FIXED_ZONES = frozenset({"EST", "MST", "HST"})
+#: Zone abbreviations people use, and the zones they mean.
+_ABBREVIATIONS: dict[str, tuple[str, ...]] = {
+    "est": ("America/New_York",),
+    "edt": ("America/New_York",),
+    "et": ("America/New_York",),
+    "cst": ("America/Chicago", "Asia/Shanghai"),
+    "cdt": ("America/Chicago",),
+    "mst": ("America/Denver", "America/Phoenix"),
+    "mdt": ("America/Denver",),
+    "pst": ("America/Los_Angeles",),
+    "pdt": ("America/Los_Angeles",),
+    "pt": ("America/Los_Angeles",),
+    "hst": ("Pacific/Honolulu",),
+    "bst": ("Europe/London",),
+    "ist": ("Asia/Kolkata", "Europe/Dublin"),
+    "cest": ("Europe/Berlin", "Europe/Paris"),
+    "jst": ("Asia/Tokyo",),
+    "kst": ("Asia/Seoul",),
+    "aest": ("Australia/Sydney",),
+    "aedt": ("Australia/Sydney",),
+}
+#: Places people name that no zone is named after.
+_PLACES: dict[str, tuple[str, ...]] = {
+    "beijing": ("Asia/Shanghai",),
+    "china": ("Asia/Shanghai",),
+    "shenzhen": ("Asia/Shanghai",),
+    "hangzhou": ("Asia/Shanghai",),
+    "india": ("Asia/Kolkata",),
+    "delhi": ("Asia/Kolkata",),
+    "bangalore": ("Asia/Kolkata",),
+    "japan": ("Asia/Tokyo",),
+    "korea": ("Asia/Seoul",),
+    "boston": ("America/New_York",),
+    "san francisco": ("America/Los_Angeles",),
+    "seattle": ("America/Los_Angeles",),
+}
+#: ``UTC+2``, ``GMT-5``, ``UTC+05:30``: an offset, not a place.
+_OFFSET = re.compile(r"(?:utc|gmt) ?([+-]) ?(\d{1,2})(?::?([0-5]\d))?", re.IGNORECASE)
+
+
+def _listed(zones: tuple[str, ...]) -> str:
+    return " or ".join(f"`{z}`" for z in zones)
 
 
 def _city_zones(raw: str) -> list[str]:
