@@ -306,6 +306,11 @@ def test_filter_terms_narrow_with_and() -> None:
         ),
         ("keyword diffusion or 'graph networks'", '`/radar keyword "graph networks"`'),
         ("keyword ,", "A keyword needs letters or digits."),
+        ("brief card 0", "there is no card 00"),
+        (
+            "keyword -survey, -review",
+            "One exclusion per chip: `/radar keyword -survey`, then `/radar keyword -review`.",
+        ),
         ("filter since:7 diffusion", "`since:` takes a span like 7d"),
         ("filter since:7dweeks", "`since:` takes a span like 7d"),
         ("filter since:2026-13-01", "`since:` takes a span like 7d"),

@@ -642,6 +642,8 @@ def _keyword(rest: str) -> Command:
     if len(groups) > 1:
         # "diffusion, transformers" means either; one chip needs all its words.
         then = ", then ".join(f"`/radar keyword {g}`" for g in groups[:4])
+        if all(g.startswith("-") for g in groups):
+            raise UsageError(f"One exclusion per chip: {then}.", USAGE["keyword"])
         raise UsageError(
             "A chip matches when all its words appear, and the radar takes a paper "
             f"that matches any chip: one chip per alternative, {then}.",
@@ -989,7 +991,7 @@ def _brief(rest: str) -> Command:
     # abstract is about "3"); any other words stay a topic.
     if card := _CARD.fullmatch(_card_word_dropped(rest)):
         return BriefPaper(card=int(card[1]))
-    if re.fullmatch(r"#?0+\.?", rest):
+    if re.fullmatch(r"#?0+\.?", _card_word_dropped(rest)):
         raise UsageError("Cards are numbered from 01; there is no card 00.", USAGE["brief"])
     if (paper := arxiv_id(rest)) is not None:
         return BriefPaper(arxiv_id=paper)
