@@ -138,6 +138,7 @@ from bot.errors import UsageError
         ("ask https://arxiv.org/abs/2604.26951v1 q", c.Ask("q", arxiv_id="2604.26951")),
         ("ask https://arxiv.org/pdf/2604.26951.pdf q", c.Ask("q", arxiv_id="2604.26951")),
         ("ask hep-th/9901001v2 q", c.Ask("q", arxiv_id="hep-th/9901001")),
+        ("ask 2 " + "why " * 120, c.Ask(("why " * 120).strip(), card=2)),  # a long question
         # The way people refer to a card in a sentence.
         ("ask 1: what is new?", c.Ask("what is new?", card=1)),
         ("ask card 3, why", c.Ask("why", card=3)),
@@ -307,6 +308,7 @@ def test_filter_terms_narrow_with_and() -> None:
         ("keyword diffusion or 'graph networks'", '`/radar keyword "graph networks"`'),
         ("keyword ,", "A keyword needs letters or digits."),
         ("brief card 0", "there is no card 00"),
+        ("remove all", "`/radar clear` removes every chip."),
         (
             "keyword -survey, -review",
             "One exclusion per chip: `/radar keyword -survey`, then `/radar keyword -review`.",

@@ -460,12 +460,12 @@ def _shorten(text: str, limit: int = 30) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _need(rest: str, command: str, what: str) -> str:
+def _need(rest: str, command: str, what: str, limit: int = MAX_ARG) -> str:
     if not rest:
         raise UsageError(f"`/radar {command}` needs {what}.", USAGE[command])
-    if len(rest) > MAX_ARG:
+    if len(rest) > limit:
         raise UsageError(
-            f"That {command} is too long ({len(rest):,} characters; the limit is {MAX_ARG}).",
+            f"That {command} is too long ({len(rest):,} characters; the limit is {limit}).",
             USAGE[command],
         )
     return rest
@@ -827,6 +827,8 @@ def source_name(raw: str, command: str = "source") -> str:
 
 def _remove(rest: str) -> Command:
     rest = _need(rest, "remove", "a chip number or its text")
+    if rest.lower() in ("all", "everything", "*", "all chips"):
+        raise UsageError("`/radar clear` removes every chip.", USAGE["remove"])
     if len(rest) >= 2 and rest[0] == rest[-1] == "'":
         rest = f'"{rest[1:-1]}"'  # a phrase in single quotes, as the keyword chip took it
     return RemoveChip(
@@ -1043,7 +1045,8 @@ def arxiv_id(raw: str) -> str | None:
 
 
 def _ask(rest: str) -> Command:
-    rest = _need(rest, "ask", "a card number or an arXiv id, then your question")
+    # A question may take a few sentences: only the line's own limit holds.
+    rest = _need(rest, "ask", "a card number or an arXiv id, then your question", MAX_LINE)
     rest = _card_word_dropped(rest)
     target, _, question = rest.partition(" ")
     question = question.strip()

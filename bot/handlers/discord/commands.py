@@ -226,7 +226,7 @@ class RadarGroup(app_commands.Group):
         self,
         interaction: discord.Interaction,
         paper: app_commands.Range[str, 1, 40],
-        question: Text,
+        question: app_commands.Range[str, 1, c.MAX_LINE - 50],  # a few sentences
     ) -> None:
         await self._run(interaction, command_line("ask", paper, question))
 
