@@ -298,6 +298,16 @@ def test_shuffle_without_chips_says_so(r: Radar) -> None:
     assert r.reply("/radar shuffle 2").kind == "error"
 
 
+def test_a_digest_of_a_radar_with_only_an_exclusion_says_what_is_missing(r: Radar) -> None:
+    assert r.reply("/radar digest").title.startswith("This radar has no chips yet")
+    r.say("/radar keyword -survey")
+    before = r.snapshot()
+    reply = r.reply("/radar digest")
+    assert reply.kind == "error" and reply.ephemeral
+    assert reply.title.startswith("This radar has no author, keyword or category chip")
+    assert r.snapshot() == before
+
+
 # -- filter ------------------------------------------------------------------------------
 
 

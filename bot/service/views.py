@@ -34,8 +34,10 @@ class Views(ServiceBase):
         """Post a digest now: the same plan the schedule uses, claimed as a run
         and delivered through the outbox (``bot.core.outgoing.for_run``)."""
         if not watches(state.chip_list):
+            # Exclusion and source chips only narrow what the others bring.
+            what = "no chips yet" if not state.chips else "no author, keyword or category chip"
             raise UsageError(
-                "This radar has no chips yet, so there is nothing to digest. "
+                f"This radar has {what}, so there is nothing to digest. "
                 "Add one, e.g. `/radar category cs.CL`."
             )
         note = self._harvest()
