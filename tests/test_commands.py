@@ -309,6 +309,8 @@ def test_filter_terms_narrow_with_and() -> None:
         ("keyword ,", "A keyword needs letters or digits."),
         ("brief card 0", "there is no card 00"),
         ("remove all", "`/radar clear` removes every chip."),
+        ("like 1 2", "One paper per like: `/radar like 1`, then `/radar like 2`."),
+        ("like 2604.26951, 2604.26904", "`/radar like 2604.26951`, then `/radar like 2604.26904`"),
         (
             "keyword -survey, -review",
             "One exclusion per chip: `/radar keyword -survey`, then `/radar keyword -review`.",

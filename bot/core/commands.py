@@ -1077,6 +1077,14 @@ def _like(rest: str) -> Command:
     if paper is not None:
         return Like(arxiv_id=paper)
     doi = normalize_doi(rest)
+    items = [x for x in re.split(r"[,\s]+", rest) if x]
+    if (
+        doi is None
+        and len(items) > 1
+        and all(_CARD.fullmatch(x) or arxiv_id(x) or normalize_doi(x) for x in items)
+    ):
+        then = ", then ".join(f"`/radar like {x}`" for x in items[:4])
+        raise UsageError(f"One paper per like: {then}.", USAGE["like"])
     if doi is None:
         raise UsageError(
             f"`{_shorten(rest)}` is not a card number, an arXiv id or a DOI; "
