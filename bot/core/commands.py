@@ -509,6 +509,13 @@ def split_terms(text: str, command: str) -> list[tuple[str, bool]]:
     return terms
 
 
+def _unquoted(text: str) -> str:
+    """``text`` without the quotes around it, when one pair wraps it whole."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        return text[1:-1]
+    return text
+
+
 def _phrase_end(text: str, i: int, command: str) -> int:
     """Where the phrase quoted at ``text[i]`` ends, or -1 when no quote opens one."""
     if text[i] == '"':
@@ -590,9 +597,7 @@ _HONORIFICS = frozenset({"dr", "prof", "professor", "mr", "mrs", "ms", "mx"})
 
 
 def author_name(raw: str, command: str) -> str:
-    raw = raw.strip()
-    if len(raw) >= 2 and raw[0] == raw[-1] == "'":
-        raw = raw[1:-1]  # 'Yehui Tang' quoted whole; O'Brien keeps its apostrophe
+    raw = _unquoted(raw.strip())  # 'Yehui Tang' quoted whole; O'Brien keeps its apostrophe
     name = " ".join(raw.replace('"', " ").split())
     # "Tang et al." copied from a citation: the person is Tang.
     name = _ET_AL.sub("", name) or name
@@ -735,16 +740,21 @@ def keyword_term(body: str, command: str) -> str:
         )
     for word in body.split():
         if word in _BOOLEAN_WORDS:
-            how = (
-                "a filter's terms must all hold; run one filter per alternative."
-                if command == "filter"
-                else "words in one chip must all appear, and separate chips are "
-                "alternatives. Add one chip per alternative."
-            )
-            raise UsageError(f"`{word}` is not needed: {how}", USAGE[command])
+            _not_needed(word, command)
     if not any(ch.isalnum() for ch in body):
         raise UsageError("A keyword needs letters or digits.", USAGE[command])
     return body
+
+
+def _not_needed(word: str, command: str) -> NoReturn:
+    """Refuse a boolean word: chips and filter terms combine without them."""
+    how = (
+        "a filter's terms must all hold; run one filter per alternative."
+        if command == "filter"
+        else "words in one chip must all appear, and separate chips are "
+        "alternatives. Add one chip per alternative."
+    )
+    raise UsageError(f"`{word}` is not needed: {how}", USAGE[command])
 
 
 def _category(rest: str) -> Command:
@@ -891,12 +901,8 @@ def _filter(rest: str) -> Command:
                 keywords.append(f'"{keyword_term(term, "filter")}"')
             continue
         key, colon, value = term.partition(":")
-        if term.lower() == "or":  # (OR is refused with every boolean word, below)
-            raise UsageError(
-                "`or` is not needed: a filter's terms must all hold; run one filter per "
-                "alternative.",
-                USAGE["filter"],
-            )
+        if term.lower() == "or":  # a boolean word in any case, when it stands alone
+            _not_needed(term, "filter")
         if not colon:
             if term.startswith("-"):
                 excludes.append(keyword_term(term[1:], "filter"))
@@ -906,8 +912,7 @@ def _filter(rest: str) -> Command:
         key = key.lower()
         key = _FILTER_KEYS.get(key, key)
         value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1].strip()
+        value = _unquoted(value).strip()
         if not value:
             raise UsageError(f"`{_shorten(key)}:` needs a value.", USAGE["filter"])
         if key == "since":
@@ -991,9 +996,10 @@ def _brief(rest: str) -> Command:
         return Brief(None)
     # One card number or one arXiv id alone names a paper, never a topic (no
     # abstract is about "3"); any other words stay a topic.
-    if card := _CARD.fullmatch(_card_word_dropped(rest)):
+    named = _card_word_dropped(rest)
+    if card := _CARD.fullmatch(named):
         return BriefPaper(card=int(card[1]))
-    if re.fullmatch(r"#?0+\.?", _card_word_dropped(rest)):
+    if re.fullmatch(r"#?0+\.?", named):
         raise UsageError("Cards are numbered from 01; there is no card 00.", USAGE["brief"])
     if (paper := arxiv_id(rest)) is not None:
         return BriefPaper(arxiv_id=paper)
