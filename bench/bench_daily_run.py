@@ -55,14 +55,14 @@ def daily_run(n_channels: int) -> dict[str, float]:
             t1 = time.perf_counter()
             plans = plan_all(app.store, NOW, config.radar.digest_window_days)
             t2 = time.perf_counter()
-            cards = sum(len(p.matches) for p in plans.values())
+            cards = sum(len(p.keys) for p in plans.values())
             return {
                 "channels": n_channels,
                 "requests": len(server.requests),
                 "harvest_s": t1 - t0,
                 "plan_s": t2 - t1,
                 "cards": cards,
-                "with_cards": sum(1 for p in plans.values() if p.matches),
+                "with_cards": sum(1 for p in plans.values() if p.keys),
             }
         finally:
             app.close()

@@ -92,9 +92,9 @@ def daily_run(n: int, cadence: str | None) -> dict[str, float]:
         digests = briefs = 0
         distinct: set[frozenset[str]] = set()
         for cid, plan in plans.items():
-            if not plan.matches:
+            keys = plan.keys
+            if not keys:
                 continue
-            keys = [match.paper.key for match in plan.matches]
             distinct.add(frozenset(keys))
             run = app.store.claim_run(
                 cid, f"schedule-{NOW:%Y%m%d}", "schedule", keys, plan.more, NOW

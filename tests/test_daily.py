@@ -87,6 +87,10 @@ def test_plan_all_equals_each_channels_own_digest_plan(server, tmp_path) -> None
         assert set(plans) == set(ids)
         for cid in ids:
             own = plan_digest(app.store, app.store.channel_by_id(cid), NOW, 7)
+            # What delivery reads, straight from the planner's arrays...
+            assert plans[cid].keys == own.keys
+            assert plans[cid].papers == own.papers
+            # ... and the Matches behind them, built when asked.
             assert [m.paper.key for m in plans[cid].matches] == [m.paper.key for m in own.matches]
             assert plans[cid].more == own.more
         assert not set(shown) & {m.paper.key for m in plans[ids[0]].matches}

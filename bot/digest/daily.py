@@ -1,8 +1,9 @@
 """Plan every channel's digest in one pass: one pool read, one planner.
 
 Per-channel work is a few array operations, not a scan of the pool, and a
-:class:`Match` is built only for the cards a digest posts
-(:mod:`bot.core.matching.topk`); so 10,000 radars cost about what their
+digest in the chips' order gets no :class:`Match` for its cards until
+someone asks (:mod:`bot.core.matching.picks`; a relevance-ordered one gets
+its few, 2% of ranking's time); so 10,000 radars cost about what their
 distinct chips cost, and nothing here talks upstream (the harvest ran once
 before). Channels that taught the radar what they like are ordered by
 relevance, all at once (``ChannelRanking.orders``).
@@ -14,6 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from bot.core.chips import Chip
+from bot.core.matching.picks import Picks
 from bot.core.matching.radar import Match, make_match
 from bot.core.matching.topk import RadarPlanner
 from bot.core.paper import Paper
@@ -63,7 +65,9 @@ def plan_radars(
     planner = RadarPlanner(radars, pool)
     orders = ranking.orders(radars, pool, planner.ranked) if ranking is not None else {}
 
-    def plan(cid: int, matches: tuple[Match, ...], fresh: int, considered: int) -> DigestPlan:
+    def plan(
+        cid: int, matches: Picks | tuple[Match, ...], fresh: int, considered: int
+    ) -> DigestPlan:
         more = max(0, fresh - caps.get(cid, DEFAULT_CAP))
         return DigestPlan(matches, more, considered, no_signal=True)  # not in ``orders``
 

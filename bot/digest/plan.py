@@ -7,7 +7,7 @@ preview), so what a channel sees is decided in one place.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -17,6 +17,7 @@ from bot.core.chips import WATCH_KINDS, Chip, ChipKind
 from bot.core.commands import FilterQuery
 from bot.core.matching.filters import author_in_paper, category_in_paper, keyword_in_paper
 from bot.core.matching.keywords import KeywordQuery
+from bot.core.matching.picks import Picks
 from bot.core.matching.radar import Match, Radar, make_match, match_paper
 from bot.core.matching.topk import Ranked
 from bot.core.names import parse_name
@@ -25,19 +26,50 @@ from bot.core.ranking import rank, top
 from bot.store.repo import Store
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DigestPlan:
     """The cards a digest would post now, and how many more matched.
+
+    ``picks``: the cards' matches in card order. The daily planner hands over
+    :class:`Picks` (arrays: a Match is built only when ``matches`` is asked
+    for, see :mod:`bot.core.matching.picks`); delivery reads ``papers`` and
+    ``keys``, which need none.
 
     ``no_signal``: the daily planner found no relevance signal (likes,
     feedback) for the channel, so the digest has no reason lines to show and
     its delivery asks the store for none. False where nobody looked (a typed
     digest's plan): reasons are then looked up. Not part of equality."""
 
-    matches: tuple[Match, ...]
+    picks: tuple[Match, ...] | Picks
     more: int
     considered: int  # matching papers in the window, shown before or not
-    no_signal: bool = field(default=False, compare=False)
+    no_signal: bool = False
+
+    @property
+    def matches(self) -> tuple[Match, ...]:
+        picks = self.picks
+        return picks.matches if isinstance(picks, Picks) else picks
+
+    @property
+    def papers(self) -> tuple[Paper, ...]:
+        picks = self.picks
+        return picks.papers if isinstance(picks, Picks) else tuple(m.paper for m in picks)
+
+    @property
+    def keys(self) -> list[str]:
+        """The cards' paper keys, in card order (what a run records)."""
+        return [p.key for p in self.papers]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DigestPlan):
+            return NotImplemented
+        return (self.matches, self.more, self.considered) == (
+            other.matches,
+            other.more,
+            other.considered,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # equal by content, and content is lazy
 
 
 def radar_matches(chips: Sequence[Chip], papers: Sequence[Paper]) -> list[Match]:

@@ -280,7 +280,7 @@ class DigestRunner:
                 log.info("event=digest.no_chips channel=%d", state.id)
                 continue
             plan = plans.get(state.id)
-            keys = [m.paper.key for m in plan.matches] if plan else []
+            keys = plan.keys if plan else []
             more = plan.more if plan else 0
             claims[state.id] = RunClaim(state.id, item.occurrence.run_key, "schedule", keys, more)
         runs = (

@@ -61,7 +61,7 @@ class Views(ServiceBase):
                 )
             )
             return Reply("Nothing new", tuple(lines), chips=state.chips, kind=ReplyKind.DIGEST)
-        keys = [m.paper.key for m in plan.matches]
+        keys = plan.keys
         key = run_key or f"{trigger}-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         run = self.store.claim_run(state.id, key, trigger, keys, plan.more, now)
         if run is None:
@@ -81,7 +81,7 @@ class Views(ServiceBase):
         holds it (a typed digest, the day's run): its papers, read from the
         store moments before, are not read again, and a plan made without a
         relevance signal has no reason lines to look up."""
-        known = {m.paper.key: m.paper for m in plan.matches} if plan is not None else {}
+        known = {p.key: p for p in plan.papers} if plan is not None else {}
         papers = {k: known[k] for k in run.planned if k in known}
         if len(papers) < len(run.planned):
             papers.update(self.store.papers_by_key([k for k in run.planned if k not in papers]))

@@ -87,7 +87,7 @@ class Match:
         newest, then the key (smaller sorts first).
 
         Computed when first asked, not when the Match is built: the daily
-        planner, which builds tens of thousands of Matches for its cards,
+        planner, which can build tens of thousands of Matches for its cards,
         orders them by packed integers and never asks (a key built with every
         Match was one more tuple each for the collector to walk)."""
         order = self._order
@@ -158,7 +158,8 @@ def make_matches(
     abstract_hits: Iterable[int],
 ) -> list[Match]:
     """``make_match`` over parallel iterables (``chips`` already tuples), in
-    about half the time: the daily planner builds 40,000 Matches at once.
+    about half the time: a daily plan's cards, when asked for their
+    Matches (:mod:`bot.core.matching.picks`), are 40,000 at once.
 
     A frozen dataclass's ``__init__`` stores each field through
     ``object.__setattr__``, found by name; here each slot's descriptor stores

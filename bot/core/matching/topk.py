@@ -22,9 +22,11 @@ category chip alone brings hundreds), but each digest posts ten. So:
    integer per entry sorts a radar's matches exactly as ``rank`` would;
 5. source and exclusion chips remove entries, papers the channel has seen are
    skipped, and each radar keeps its first ``cap``;
-6. only those get a :class:`Match`, with the fields the reference matcher's
-   ``make_match`` gives it, one object shared by every channel with the same
-   chips matching the same paper.
+6. those stay (radar row, paper rank, packed value) arrays
+   (:mod:`bot.core.matching.picks`): a :class:`Match`, with the fields the
+   reference matcher's ``make_match`` gives it, is built only when asked for,
+   one object shared by every channel with the same chips matching the same
+   paper.
 
 A radar whose chips could overflow a packed field (hundreds of chips of one
 kind) is planned the slow, exact way: ``Radar.match`` over its chips' papers.
@@ -37,7 +39,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, pairwise, repeat
-from operator import is_
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -46,7 +47,8 @@ import scipy.sparse as sp
 from bot.core.chips import Chip, ChipKind
 from bot.core.matching.arrays import ranges
 from bot.core.matching.index import ChipScan, RadarIndex
-from bot.core.matching.radar import Match, make_matches, paper_ties, radar_of
+from bot.core.matching.picks import MatchBuilder, PickedCards, Picks
+from bot.core.matching.radar import Match, paper_ties, radar_of
 from bot.core.matching.tails import CategoryTails
 from bot.core.paper import Paper
 from bot.core.ranking import top
@@ -64,11 +66,12 @@ _KIND = {ChipKind.AUTHOR: 0, ChipKind.KEYWORD: 1, ChipKind.CATEGORY: 2}
 
 
 #: What :meth:`RadarPlanner.picks` makes of one radar's digest, given the
-#: radar's key, its first ``cap`` unseen matches in ranking order, how many
+#: radar's key, its first ``cap`` unseen matches in ranking order (a
+#: :class:`Picks`, or a tuple for a radar planned the slow way), how many
 #: unseen matches it has, and how many in all. The caller's own object (a
 #: digest plan), made once: an intermediate one per radar would be 10,000
 #: more objects alive at once for the cyclic collector to count and walk.
-MakePick = Callable[[K, tuple[Match, ...], int, int], T]
+MakePick = Callable[[K, Picks | tuple[Match, ...], int, int], T]
 
 
 @dataclass(frozen=True)
@@ -237,10 +240,16 @@ class RadarPlanner(Generic[K]):
             (np.ones(len(values), dtype=np.int32), self._classes, self._ptr),
             shape=(n_radars, n_classes),
         ).toarray()
-        self._chip_sets: dict[tuple[int, ...], tuple[Chip, ...]] = {}  # three chips or more
-        self._pair_sets: dict[int, tuple[Chip, ...]] = {}  # one or two, by pair code
-        self._built: dict[int, Match] = {}  # by (first chip, second chip, paper rank)
-        self._built_sets: dict[tuple[tuple[int, ...], int], Match] = {}
+        self._builder = MatchBuilder(
+            index.chips,
+            self._watch_ptr,
+            self._watch_flat,
+            chips,
+            self._ranked_papers,
+            self._title_at,
+            self._abs_at,
+            self._hits_mask,
+        )
 
     def _limits(self, scan: ChipScan) -> tuple[np.ndarray, np.ndarray]:
         """Each radar's combination of source and exclusion chips (-1: none) and,
@@ -369,11 +378,12 @@ class RadarPlanner(Generic[K]):
             p_local = local[order]
             p_cols = np.concatenate((p_cols, t_ranks))[order]
             p_values = np.concatenate((p_values, t_values))[order]
-        matches = self._matches(rows[p_local], p_cols, p_values)
+        # No Match is built here: the picks stay arrays (see ``picks``).
+        picked = PickedCards(self._builder, rows[p_local], p_cols, p_values)
         bounds = np.searchsorted(p_local, np.arange(len(rows) + 1)).tolist()
         fresh = (counts + tail_size - n_seen - tail_seen).tolist()
         total = (counts + tail_size).tolist()
-        digests = map(tuple, map(matches.__getitem__, map(slice, bounds, bounds[1:])))
+        digests = map(Picks, repeat(picked), bounds, bounds[1:])
         return dict(zip(keys, map(make, keys, digests, fresh, total), strict=True))
 
     def _tail_picks(
@@ -496,7 +506,7 @@ class RadarPlanner(Generic[K]):
             values[~own] = self._tails.counts_of(tail_rows, tail_ranks)
             assert bool((values > 0).all()), "a paper not on the radar"
             assert bool(self._tails.admitted(tail_rows, tail_ranks).all()), "a refused paper"
-            found = self._matches(row_arr, ranks, values)
+            found = self._builder.build(row_arr, ranks, values)
             start = 0
             for key in fast:
                 end = start + len(wanted[key])
@@ -600,104 +610,6 @@ class RadarPlanner(Generic[K]):
             out_c.append(packed & ((1 << rank_bits) - 1))
             out_v.append(top_value - ((packed >> rank_bits) & top_value))
         return np.concatenate(out_l), np.concatenate(out_c), np.concatenate(out_v)
-
-    def _matches(self, rows: np.ndarray, ranks: np.ndarray, values: np.ndarray) -> list[Match]:
-        """A Match per (radar row, paper rank, packed value): built once per
-        (matched chips, paper) and shared by every radar that has it."""
-        n, n_chips = self._n, len(self.index.chips)
-        if not len(rows):
-            return []
-        lengths = self._watch_ptr[rows + 1] - self._watch_ptr[rows]
-        pair_chip = self._watch_flat[ranges(self._watch_ptr[rows], lengths)]
-        pair_entry = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
-        hit = np.asarray(self._hits[pair_chip, ranks[pair_entry]]).ravel() != 0  # values > 0
-        matched, owner = pair_chip[hit], pair_entry[hit]
-        per_entry = np.bincount(owner, minlength=len(rows))
-        starts = np.cumsum(per_entry) - per_entry
-        # A Match is named by one integer: its (first, second) matched chips in
-        # radar order and the paper's rank. Three chips or more (rare): by tuple.
-        first = matched[starts[per_entry > 0]]
-        second = np.full(len(rows), -1, dtype=np.int64)
-        two = np.flatnonzero(per_entry >= 2)
-        second[two] = matched[starts[two] + 1]
-        named = per_entry <= 2
-        if (n_chips + 1) ** 2 * max(n, 1) >= 1 << 62:  # a pool and chip set this large: by tuple
-            named[:] = False
-        name = np.full(len(rows), -1, dtype=np.int64)
-        head = np.full(len(rows), -1, dtype=np.int64)
-        head[per_entry > 0] = first
-        name[named] = ((head[named] + 1) * (n_chips + 1) + second[named] + 1) * n + ranks[named]
-        names, where, inverse = np.unique(name, return_index=True, return_inverse=True)
-        # Every entry's keyword hits, decoded from its packed value at once.
-        titles = (values >> self._title_at) & self._hits_mask
-        abstracts = (values >> self._abs_at) & self._hits_mask
-        # Named Matches not built before (by an earlier call: ``matches`` after
-        # ``picks``) are built from arrays in one call: tens of thousands of
-        # them (``make_matches``).
-        named_at = np.flatnonzero(names >= 0)  # -1 (not named) sorts first: at most one
-        codes = names[named_at].tolist()
-        unique = np.empty(len(names), dtype=object)
-        unique[named_at] = found = list(map(self._built.get, codes))
-        absent = np.fromiter(map(is_, found, repeat(None)), dtype=bool, count=len(found))
-        if absent.any():  # by identity: ``==`` would call Match.__eq__ on every one
-            new = named_at[absent]
-            pairs, new_ranks = np.divmod(names[new], n)
-            distinct, chip_set = np.unique(pairs, return_inverse=True)
-            one, other = np.divmod(distinct, n_chips + 1)
-            # One tuple per distinct chip pair, kept across calls (Matches of
-            # equal chips share it), with no method call each.
-            chips, pair_sets = self.index.chips, self._pair_sets
-            chip_sets = np.fromiter(
-                (
-                    pair_sets.get(code)
-                    or pair_sets.setdefault(
-                        code, (chips[a - 1],) if b == 0 else (chips[a - 1], chips[b - 1])
-                    )
-                    for code, a, b in zip(
-                        distinct.tolist(), one.tolist(), other.tolist(), strict=True
-                    )
-                ),
-                dtype=object,
-                count=len(distinct),
-            )
-            built = make_matches(
-                self._ranked_papers[new_ranks].tolist(),
-                chip_sets[chip_set.ravel()].tolist(),
-                titles[where[new]].tolist(),
-                abstracts[where[new]].tolist(),
-            )
-            unique[new] = built
-            self._built.update(zip(names[new].tolist(), built, strict=True))
-        out: list[Match] = unique[inverse.ravel()].tolist()
-        if not named.all():
-            # Only these entries' chips as lists: a day has a thousand of them
-            # among a hundred thousand, and the whole of ``matched`` as a list
-            # cost more than all they need.
-            unnamed = np.flatnonzero(~named)
-            sizes = per_entry[unnamed]
-            chips = matched[ranges(starts[unnamed], sizes)].tolist()
-            bounds = np.concatenate(([0], np.cumsum(sizes))).tolist()
-            for k, e in enumerate(unnamed.tolist()):
-                cids = tuple(chips[bounds[k] : bounds[k + 1]])
-                key = (cids, int(ranks[e]))
-                match = self._built_sets.get(key)
-                if match is None:  # once per (chips, rank): three matched chips or more
-                    match = self._built_sets[key] = Match(
-                        self._ranked_papers[key[1]],
-                        self._chips_of(cids),
-                        int(titles[e]),
-                        int(abstracts[e]),
-                    )
-                out[e] = match
-        return out
-
-    def _chips_of(self, cids: tuple[int, ...]) -> tuple[Chip, ...]:
-        """The chips ``cids``, one tuple per distinct ``cids`` (Matches of equal
-        chips share it: fewer objects for the collector to walk)."""
-        chips = self._chip_sets.get(cids)
-        if chips is None:
-            chips = self._chip_sets[cids] = tuple(map(self.index.chips.__getitem__, cids))
-        return chips
 
     def _slow_matches(self, key: K) -> list[tuple[int, Match]]:
         """The radar's ranked matches (with their pool positions), the reference
