@@ -26,7 +26,7 @@ from bot.core.ranking import rank, top
 from bot.store.repo import Store
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class DigestPlan:
     """The cards a digest would post now, and how many more matched.
 
