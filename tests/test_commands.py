@@ -84,6 +84,9 @@ from bot.errors import UsageError
         ("brief", c.Brief(None)),
         ("brief protein folding", c.Brief("protein folding")),
         ("brief every week", c.BriefCadence("week")),
+        # The one word people write for a cadence is not a topic.
+        ("brief weekly", c.BriefCadence("week")),
+        ("brief Daily", c.BriefCadence("day")),
         ("brief off", c.BriefCadence(None)),
         ("schedule 9:05 asia/shanghai", c.SetSchedule("09:05", "Asia/Shanghai")),
         ("schedule 23:59 UTC", c.SetSchedule("23:59", "UTC")),
@@ -251,6 +254,7 @@ def test_filter_terms_narrow_with_and() -> None:
         ("shuffle 21", "from 1 to 20"),
         ("shuffle many", "from 1 to 20"),
         ("schedule 25:00 UTC", "not a time of day"),
+        ("brief monthly", "Briefings can come `every day` or `every week`."),
         ("schedule 09:00 Mars/Olympus_Mons", "not a time zone"),
         ("schedule 09:00 ../../etc/passwd", "not a time zone"),
         ("schedule 09:00 Europe/Berlin extra", "a time and a time zone"),
@@ -277,7 +281,11 @@ def test_filter_terms_narrow_with_and() -> None:
         ("schedule 09:00 UTC+05:30", "a city's zone (e.g. Europe/Berlin) follows daylight saving."),
         ("schedule 13pm UTC", "12-hour times go from 1 to 12"),
         ("schedule 0am", "12-hour times go from 1 to 12"),
-        ("schedule 9 Europe/Berlin", "use 24-hour HH:MM or 9am"),
+        (
+            "schedule 9 Europe/Berlin",
+            "`9` alone is no time; write `09:00` or `9am`, `21:00` or `9pm`.",
+        ),
+        ("schedule 17", "`17` alone is no time; write `17:00`."),
         ("digest now please", "takes no arguments"),
         ("frobnicate", "Unknown command"),
         # Subscribing and stopping are chips and schedules: said exactly.

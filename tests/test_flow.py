@@ -480,6 +480,21 @@ def test_an_author_chip_that_may_be_two_people_says_how_to_add_each(r: Radar) ->
     assert "two people" not in r.say("/radar author García Márquez, Gabriel")
 
 
+def test_a_surname_alone_is_added_with_a_hint_that_it_follows_everyone_of_that_name(
+    r: Radar,
+) -> None:
+    out = flat(r.say("/radar author Frochte"))
+    assert out.startswith("You added author chip Frochte.")
+    assert (
+        "`Frochte` alone follows every author with that surname; for one person, add a "
+        "given name or an initial, e.g. `/radar author Y. Frochte`." in out
+    )
+    assert r.chips() == [("author", "Frochte")]
+    # A given name, or "Surname, Given", is one person: no hint.
+    assert "alone follows" not in r.say("/radar author Jorg Frochte")
+    assert "alone follows" not in r.say("/radar author Zhao, Wayne Xin")
+
+
 def test_a_keyword_in_single_quotes_is_a_phrase_and_is_removed_as_typed(r: Radar) -> None:
     out = r.say("/radar keyword 'language models' diffusion")
     # As with double quotes: the phrase's words consecutive.

@@ -592,6 +592,18 @@ def two_people_hint(name: str) -> str | None:
     return None
 
 
+def surname_only_hint(name: str) -> str | None:
+    """A hint when an author chip's name is one word: a surname alone follows
+    everyone of that name (every Zhang on arXiv), which is allowed (a lab may
+    want just that) but rarely meant."""
+    if len(name.split()) != 1 or "," in name:
+        return None
+    return (
+        f"`{name}` alone follows every author with that surname; for one person, "
+        f"add a given name or an initial, e.g. `/radar author Y. {name}`."
+    )
+
+
 #: Titles people put before a name; arXiv bylines never carry them.
 _HONORIFICS = frozenset({"dr", "prof", "professor", "mr", "mrs", "ms", "mx"})
 
@@ -984,12 +996,16 @@ def _brief(rest: str) -> Command:
     words = rest.lower().split()
     if words == ["off"]:
         return BriefCadence(None)
-    if words == ["every"]:  # the cadence cut short, not a topic
+    if words == ["every"] or words == ["monthly"]:  # a cadence, not a topic
         raise UsageError("Briefings can come `every day` or `every week`.", USAGE["brief"])
-    if len(words) == 2 and words[0] == "every":
-        if words[1] in ("day", "daily"):
+    # "every week", or the one word people also write: "weekly" is no topic.
+    cadence = words[1] if len(words) == 2 and words[0] == "every" else None
+    if len(words) == 1 and words[0] in ("daily", "weekly"):
+        cadence = words[0]
+    if cadence is not None:
+        if cadence in ("day", "daily"):
             return BriefCadence("day")
-        if words[1] in ("week", "weekly"):
+        if cadence in ("week", "weekly"):
             return BriefCadence("week")
         raise UsageError("Briefings can come `every day` or `every week`.", USAGE["brief"])
     if not rest:
@@ -1131,6 +1147,15 @@ def _schedule(rest: str) -> Command:
     if len(parts) == 2 and not _TIME.match(parts[0]) and _TIME.match(parts[1]):
         parts.reverse()  # "Europe/Berlin 09:00": the zone first
     m = _TIME.match(parts[0])
+    if not m and re.fullmatch(r"[01]?\d|2[0-3]", parts[0]):
+        # An hour alone: 9 may be the morning or the evening.
+        hour = int(parts[0])
+        said = (
+            f"`{hour:02d}:00` or `{hour}am`, `{hour + 12}:00` or `{hour}pm`"
+            if 1 <= hour <= 11
+            else f"`{hour:02d}:00`"
+        )
+        raise UsageError(f"`{parts[0]}` alone is no time; write {said}.", USAGE["schedule"])
     if not m:
         raise UsageError(
             f"`{_shorten(parts[0])}` is not a time of day; use 24-hour HH:MM or 9am.",

@@ -27,7 +27,7 @@ from bot.core.chips import (
     scope_chips,
     sentence,
 )
-from bot.core.commands import two_people_hint
+from bot.core.commands import surname_only_hint, two_people_hint
 from bot.core.identity import identity_evidence
 from bot.core.matching.keywords import KeywordQuery
 from bot.digest.plan import radar_matches
@@ -69,6 +69,12 @@ class Edits(ServiceBase):
         # shared by every radar and harmless.
         state = self.store.channel(state.ref, self.config.radar.digest_cap)
         lines = [*notes, note] if note else list(notes)
+        if (
+            chip.kind is ChipKind.AUTHOR
+            and chip.author_id is None  # an OpenAlex id is one person
+            and (hint := surname_only_hint(chip.value))
+        ):
+            lines.append(hint)
         cards: tuple[Card, ...] = ()
         shown: list = []
         if chip.kind in (ChipKind.AUTHOR, ChipKind.KEYWORD, ChipKind.CATEGORY):
