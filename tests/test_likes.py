@@ -104,6 +104,20 @@ def test_liking_a_paper_not_stored_fetches_it_by_id_once(r: Radar) -> None:
     assert r.chips() == [("like", f"arxiv:{TIDE}")]
 
 
+def test_a_like_chip_is_removed_by_the_id_it_was_liked_with_in_any_form(r: Radar) -> None:
+    r.say(f"/radar like {TIDE}")
+    r.say(f"/radar like {EDGE_KD}")
+    r.say("/radar category cs.LG")
+    out = r.say(f"/radar remove {TIDE}")
+    assert out.splitlines()[0].startswith("You removed like chip Turning the TIDE")
+    out = r.say(f"/radar remove https://arxiv.org/abs/{EDGE_KD}v2")
+    assert out.splitlines()[0].startswith("You removed like chip")
+    assert r.chips() == [("category", "cs.LG")]
+    # An id no like chip has is still no chip, and nothing changes.
+    assert f"No chip matches `{TIDE}`" in r.say(f"/radar remove {TIDE}")
+    assert r.chips() == [("category", "cs.LG")]
+
+
 def test_asking_or_briefing_a_paper_not_stored_fetches_it_by_id_once(r: Radar) -> None:
     """`/radar ask` and `/radar brief` name any arXiv paper by its id, as
     `/radar like` does: one id_list request, then it is stored."""

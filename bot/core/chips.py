@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.core.dedupe import arxiv_id
 from bot.core.identity import AuthorCandidate, name_variants
 from bot.core.matching.keywords import KeywordQuery
 from bot.core.names import author_matches, parse_name
@@ -176,6 +177,12 @@ def find_chip(chips: Sequence[tuple[int, Chip]], target: str) -> tuple[int, Chip
         for chip_id, chip in chips:
             forms = forms_of(chip)
             if folded in forms or shown in forms:
+                return chip_id, chip
+    # A like chip by the id it was liked with, in any form (`2604.26951v2`,
+    # an arxiv.org link): its stored value is the paper's key, `arxiv:2604.26951`.
+    if (paper := arxiv_id(text)) is not None:
+        for chip_id, chip in chips:
+            if chip.kind is ChipKind.LIKE and chip.value.casefold() == f"arxiv:{paper}":
                 return chip_id, chip
     listing = ", ".join(f"{i}. {chip.label()}" for i, (_, chip) in enumerate(chips, start=1))
     raise NotFoundError(f"No chip matches `{text[:40]}`. Chips: {listing}")

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from bot.core import taxonomy
 from bot.core.chips import Chip, ChipKind, is_number
-from bot.core.dedupe import normalize_doi
+from bot.core.dedupe import arxiv_id, normalize_doi
 from bot.core.safety import char_kind
 from bot.core.text import tokenize
 from bot.errors import UsageError
@@ -1037,33 +1037,6 @@ def _card_word_dropped(rest: str) -> str:
     """``rest`` without a leading "card" or "paper" before a number."""
     m = _CARD_WORD.match(rest)
     return rest[m.end() :] if m else rest
-
-
-_ARXIV_NEW = re.compile(r"([0-9]{4}\.[0-9]{4,5})(?:v[0-9]{1,3})?")
-_ARXIV_OLD = re.compile(r"([a-z]+(?:-[a-z]+)*)(?:\.[a-z]{2})?/([0-9]{7})(?:v[0-9]{1,3})?")
-_ARXIV_URL = re.compile(
-    r"(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/(.+?)(?:\.pdf)?/?"
-)
-
-
-def arxiv_id(raw: str) -> str | None:
-    """The canonical arXiv id (no version) that ``raw`` names, or None: ``2604.26951``,
-    ``arXiv:2604.26951v2``, ``https://arxiv.org/abs/2604.26951``, ``hep-th/9901001``,
-    ``10.48550/arXiv.2604.26951`` (arXiv's DOI)."""
-    text = raw.strip().lower()
-    if url := _ARXIV_URL.fullmatch(text):
-        text = url[1]
-    # arXiv's own DOI (10.48550/arXiv.<id>, as its abstract pages cite it) is
-    # the arXiv paper: no need to ask OpenAlex which one it is.
-    for prefix in ("https://doi.org/", "http://doi.org/", "doi.org/", "doi:"):
-        text = text.removeprefix(prefix)
-    text = text.removeprefix("10.48550/arxiv.")
-    text = text.removeprefix("arxiv:")
-    if m := _ARXIV_NEW.fullmatch(text):
-        return m[1]
-    if m := _ARXIV_OLD.fullmatch(text):
-        return f"{m[1]}/{m[2]}"
-    return None
 
 
 def _ask(rest: str) -> Command:

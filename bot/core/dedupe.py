@@ -119,6 +119,33 @@ def normalize_doi(text: str | None) -> str | None:
     return doi if _DOI.fullmatch(doi) else None
 
 
+_ARXIV_NEW = re.compile(r"([0-9]{4}\.[0-9]{4,5})(?:v[0-9]{1,3})?")
+_ARXIV_OLD = re.compile(r"([a-z]+(?:-[a-z]+)*)(?:\.[a-z]{2})?/([0-9]{7})(?:v[0-9]{1,3})?")
+_ARXIV_URL = re.compile(
+    r"(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/(.+?)(?:\.pdf)?/?"
+)
+
+
+def arxiv_id(raw: str) -> str | None:
+    """The canonical arXiv id (no version) that ``raw`` names, or None: ``2604.26951``,
+    ``arXiv:2604.26951v2``, ``https://arxiv.org/abs/2604.26951``, ``hep-th/9901001``,
+    ``10.48550/arXiv.2604.26951`` (arXiv's DOI)."""
+    text = raw.strip().lower()
+    if url := _ARXIV_URL.fullmatch(text):
+        text = url[1]
+    # arXiv's own DOI (10.48550/arXiv.<id>, as its abstract pages cite it) is
+    # the arXiv paper: no need to ask OpenAlex which one it is.
+    for prefix in ("https://doi.org/", "http://doi.org/", "doi.org/", "doi:"):
+        text = text.removeprefix(prefix)
+    text = text.removeprefix("10.48550/arxiv.")
+    text = text.removeprefix("arxiv:")
+    if m := _ARXIV_NEW.fullmatch(text):
+        return m[1]
+    if m := _ARXIV_OLD.fullmatch(text):
+        return f"{m[1]}/{m[2]}"
+    return None
+
+
 def _canonical_arxiv_id(text: str) -> str | None:
     """``2304.05376v2`` -> ``2304.05376``; ``math.AG/0309136`` -> ``math/0309136``."""
     text = text.strip().lower()
