@@ -314,6 +314,15 @@ def test_filter_terms_narrow_with_and() -> None:
             "`/radar keyword vision transformers`.",
         ),
         ("keyword diffusion or 'graph networks'", '`/radar keyword "graph networks"`'),
+        ("filter since:7d since:3d", "One `since:` per filter"),
+        ("filter since:7d last:3d", "One `since:` per filter"),
+        ("filter before:2026-04-29", "`before:` sets no other end. E.g. `since:2026-06-01`."),
+        ("filter until:2026-04-29", "A filter's window runs from `since:` to today"),
+        # Grouping brackets from a search box are not carried into the commands.
+        (
+            "keyword (graph OR tree)",
+            "one chip per alternative, `/radar keyword graph`, then `/radar keyword tree`.",
+        ),
         ("keyword ,", "A keyword needs letters or digits."),
         ("brief card 0", "there is no card 00"),
         ("remove all", "`/radar clear` removes every chip."),

@@ -716,7 +716,8 @@ def _keyword(rest: str) -> Command:
 
 def _alternatives(terms: list[tuple[str, bool]]) -> list[str]:
     """The alternatives in a keyword line, split at unquoted commas and "or"s
-    (one, the line itself, when it has neither)."""
+    (one, the line itself, when it has neither). Brackets that grouped them,
+    as in a search box's ``(graph OR tree)``, are left out of each."""
     groups: list[list[str]] = [[]]
     for term, quoted in terms:
         if quoted:
@@ -724,7 +725,7 @@ def _alternatives(terms: list[tuple[str, bool]]) -> list[str]:
         elif term.lower() == "or":
             groups.append([])
         else:
-            first, *more = term.split(",")
+            first, *more = (piece.strip("()[]{}") for piece in term.split(","))
             groups[-1].append(first)
             groups.extend([piece] for piece in more)
     return [" ".join(w for w in g if w) for g in groups if any(g)]
@@ -928,7 +929,17 @@ def _filter(rest: str) -> Command:
         if not value:
             raise UsageError(f"`{_shorten(key)}:` needs a value.", USAGE["filter"])
         if key == "since":
+            if since_days is not None or since_date is not None:
+                raise UsageError(
+                    "One `since:` per filter: the window it opens runs to today.", USAGE["filter"]
+                )
             since_days, since_date = _since(value)
+        elif key in ("before", "until", "to", "date"):
+            raise UsageError(
+                f"A filter's window runs from `since:` to today; `{_shorten(key)}:` sets no other "
+                "end. E.g. `since:2026-06-01`.",
+                USAGE["filter"],
+            )
         elif key in ("author", "au"):
             authors.append(author_name(value, "filter"))
         elif key in ("keyword", "kw"):
