@@ -34,7 +34,13 @@ def parser() -> argparse.ArgumentParser:
         help=f"config file (default: ${config_mod.CONFIG_ENV}, else built-in defaults)",
     )
     p.add_argument("--db", metavar="URL", help="SQLAlchemy database URL; overrides the config")
-    p.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING (default: config)")
+    p.add_argument(
+        "--log-level",
+        metavar="LEVEL",
+        type=str.upper,
+        choices=config_mod.LOG_LEVELS,
+        help="DEBUG, INFO, WARNING, ERROR (default: config)",
+    )
     p.add_argument("--version", action="version", version=f"paper-radar {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

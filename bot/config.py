@@ -237,6 +237,15 @@ def _validate(config: Config) -> None:
         raise ConfigError('slack.mode must be "socket" or "http"')
     if config.schedule.default_time and not _HHMM.match(config.schedule.default_time):
         raise ConfigError("schedule.default_time must be HH:MM (24-hour) or empty")
+    if config.logging.level.upper() not in LOG_LEVELS:
+        raise ConfigError(
+            f"logging.level must be one of {', '.join(LOG_LEVELS)}, "
+            f"got {_shown(config.logging.level)}"
+        )
+
+
+#: The levels ``logging.level`` and ``--log-level`` take (any case).
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 _SOURCE_ID = re.compile(r"^(?:https://openalex\.org/)?S[0-9]{1,12}$", re.I)

@@ -384,6 +384,7 @@ BAD_CONFIGS = [
     pytest.param('[radar]\ndigest_cap = "3"\n', "radar.digest_cap", id="wrong-type"),
     pytest.param('[radar]\ndefault_timezone = "Mars/Base"\n', "Mars/Base", id="bad-zone"),
     pytest.param("[radar\n", "not valid TOML", id="invalid-toml"),
+    pytest.param('[logging]\nlevel = "LOUD"\n', "logging.level must be one of", id="log-level"),
     pytest.param('[slack]\nbot_token = "xoxb-secret"\n', "slack.bot_token", id="secret-in-file"),
     pytest.param(None, "not found", id="missing-file"),
     pytest.param(
@@ -397,6 +398,19 @@ BAD_CONFIGS = [
         id="directory",
     ),
 ]
+
+
+def test_an_unknown_log_level_is_refused_in_one_line_and_any_case_of_a_real_one_works(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--log-level", "LOUD", "db", "current"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --log-level: invalid choice: 'LOUD'" in err and "Traceback" not in err
+    url = f"sqlite:///{tmp_path / 'radar.db'}"
+    rc, _, err = run(capsys, monkeypatch, "--log-level", "warning", "--db", url, "db", "upgrade")
+    assert rc == 0 and "Traceback" not in err
 
 
 @pytest.mark.parametrize("via_env", [False, True], ids=["--config", "env"])
