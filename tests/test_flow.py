@@ -880,3 +880,12 @@ def test_help_lists_every_command(r: Radar) -> None:
     assert r.say("/radar help shuffle").startswith("/radar shuffle")
     # `/radar` alone is a command too: what most people type first.
     assert "/radar  (show this channel's radar)" in out
+
+
+def test_show_says_when_briefings_follow_the_digest(r: Radar) -> None:
+    r.say("/radar category cs.CL")
+    assert "Briefings:" not in r.say("/radar")
+    r.say("/radar brief every week")
+    assert "Briefings: every week, after its first digest" in r.say("/radar").splitlines()
+    r.say("/radar brief off")
+    assert "Briefings:" not in r.say("/radar")

@@ -158,6 +158,8 @@ class RadarService(Authors, Likes, Views, Briefings, PaperBriefs, Questions):
         )
         lines.append(f"Schedule: {describe_schedule(state, self.config)}")
         lines.append(f"Digest size: up to {state.digest_cap} cards")
+        if state.brief_cadence is not None:
+            lines.append(f"Briefings: every {state.brief_cadence}, after its first digest")
         last = self.store.last_run(state.id)
         if last is not None and last.finished_at is not None:
             lines.append(
