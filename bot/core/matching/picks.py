@@ -4,14 +4,15 @@ A day's run picks about 100,000 cards for 10,000 digests, and delivery needs
 only their papers: it labels each card from the channel's chips when it
 posts (``Views.run_reply``). Building a :class:`Match` for every pick at plan
 time (which of the radar's chips matched, its keyword hits) made 40,000
-Matches and their chip tuples that outlived the plan, so the cyclic
-collector walked them on each of its full passes during planning: with
-building them, a fifth of a plan's time (2026-12-03). So the planner keeps
-each pick as (radar row, paper rank, packed value) in arrays shared by all
-the digests of one call (:class:`PickedCards`), each digest is a slice of
-them (:class:`Picks`), and :class:`MatchBuilder` makes the Matches of the
-whole call at once the first time one digest's are asked for (a test
-comparing with the brute-force matcher, a bench checking its plans).
+Matches and their chip tuples that outlived the plan, and the cyclic
+collector walked them on each of its full passes during planning: building
+them and walking them were a fifth of a plan's time (2026-12-03). So the
+planner keeps each pick as (radar row, paper rank, packed value) in arrays
+shared by all the digests of one call (:class:`PickedCards`), each digest
+is a slice of them (:class:`Picks`), and :class:`MatchBuilder` makes the
+Matches of the whole call at once the first time one digest's are asked
+for (a test comparing with the brute-force matcher, a bench checking its
+plans).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class MatchBuilder:
 
     What it holds is what that needs and no more (the chips' hits, each
     radar's chip ids, the packed fields' positions), so picks that outlive the
-    planner keep a few small arrays alive, not its millions of entries."""
+    planner keep about a megabyte alive on a day of 10,000 radars (90,000
+    hits), not the planner's million entries and their tables."""
 
     def __init__(
         self,
