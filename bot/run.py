@@ -434,16 +434,20 @@ def digest(
     if dry_run:
         claimed = (state.id, key) in app.store.claimed_runs([key])
         reply = app.service.preview(ref)
-        out.write(
-            f"Dry run for {ref.platform}:{ref.workspace}:{ref.channel} ({key}): "
-            + (
-                "today's digest is already claimed; nothing would be posted.\n"
-                if claimed
-                else "would post the following (from papers already stored; "
+        if claimed:
+            said = "today's digest is already claimed; nothing would be posted.\n"
+        elif not reply.cards:
+            said = (
+                "no stored paper is new to this radar, so nothing would be posted "
+                "(a real run harvests first, and may find some). Nothing was changed.\n"
+            )
+        else:
+            said = (
+                "would post the following (from papers already stored; "
                 "a real run harvests first). Nothing was changed.\n\n"
             )
-        )
-        if not claimed:
+        out.write(f"Dry run for {ref.platform}:{ref.workspace}:{ref.channel} ({key}): {said}")
+        if not claimed and reply.cards:
             out.write(render_text.render(reply) + "\n")
         return 0
     poster, adapter = _poster_for(app, ref, env, out)

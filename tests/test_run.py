@@ -402,9 +402,18 @@ def test_digest_by_hand_posts_once_a_day_and_dry_run_changes_nothing(
         try:
             out = io.StringIO()
             assert digest(app, f"slack:{TEAM}:C000", dry_run=True, environ=env, out=out) == 0
-            assert "Nothing was changed" in out.getvalue() and "Preview:" in out.getvalue()
+            # Nothing harvested yet: no card, and it says so (not "Preview: 0 cards").
+            assert "no stored paper is new to this radar" in out.getvalue()
+            assert "Nothing was changed" in out.getvalue() and "Preview:" not in out.getvalue()
             assert s.runs() == [] and s.slack.markers() == []
             assert sum(1 for p in s.arxiv.params if is_harvest(p)) == 0
+
+            app.harvester.run(force=True)  # what a real run does first
+            out = io.StringIO()
+            assert digest(app, f"slack:{TEAM}:C000", dry_run=True, environ=env, out=out) == 0
+            assert "would post the following" in out.getvalue()
+            assert "Preview: " in out.getvalue() and "01.  arXiv" in out.getvalue()
+            assert s.runs() == [] and s.slack.markers() == []
 
             out = io.StringIO()
             assert digest(app, f"slack:{TEAM}:C000", environ=env, out=out) == 0
