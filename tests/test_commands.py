@@ -68,6 +68,11 @@ from bot.errors import UsageError
             "author Mearman OpenAlex:a5017898742",
             c.AddChip(Chip(ChipKind.AUTHOR, "Mearman", "openalex:A5017898742")),
         ),
+        # The id as OpenAlex links it is the same id.
+        (
+            "author Joseph Mearman https://openalex.org/A5017898742",
+            c.AddChip(Chip(ChipKind.AUTHOR, "Joseph Mearman", "openalex:A5017898742")),
+        ),
         ("pick 2", c.Pick(2)),
         ("/radar pick 2 openalex:A5017898742", c.Pick(2, "A5017898742")),
         ("pick name", c.Pick(None)),
@@ -314,6 +319,15 @@ def test_filter_terms_narrow_with_and() -> None:
             "`/radar keyword vision transformers`.",
         ),
         ("keyword diffusion or 'graph networks'", '`/radar keyword "graph networks"`'),
+        # Identifiers pasted where words or names go: what they are, and what to type.
+        (
+            "keyword https://arxiv.org/abs/2604.26951v2",
+            "is a paper, not words to watch for: for more papers like it, "
+            "`/radar like 2604.26951`.",
+        ),
+        ("author 0000-0002-1825-0097", "ORCID iDs are not looked up here"),
+        ("author Yehui Tang https://orcid.org/0000-0002-1825-009X", "ORCID iDs"),
+        ("author https://openalex.org/A5017898742", "needs a name before the id"),
         ("filter since:7d since:3d", "One `since:` per filter"),
         ("filter since:7d last:3d", "One `since:` per filter"),
         ("filter before:2026-04-29", "`before:` sets no other end. E.g. `since:2026-06-01`."),

@@ -32,7 +32,12 @@ MAX_ARG = 200
 KNOWN_SOURCES = ("arxiv", "openalex")
 #: People a `/radar pick` list can hold (one digit each).
 MAX_PICK = 9
-_OPENALEX_AUTHOR = re.compile(r"openalex:(A[0-9]{1,12})", re.I)
+#: ``openalex:A5017898742``, or the id's page as OpenAlex links it.
+_OPENALEX_AUTHOR = re.compile(
+    r"(?:openalex:|(?:https?://)?(?:api\.)?openalex\.org/(?:authors/)?)(A[0-9]{1,12})", re.I
+)
+#: An ORCID iD, bare or as its link.
+_ORCID = re.compile(r"(?:(?:https?://)?orcid\.org/)?\d{4}-\d{4}-\d{4}-\d{3}[\dX]", re.I)
 
 USAGE: dict[str, str] = {
     "": "/radar  (show this channel's radar)",
@@ -537,7 +542,12 @@ def _author(rest: str) -> Command:
     rest = _need(rest, "author", "a name")
     head, _, last = rest.rpartition(" ")
     ref = None
-    if last.lower().startswith("openalex:"):
+    if _ORCID.search(rest):
+        raise UsageError(
+            "ORCID iDs are not looked up here; follow the person by name: `/radar author <name>`.",
+            USAGE["author"],
+        )
+    if _OPENALEX_AUTHOR.fullmatch(last):
         # The explicit form: `/radar author Joseph Mearman openalex:A5017898742`.
         ref = openalex_author(last, "author")
         rest = head.strip()
@@ -654,6 +664,12 @@ def _two_people(command: str) -> NoReturn:
 
 def _keyword(rest: str) -> Command:
     rest = _need(rest, "keyword", 'words or a "phrase"')
+    if (paper := arxiv_id(rest)) is not None:  # a link or id pasted: the paper is meant
+        raise UsageError(
+            f"`{_shorten(rest)}` is a paper, not words to watch for: for more papers like it, "
+            f"`/radar like {paper}`.",
+            USAGE["keyword"],
+        )
     terms = split_terms(rest, "keyword")
     groups = _alternatives(terms)
     if len(groups) > 1:
