@@ -771,7 +771,10 @@ def keyword_term(body: str, command: str) -> str:
         if word in _BOOLEAN_WORDS:
             _not_needed(word, command)
     if not any(ch.isalnum() for ch in body):
-        raise UsageError("A keyword needs letters or digits.", USAGE[command])
+        # Matching is word by word, and a symbol or emoji is no word.
+        raise UsageError(
+            f"`{_shorten(body)}` has no letters or digits to match; leave it out.", USAGE[command]
+        )
     return body
 
 
@@ -1304,7 +1307,9 @@ def _help(rest: str) -> Command:
     if topic:
         topic = ALIASES.get(topic, topic)
         if topic not in USAGE:
-            raise UsageError(f"No help for `{_shorten(topic)}`. Try `/radar help`.")
+            guess = difflib.get_close_matches(topic, list(USAGE), n=1, cutoff=0.6)
+            hint = f" Did you mean `/radar help {guess[0]}`?" if guess else ""
+            raise UsageError(f"No help for `{_shorten(topic)}`.{hint} Try `/radar help`.")
     return Help(topic)
 
 
