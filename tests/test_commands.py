@@ -340,6 +340,7 @@ def test_filter_terms_narrow_with_and() -> None:
         ("keyword ,", "A keyword needs letters or digits."),
         ("keyword 🚀 rockets", "`🚀` has no letters or digits to match; leave it out."),
         ("help shufle", "No help for `shufle`. Did you mean `/radar help shuffle`?"),
+        ("like", "`/radar like` needs a card number, an arXiv id or a DOI."),
         ("brief card 0", "there is no card 00"),
         ("remove all", "`/radar clear` removes every chip."),
         ("like 1 2", "One paper per like: `/radar like 1`, then `/radar like 2`."),

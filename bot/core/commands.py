@@ -1095,7 +1095,7 @@ def _ask(rest: str) -> Command:
 
 
 def _like(rest: str) -> Command:
-    rest = _card_word_dropped(_need(rest, "like", "an arXiv id or a card number"))
+    rest = _card_word_dropped(_need(rest, "like", "a card number, an arXiv id or a DOI"))
     if _CARD.fullmatch(rest):
         return Like(card=int(_CARD.fullmatch(rest)[1]))  # type: ignore[index]
     paper = arxiv_id(rest)
