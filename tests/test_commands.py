@@ -81,6 +81,10 @@ from bot.errors import UsageError
         ("remove 2", c.RemoveChip("2")),
         ("remove author Yehui Tang", c.RemoveChip("author Yehui Tang")),
         ("clear", c.ClearChips()),
+        # "All" only says what these do anyway.
+        ("clear all", c.ClearChips()),
+        ("clear All Chips", c.ClearChips()),
+        ("forget everything", c.Forget()),
         ("digest", c.RunDigest()),
         ("schedule 09:00 America/New York", c.SetSchedule("09:00", "America/New_York")),
         ("schedule Europe/Berlin 9:30", c.SetSchedule("09:30", "Europe/Berlin")),
@@ -341,6 +345,12 @@ def test_filter_terms_narrow_with_and() -> None:
         ("keyword 🚀 rockets", "`🚀` has no letters or digits to match; leave it out."),
         ("help shufle", "No help for `shufle`. Did you mean `/radar help shuffle`?"),
         ("like", "`/radar like` needs a card number, an arXiv id or a DOI."),
+        (
+            "clear 2",
+            "`/radar clear` removes every chip; to remove chip 2 alone, `/radar remove 2`.",
+        ),
+        ("clear the radar", "`/radar clear` takes no arguments."),
+        ("forget 2604.26951", "`/radar forget` takes no arguments."),
         ("brief card 0", "there is no card 00"),
         ("remove all", "`/radar clear` removes every chip."),
         ("like 1 2", "One paper per like: `/radar like 1`, then `/radar like 2`."),

@@ -666,7 +666,7 @@ BAD_LINES = [
     "/radar cap lots",
     "/radar schedule 13pm",
     "/radar digest later",
-    "/radar clear everything",
+    "/radar clear 2",
     "/radar remove 9",
     "/radar remove nonexistent chip",
     "/radar filter since:forever",

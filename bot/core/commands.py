@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import NoReturn
@@ -878,13 +879,37 @@ def _remove(rest: str) -> Command:
     )
 
 
-def _no_args(command: str, factory: type) -> object:
+def _no_args(
+    command: str, factory: type, said: frozenset[str] = frozenset()
+) -> Callable[[str], Command]:
+    """A command without arguments; ``said``: words that only say what it does
+    anyway (`clear all`), taken as the command alone."""
+
     def handler(rest: str) -> Command:
-        if rest:
+        if rest and " ".join(rest.lower().split()) not in said:
             raise UsageError(f"`/radar {command}` takes no arguments.", USAGE[command])
         return factory()  # type: ignore[no-any-return]
 
     return handler
+
+
+#: "All of it", as people add it to a command that already does all.
+_ALL = frozenset({"all", "everything"})
+
+
+_clear_all = _no_args("clear", ClearChips, _ALL | {"all chips", "chips"})
+
+
+def _clear(rest: str) -> Command:
+    if re.fullmatch(r"[0-9][0-9, ]*", rest):
+        # "clear 2": one chip is meant, and clear would take them all.
+        which = f"chip {rest}" if is_number(rest) else f"chips {_shorten(rest)}"
+        raise UsageError(
+            f"`/radar clear` removes every chip; to remove {which} alone, "
+            f"`/radar remove {_shorten(rest)}`.",
+            USAGE["clear"],
+        )
+    return _clear_all(rest)
 
 
 def _digest(rest: str) -> Command:
@@ -1320,7 +1345,7 @@ _HANDLERS = {
     "category": _category,
     "source": _source,
     "remove": _remove,
-    "clear": _no_args("clear", ClearChips),
+    "clear": _clear,
     "digest": _digest,
     "shuffle": _shuffle,
     "filter": _filter,
@@ -1328,7 +1353,7 @@ _HANDLERS = {
     "ask": _ask,
     "like": _like,
     "likes": _no_args("likes", Likes),
-    "forget": _no_args("forget", Forget),
+    "forget": _no_args("forget", Forget, _ALL),
     "saved": _saved,
     "schedule": _schedule,
     "cap": _cap,
