@@ -113,6 +113,9 @@ from bot.errors import UsageError
         # 12-hour times, as people say them.
         ("schedule 9am Europe/Berlin", c.SetSchedule("09:00", "Europe/Berlin")),
         ("schedule 9:30 pm", c.SetSchedule("21:30", None)),
+        # The words around the time that every schedule means anyway.
+        ("schedule every day at 9am Europe/Berlin", c.SetSchedule("09:00", "Europe/Berlin")),
+        ("schedule daily 07:30", c.SetSchedule("07:30", None)),
         ("schedule 12 a.m. UTC", c.SetSchedule("00:00", "UTC")),
         ("schedule 12PM", c.SetSchedule("12:00", None)),
         ("schedule Europe/Berlin 7.15pm", c.SetSchedule("19:15", "Europe/Berlin")),
@@ -350,6 +353,8 @@ def test_filter_terms_narrow_with_and() -> None:
             "`/radar clear` removes every chip; to remove chip 2 alone, `/radar remove 2`.",
         ),
         ("clear the radar", "`/radar clear` takes no arguments."),
+        ("schedule 9am weekdays", "Digests come every day at one time"),
+        ("schedule 09:00 Europe/Berlin Mondays", "a day without new papers posts nothing new"),
         ("forget 2604.26951", "`/radar forget` takes no arguments."),
         ("brief card 0", "there is no card 00"),
         ("remove all", "`/radar clear` removes every chip."),

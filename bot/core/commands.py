@@ -1154,11 +1154,29 @@ def _saved(rest: str) -> Command:
     raise UsageError("`/radar saved` takes nothing or `bibtex`.", USAGE["saved"])
 
 
+#: Words around a schedule's time that every schedule means anyway.
+_SCHEDULE_FILLER = frozenset({"at", "daily", "every", "each", "day", "everyday"})
+#: Cadences other than daily (any trailing "s" dropped): not a schedule's.
+_CADENCES = frozenset(
+    {"weekday", "weekly", "week", "weekend", "monthly"}
+    | {f"{d}day" for d in ("mon", "tues", "wednes", "thurs", "fri", "satur", "sun")}
+)
+
+
 def _schedule(rest: str) -> Command:
     if not rest:
         return ShowSetting("schedule")
     rest = _twelve_hour(_need(rest, "schedule", "a time like 09:00"))
-    parts = rest.split()
+    words = rest.split()
+    if any(w.lower().rstrip("s") in _CADENCES for w in words):
+        raise UsageError(
+            "Digests come every day at one time, and a day without new papers posts "
+            "nothing new (arXiv announces five days a week); a schedule is a time and a "
+            "time zone, e.g. `/radar schedule 09:00 Europe/Berlin`.",
+            USAGE["schedule"],
+        )
+    # "every day at 9am", "daily 09:00": the words say what every schedule is.
+    parts = [w for w in words if w.lower() not in _SCHEDULE_FILLER] or words
     if [p.lower() for p in parts] == ["off"]:
         return SetSchedule(None, None)
     if len(parts) > 2:
