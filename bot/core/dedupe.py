@@ -63,8 +63,10 @@ TITLE_MATCH_YEARS = 3
 
 ARXIV_DOI_PREFIX = "10.48550/arxiv."
 _ARXIV_HOSTS = frozenset({"arxiv.org", "www.arxiv.org", "export.arxiv.org"})
-_NEW_ID = re.compile(r"(?P<id>\d{4}\.\d{4,5})(?:v\d+)?")
-_OLD_ID = re.compile(r"(?P<archive>[a-z]+(?:-[a-z]+)*)(?:\.[a-z]{2})?/(?P<num>\d{7})(?:v\d+)?")
+_NEW_ID = re.compile(r"(?P<id>\d{4}\.\d{4,5})(?:v\d+)?", re.ASCII)
+_OLD_ID = re.compile(
+    r"(?P<archive>[a-z]+(?:-[a-z]+)*)(?:\.[a-z]{2})?/(?P<num>\d{7})(?:v\d+)?", re.ASCII
+)
 _ARXIV_PATH = re.compile(r"^/(?:abs|pdf|html)/(?P<id>.+?)(?:\.pdf)?/?$")
 _DOI_PREFIXES = (
     "https://doi.org/",
@@ -119,8 +121,7 @@ def normalize_doi(text: str | None) -> str | None:
     return doi if _DOI.fullmatch(doi) else None
 
 
-_ARXIV_NEW = re.compile(r"([0-9]{4}\.[0-9]{4,5})(?:v[0-9]{1,3})?")
-_ARXIV_OLD = re.compile(r"([a-z]+(?:-[a-z]+)*)(?:\.[a-z]{2})?/([0-9]{7})(?:v[0-9]{1,3})?")
+#: An arXiv link as people paste it, scheme optional: its path's id.
 _ARXIV_URL = re.compile(
     r"(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/(.+?)(?:\.pdf)?/?"
 )
@@ -129,7 +130,8 @@ _ARXIV_URL = re.compile(
 def arxiv_id(raw: str) -> str | None:
     """The canonical arXiv id (no version) that ``raw`` names, or None: ``2604.26951``,
     ``arXiv:2604.26951v2``, ``https://arxiv.org/abs/2604.26951``, ``hep-th/9901001``,
-    ``10.48550/arXiv.2604.26951`` (arXiv's DOI)."""
+    ``10.48550/arXiv.2604.26951`` (arXiv's DOI). What people type, where
+    :func:`arxiv_id_from_url` and :func:`arxiv_id_from_doi` read records."""
     text = raw.strip().lower()
     if url := _ARXIV_URL.fullmatch(text):
         text = url[1]
@@ -137,13 +139,7 @@ def arxiv_id(raw: str) -> str | None:
     # the arXiv paper: no need to ask OpenAlex which one it is.
     for prefix in ("https://doi.org/", "http://doi.org/", "doi.org/", "doi:"):
         text = text.removeprefix(prefix)
-    text = text.removeprefix("10.48550/arxiv.")
-    text = text.removeprefix("arxiv:")
-    if m := _ARXIV_NEW.fullmatch(text):
-        return m[1]
-    if m := _ARXIV_OLD.fullmatch(text):
-        return f"{m[1]}/{m[2]}"
-    return None
+    return _canonical_arxiv_id(text.removeprefix(ARXIV_DOI_PREFIX).removeprefix("arxiv:"))
 
 
 def _canonical_arxiv_id(text: str) -> str | None:
