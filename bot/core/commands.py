@@ -870,7 +870,7 @@ def source_name(raw: str, command: str = "source") -> str:
 
 def _remove(rest: str) -> Command:
     rest = _need(rest, "remove", "a chip number or its text")
-    if rest.lower() in ("all", "everything", "*", "all chips"):
+    if " ".join(rest.lower().split()) in _ALL | {"*", "all chips"}:
         raise UsageError("`/radar clear` removes every chip.", USAGE["remove"])
     if len(rest) >= 2 and rest[0] == rest[-1] == "'":
         rest = f'"{rest[1:-1]}"'  # a phrase in single quotes, as the keyword chip took it
@@ -1051,11 +1051,11 @@ def _brief(rest: str) -> Command:
     words = rest.lower().split()
     if words == ["off"]:
         return BriefCadence(None)
-    if words == ["every"] or words == ["monthly"]:  # a cadence, not a topic
-        raise UsageError("Briefings can come `every day` or `every week`.", USAGE["brief"])
-    # "every week", or the one word people also write: "weekly" is no topic.
-    cadence = words[1] if len(words) == 2 and words[0] == "every" else None
-    if len(words) == 1 and words[0] in ("daily", "weekly"):
+    # "every week", or the one word people also write ("weekly"): a cadence, not a topic.
+    cadence = None
+    if words[:1] == ["every"] and len(words) <= 2:
+        cadence = words[1] if len(words) == 2 else ""  # "every" alone: cut short
+    elif len(words) == 1 and words[0] in ("daily", "weekly", "monthly"):
         cadence = words[0]
     if cadence is not None:
         if cadence in ("day", "daily"):
