@@ -11,10 +11,9 @@ ranked list per channel; the planner (:mod:`bot.core.matching.topk`, what
 passes, and builds no Match: a digest's cards stay pool positions, which is
 all delivery needs (it labels each card from the channel's chips as it
 posts); what building every card's Match would add is printed apart. This
-script makes a
-realistic day (2,000 papers, 10,000 channels of 3 watch chips, some with
-exclusion or source chips, a share of them already shown some papers) and
-measures both, checking that they agree.
+script makes a realistic day (2,000 papers, 10,000 channels of 3 watch
+chips, some with exclusion or source chips, a share of them already shown
+some papers) and measures both, checking that they agree.
 
 With relevance (``--liked-share``, default 20%): that share of the channels
 also has 1-3 like chips or likes (now and then a dislike), in a real SQLite
